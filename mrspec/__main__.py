@@ -1,0 +1,3 @@
+from mrspec.cli import main
+
+main()

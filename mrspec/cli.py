@@ -1,0 +1,93 @@
+"""The ``mrspec`` command line.
+
+Each sub-command lives in its own module under ``mrspec.commands`` and is imported only
+when it runs (or when ``--help`` lists it), so ``mrspec validate`` never pays for Pulumi
+or boto3. Errors are translated to messages and exit codes here, once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from mrspec import __version__
+from mrspec.errors import ExitCode, MrspecError
+
+# name -> (module, one-line help). The help is duplicated here so that ``mrspec --help``
+# does not import every command module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("mrspec.commands.validate", "Check job specs: schema, limits, entrypoints."),
+    "schema": ("mrspec.commands.schema", "Print the JSON Schema of the job spec format."),
+    "plan": ("mrspec.commands.plan", "Show the work, resources, cost and time of a job."),
+    "apply": ("mrspec.commands.apply", "Run a job on AWS (deploy, run, tear down) or --local."),
+    "compile": ("mrspec.commands.compile", "Write a job's reviewable AWS artifacts to stacks/."),
+    "destroy": ("mrspec.commands.destroy", "Remove cloud resources left by an interrupted run."),
+    "runs": ("mrspec.commands.runs", "List the stacks mrspec still holds on AWS."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = module.command
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="mrspec")
+def cli() -> None:
+    """mrspec: serverless MapReduce on AWS from a reviewed YAML job spec.
+
+    \b
+    Typical use:
+      mrspec validate specs/*/job.yaml          # in CI and pre-commit
+      mrspec plan specs/wordcount/job.yaml      # tasks, resources, cost, time
+      mrspec apply specs/wordcount/job.yaml --local   # run on this machine
+      mrspec apply specs/wordcount/job.yaml     # deploy, run, tear down on AWS
+
+    Exit codes: 0 ok, 1 job failed, 2 invalid input, 3 refused by a preflight
+    check, 4 teardown failed, 130 interrupted.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, translating errors to exit codes."""
+    try:
+        rv = cli.main(args=argv, prog_name="mrspec", standalone_mode=False)
+    except MrspecError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.INVALID) if exc.exit_code == 2 else exc.exit_code)
+    # Commands return an exit code (an int) or None for success.
+    sys.exit(int(rv) if isinstance(rv, int) else 0)
+
+

@@ -1,0 +1,121 @@
+"""``JobPlan``: input objects, byte-range splits, bins (map tasks), reduce tasks.
+
+A split ``[start, end)`` of an object *owns every record that starts inside it*: the
+reader skips the partial record at ``start`` (unless ``start == 0``) and reads the last
+record to its end even past ``end``. So every record is read by exactly one split,
+whatever the split size. Compressed objects are one split each (``compressed=True``).
+
+Plans are values: ``plan`` prints one, ``apply`` executes the same one. The ``to_json``
+forms are the task manifests handed to map tasks (locally and in the state machine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mrspec.storage import ObjectInfo
+
+
+@dataclass(frozen=True)
+class Split:
+    uri: str
+    start: int
+    end: int  # exclusive; the object's size for the last split
+    object_size: int
+    compressed: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "uri": self.uri,
+            "start": self.start,
+            "end": self.end,
+            "size": self.object_size,
+        }
+        if self.compressed:
+            out["compressed"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Split:
+        return cls(
+            uri=data["uri"],
+            start=int(data["start"]),
+            end=int(data["end"]),
+            object_size=int(data["size"]),
+            compressed=bool(data.get("compressed", False)),
+        )
+
+
+@dataclass(frozen=True)
+class MapTask:
+    task_id: int
+    splits: tuple[Split, ...]
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(s.length for s in self.splits)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "splits": [s.to_json() for s in self.splits]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MapTask:
+        return cls(
+            task_id=int(data["task_id"]),
+            splits=tuple(Split.from_json(s) for s in data["splits"]),
+        )
+
+
+@dataclass(frozen=True)
+class ReduceTask:
+    partition: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"partition": self.partition}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReduceTask:
+        return cls(partition=int(data["partition"]))
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    job_name: str
+    spec_digest: str
+    objects: tuple[ObjectInfo, ...]  # every input object, hidden ones already excluded
+    splits: tuple[Split, ...]
+    map_tasks: tuple[MapTask, ...]
+    reduce_tasks: tuple[ReduceTask, ...]  # empty for a map-only job
+    split_size: int
+    bin_size: int
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(o.size for o in self.objects)
+
+    @property
+    def partitions(self) -> int:
+        return len(self.reduce_tasks)
+
+    @property
+    def map_only(self) -> bool:
+        return not self.reduce_tasks
+
+    def to_json(self) -> dict[str, Any]:
+        """A summary for ``--json`` output (not the full manifests)."""
+        return {
+            "job": self.job_name,
+            "spec_digest": self.spec_digest,
+            "input_objects": len(self.objects),
+            "input_bytes": self.input_bytes,
+            "splits": len(self.splits),
+            "map_tasks": len(self.map_tasks),
+            "reduce_tasks": len(self.reduce_tasks),
+            "split_size": self.split_size,
+            "bin_size": self.bin_size,
+        }

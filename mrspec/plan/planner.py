@@ -1,0 +1,95 @@
+"""Planning: list the input, cut byte-range splits, pack them into bins.
+
+``make_plan`` is pure (objects in, plan out); ``list_input`` is the only I/O, through
+the storage boundary; ``plan_job`` is the two together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from mrspec.errors import InputError
+from mrspec.plan.model import JobPlan, MapTask, ReduceTask, Split
+from mrspec.spec.model import JobSpec
+from mrspec.storage import ObjectInfo, Storage, is_hidden, storage_for
+
+COMPRESSED_SUFFIXES = (".gz",)
+
+
+def is_compressed(uri: str) -> bool:
+    return uri.lower().endswith(COMPRESSED_SUFFIXES)
+
+
+def list_input(
+    spec: JobSpec, storage: Callable[[str], Storage] = storage_for
+) -> list[ObjectInfo]:
+    """Every input object of the job, in a stable order, without hidden objects.
+
+    Objects listed under two overlapping prefixes are read once. An input prefix that
+    names nothing is an error: a job over nothing is almost always a typo.
+    """
+    seen: dict[str, ObjectInfo] = {}
+    for prefix in spec.input.prefixes:
+        found = [o for o in storage(prefix).list(prefix) if not is_hidden(o.uri)]
+        if not found:
+            raise InputError(
+                f"input prefix {prefix} holds no data objects",
+                hint="check the path; objects whose names start with '_' or '.' are skipped",
+            )
+        for obj in found:
+            seen.setdefault(obj.uri, obj)
+    return list(seen.values())
+
+
+def cut_splits(objects: Iterable[ObjectInfo], split_size: int) -> list[Split]:
+    """Byte-range splits of at most ``split_size`` (compressed objects whole, empty ones none)."""
+    if split_size <= 0:
+        raise ValueError("split_size must be positive")
+    splits: list[Split] = []
+    for obj in objects:
+        if obj.size == 0:
+            continue
+        if is_compressed(obj.uri):
+            splits.append(Split(obj.uri, 0, obj.size, obj.size, compressed=True))
+            continue
+        for start in range(0, obj.size, split_size):
+            splits.append(Split(obj.uri, start, min(start + split_size, obj.size), obj.size))
+    return splits
+
+
+def pack_bins(splits: Sequence[Split], bin_size: int) -> list[MapTask]:
+    """Pack splits, in order, into bins of at most ``bin_size`` input bytes (next fit).
+
+    Keeping order keeps an object's consecutive splits in one task. A split larger than
+    ``bin_size`` (only a compressed object can be) gets a bin of its own.
+    """
+    tasks: list[MapTask] = []
+    current: list[Split] = []
+    current_bytes = 0
+    for split in splits:
+        if current and current_bytes + split.length > bin_size:
+            tasks.append(MapTask(len(tasks), tuple(current)))
+            current, current_bytes = [], 0
+        current.append(split)
+        current_bytes += split.length
+    if current:
+        tasks.append(MapTask(len(tasks), tuple(current)))
+    return tasks
+
+
+def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
+    splits = cut_splits(objects, spec.input.split_size)
+    return JobPlan(
+        job_name=spec.name,
+        spec_digest=spec.digest,
+        objects=tuple(objects),
+        splits=tuple(splits),
+        map_tasks=tuple(pack_bins(splits, spec.map.bin_size)),
+        reduce_tasks=tuple(ReduceTask(p) for p in range(spec.partitions)),
+        split_size=spec.input.split_size,
+        bin_size=spec.map.bin_size,
+    )
+
+
+def plan_job(spec: JobSpec, storage: Callable[[str], Storage] = storage_for) -> JobPlan:
+    return make_plan(spec, list_input(spec, storage))

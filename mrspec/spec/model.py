@@ -1,0 +1,133 @@
+"""The job spec as frozen data: what ``mrspec.spec.loader`` produces from YAML.
+
+Everything is resolved and normalised here: sizes are bytes, memory is Lambda megabytes,
+durations are seconds, local paths are absolute, and every optional field carries its
+default (documented in docs/spec.md and the JSON Schema). No I/O happens in this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+API_VERSION = "mrspec/v1"
+
+InputFormat = Literal["text", "jsonl"]
+OutputFormat = Literal["tsv", "jsonl"]
+Architecture = Literal["arm64", "x86_64"]
+MapperForm = Literal["record", "task"]
+
+# Defaults of optional fields. The JSON Schema's "default" keywords and docs/spec.md
+# state the same values; tests check that the three agree.
+DEFAULT_INPUT_FORMAT: InputFormat = "text"
+DEFAULT_SPLIT_SIZE = 64 * 1024**2
+DEFAULT_BIN_SIZE = 128 * 1024**2
+DEFAULT_MEMORY_MB = 1769  # one full vCPU in Lambda
+DEFAULT_MAP_TIMEOUT_S = 180
+DEFAULT_REDUCE_TIMEOUT_S = 300
+DEFAULT_PARTITIONS = 8
+DEFAULT_OUTPUT_FORMAT: OutputFormat = "tsv"
+DEFAULT_MAX_CONCURRENCY = 100
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_MAX_BAD_RECORDS = 0
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ARCHITECTURE: Architecture = "arm64"
+DEFAULT_LOG_RETENTION_DAYS = 7
+
+
+def is_s3_uri(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``."""
+    if not is_s3_uri(uri):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    # Each is an ``s3://bucket/prefix`` URI or an absolute local path (resolved against
+    # the spec file's folder). A prefix names every object/file under it.
+    prefixes: tuple[str, ...]
+    format: InputFormat = DEFAULT_INPUT_FORMAT
+    split_size: int = DEFAULT_SPLIT_SIZE  # bytes
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    entrypoint: str  # "module:function", resolved inside code.path
+    combiner: str | None = None  # "module:function", reducer-shaped
+    # "record": the function takes one record and yields (key, value) pairs.
+    # "task": the function takes an iterator over all the task's records.
+    form: MapperForm = "record"
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_s: int = DEFAULT_MAP_TIMEOUT_S
+    bin_size: int = DEFAULT_BIN_SIZE  # input bytes per map task
+
+
+@dataclass(frozen=True)
+class ReduceSpec:
+    entrypoint: str
+    partitions: int = DEFAULT_PARTITIONS
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_s: int = DEFAULT_REDUCE_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    prefix: str  # s3:// URI or absolute local path
+    format: OutputFormat = DEFAULT_OUTPUT_FORMAT
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    path: Path  # absolute folder holding the job's modules
+    requirements: Path | None = None  # absolute path of a requirements.txt to vendor
+    exclude: tuple[str, ...] = ()  # extra glob patterns left out of the Lambda package
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_bad_records: int = DEFAULT_MAX_BAD_RECORDS
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class AwsSpec:
+    region: str = DEFAULT_REGION
+    architecture: Architecture = DEFAULT_ARCHITECTURE
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    input: InputSpec
+    map: MapSpec
+    output: OutputSpec
+    code: CodeSpec
+    reduce: ReduceSpec | None = None  # None: a map-only job
+    description: str = ""
+    limits: Limits = field(default_factory=Limits)
+    aws: AwsSpec = field(default_factory=AwsSpec)
+    api_version: str = API_VERSION
+    source: Path | None = None  # the spec file, when loaded from one
+    digest: str = ""  # sha256 hex of the spec file's bytes: ties outputs to the spec
+
+    @property
+    def map_only(self) -> bool:
+        return self.reduce is None
+
+    @property
+    def partitions(self) -> int:
+        """Reduce partitions; 0 for a map-only job."""
+        return self.reduce.partitions if self.reduce is not None else 0

@@ -1,0 +1,169 @@
+"""S3 storage through boto3: ranged GETs, streaming reads, multipart writes.
+
+boto3 honours ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_S3``), so any S3-compatible
+endpoint works, moto's server included.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO, ClassVar, cast
+
+from mrspec.errors import InputError
+from mrspec.spec.model import split_s3_uri
+from mrspec.storage import ObjectInfo
+
+_PART_SIZE = 16 * 1024**2  # multipart part size for streaming writes
+
+
+class S3Storage:
+    _shared: ClassVar[S3Storage | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @classmethod
+    def shared(cls) -> S3Storage:
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    @classmethod
+    def reset_shared(cls) -> None:
+        """Forget the shared client (tests switch endpoints and credentials)."""
+        with cls._lock:
+            cls._shared = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        bucket, key_prefix = split_s3_uri(prefix)
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=key_prefix):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/"):
+                        continue  # a "folder" marker, not data
+                    yield ObjectInfo(f"s3://{bucket}/{obj['Key']}", int(obj["Size"]))
+        except self.client.exceptions.NoSuchBucket as exc:
+            raise InputError(
+                f"bucket {bucket!r} does not exist (listing {prefix})",
+                hint="check the bucket name and the AWS account/region you are using",
+            ) from exc
+
+    def read(self, uri: str, start: int = 0, end: int | None = None) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        if end is not None and end <= start:
+            return b""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if start or end is not None:
+            kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        body = self.client.get_object(**kwargs)["Body"]
+        return cast(bytes, body.read())
+
+    def open_read(self, uri: str) -> BinaryIO:
+        bucket, key = split_s3_uri(uri)
+        body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+        return cast(BinaryIO, io.BufferedReader(cast(Any, body._raw_stream), 1024 * 1024))
+
+    def write(self, uri: str, data: bytes) -> None:
+        bucket, key = split_s3_uri(uri)
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    @contextmanager
+    def open_write(self, uri: str) -> Iterator[BinaryIO]:
+        writer = _MultipartWriter(self.client, *split_s3_uri(uri))
+        try:
+            yield cast(BinaryIO, writer)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.complete()
+
+    def delete(self, uris: Iterable[str]) -> None:
+        by_bucket: dict[str, list[str]] = {}
+        for uri in uris:
+            bucket, key = split_s3_uri(uri)
+            by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in by_bucket.items():
+            for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+                chunk = keys[i : i + 1000]
+                self.client.delete_objects(
+                    Bucket=bucket,
+                    Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
+                )
+
+    def exists(self, uri: str) -> bool:
+        bucket, key = split_s3_uri(uri)
+        try:
+            self.client.head_object(Bucket=bucket, Key=key)
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+
+class _MultipartWriter(io.RawIOBase):
+    """Buffers writes; one PUT for small objects, a multipart upload for large ones."""
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        super().__init__()
+        self._client, self._bucket, self._key = client, bucket, key
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        if len(self._buffer) >= _PART_SIZE:
+            self._flush_part()
+        return len(data)
+
+    def _flush_part(self) -> None:
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        response = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=bytes(self._buffer),
+        )
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+        self._buffer.clear()
+
+    def complete(self) -> None:
+        if self._upload_id is None:
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            return
+        if self._buffer:
+            self._flush_part()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+            )
