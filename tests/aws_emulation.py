@@ -1,0 +1,272 @@
+"""Emulated AWS for tests: moto in-process with Step Functions execution switched on, and
+Lambda functions run in-process from their uploaded deployment zip.
+
+moto runs Lambda code only through Docker, which these machines do not have. The
+``emulated_aws`` fixture replaces ``moto.awslambda.models.LambdaFunction._invoke_lambda``
+with :meth:`LambdaEmulator.invoke`, which
+
+- unpacks the function's zip (the bytes moto stored at ``CreateFunction``) once per content
+  hash into a private folder,
+- imports the handler (``module.function``) from that folder only: the folder goes first on
+  ``sys.path`` and every module whose top-level name the zip provides (``mrspec``, the job's
+  own modules, vendored requirements) is swapped into ``sys.modules`` for the call and
+  swapped out afterwards, so two jobs' packages never see each other's modules and the test
+  process's own ``mrspec`` is left alone; a zip's modules stay loaded between its calls, like
+  a warm Lambda container,
+- sets the function's environment variables for the call,
+- returns ``(payload_json, errored, logs)`` like moto's Docker path: a handler exception
+  becomes Lambda's error payload (``errorType`` = the exception class name, ``errorMessage``,
+  ``stackTrace``), which Step Functions turns into the task's error and cause.
+
+Calls are serialised by one lock (module swapping is process-wide). Concurrency inside the
+state machine still happens (moto starts one thread per Map child up to MaxConcurrency);
+only the handler bodies take turns. Correctness, not speed, is what these tests show.
+
+Known gap: while a handler runs, an import of a module the zip provides made by another
+thread (for example a lazy ``import mrspec.x`` in the driver's polling loop) would load the
+zip's copy. Code polling moto while a run is in flight imports what it needs up front.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import types
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's Python context object that handlers commonly read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    log_group_name: str
+    invoked_function_arn: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    event: Any
+    errored: bool
+    payload: str
+
+
+class LambdaEmulator:
+    """Runs moto's Lambda functions in-process from their deployment zips."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.RLock()
+        self._unpacked: dict[str, Path] = {}
+        self._warm: dict[str, dict[str, types.ModuleType]] = {}
+        self.invocations: list[Invocation] = []
+
+    # -- the replacement for LambdaFunction._invoke_lambda --------------------------------
+    def invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
+        if isinstance(event, (str, bytes)):
+            event = json.loads(event or "{}")
+        if event is None:
+            event = {}
+        function.logs_backend.ensure_log_group(function.logs_group_name)
+        zip_bytes = self._zip_bytes(function)
+        digest = hashlib.sha256(zip_bytes).hexdigest()
+        with self._lock:
+            folder = self._unpack(digest, zip_bytes)
+            context = LambdaContext(
+                function_name=function.function_name,
+                memory_limit_in_mb=int(function.memory_size),
+                timeout_s=int(function.timeout),
+                log_group_name=function.logs_group_name,
+                invoked_function_arn=function.function_arn,
+            )
+            started = time.monotonic()
+            try:
+                with self._isolated(digest, folder), _environment(function.environment_vars):
+                    handler = _resolve_handler(function.handler)
+                    result = handler(event, context)
+                payload, errored = json.dumps(result), False
+                logs = ""
+            except Exception as exc:  # the handler's failure is the function's result
+                trace = traceback.format_exception(exc)
+                payload = json.dumps(
+                    {
+                        "errorMessage": str(exc),
+                        "errorType": type(exc).__name__,
+                        "requestId": context.aws_request_id,
+                        "stackTrace": trace,
+                    }
+                )
+                errored = True
+                logs = "".join(trace)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            self.invocations.append(
+                Invocation(function.function_name, event, errored, payload)
+            )
+        report = f"REPORT RequestId: {context.aws_request_id} Duration: {elapsed_ms:.2f} ms"
+        function.save_logs(f"{logs}{report}")
+        return payload, errored, logs
+
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _zip_bytes(function: Any) -> bytes:
+        data = getattr(function, "code_bytes", b"")
+        if not data:
+            data = base64.b64decode(function.code["ZipFile"])
+        assert isinstance(data, bytes)
+        return data
+
+    def _unpack(self, digest: str, zip_bytes: bytes) -> Path:
+        folder = self._unpacked.get(digest)
+        if folder is None:
+            folder = self.root / digest[:16]
+            with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+                archive.extractall(folder)
+            self._unpacked[digest] = folder
+        return folder
+
+    @contextmanager
+    def _isolated(self, digest: str, folder: Path) -> Iterator[None]:
+        owned = _top_level_names(folder)
+
+        def mine(name: str) -> bool:
+            return name.partition(".")[0] in owned
+
+        saved = {name: mod for name, mod in sys.modules.items() if mine(name)}
+        for name in saved:
+            del sys.modules[name]
+        sys.modules.update(self._warm.get(digest, {}))
+        sys.path.insert(0, str(folder))
+        importlib.invalidate_caches()
+        try:
+            yield
+        finally:
+            sys.path.remove(str(folder))
+            self._warm[digest] = {
+                name: mod for name, mod in list(sys.modules.items()) if mine(name)
+            }
+            for name in self._warm[digest]:
+                del sys.modules[name]
+            sys.modules.update(saved)
+            importlib.invalidate_caches()
+
+
+def _top_level_names(folder: Path) -> set[str]:
+    names: set[str] = set()
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name.isidentifier():
+            names.add(entry.name)
+        elif entry.suffix in (".py", ".so") and entry.name.split(".")[0].isidentifier():
+            names.add(entry.name.split(".")[0])
+    return names
+
+
+def _resolve_handler(handler: str) -> Any:
+    module_name, _, function_name = handler.rpartition(".")
+    if not module_name:
+        raise RuntimeError(f"Bad handler {handler!r}: expected module.function")
+    module = importlib.import_module(module_name)
+    return getattr(module, function_name)
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class EmulatedAws:
+    region: str
+    lambdas: LambdaEmulator
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAws]:
+    """moto with Step Functions execution on and Lambda run in-process from the zips."""
+    from moto import mock_aws
+    from moto.awslambda.models import LambdaFunction
+
+    from mrspec.storage.s3 import S3Storage
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    emulator = LambdaEmulator(tmp_path / "lambda-code")
+    emulator.root.mkdir()
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return emulator.invoke(self, event)
+
+    monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+    S3Storage.reset_shared()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield EmulatedAws(region=REGION, lambdas=emulator)
+    S3Storage.reset_shared()
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    """A small deployment zip from ``{path: source}``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in sorted(files.items()):
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def wait_for_execution(sfn: Any, execution_arn: str, timeout_s: float = 60) -> dict[str, Any]:
+    """Poll DescribeExecution until the execution leaves RUNNING."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution still running after {timeout_s}s: {execution_arn}")
+        time.sleep(0.05)
