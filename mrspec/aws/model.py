@@ -1,0 +1,546 @@
+"""``StackModel``: the AWS resources of one job run as plain, frozen data.
+
+``mrspec.aws.lower`` builds it from a ``JobSpec`` (and optionally a ``JobPlan``); several
+consumers read it without re-deriving anything:
+
+- ``mrspec.aws.component`` emits it as Pulumi resources (pulumi-aws v7);
+- ``mrspec compile`` writes it to ``stacks/<job>/`` as review artifacts (``to_json``);
+- the cost model reads function sizes, phases and child execution types;
+- the emulated-AWS tests and the apply driver create it with boto3 in moto.
+
+Physical names are deterministic from the job name and a short run id, so every ARN is
+known before anything is created (no dependency cycles between roles, policies and the
+state machine). No I/O and no Pulumi import here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
+
+Architecture = Literal["arm64", "x86_64"]
+ExecutionType = Literal["STANDARD", "EXPRESS"]
+ResourceKind = Literal["bucket", "log_group", "role", "function", "state_machine"]
+
+LAMBDA_RUNTIME = "python3.12"
+IAM_POLICY_VERSION = "2012-10-17"
+
+# AWS name limits (AWS docs: Lambda function name 64, IAM role name 64, S3 bucket 3-63
+# lowercase, state machine 80, log group 512).
+MAX_FUNCTION_NAME = 64
+MAX_ROLE_NAME = 64
+MAX_BUCKET_NAME = 63
+MAX_STATE_MACHINE_NAME = 80
+MAX_LOG_GROUP_NAME = 512
+
+RUN_ID_RE = re.compile(r"^[a-z0-9]{1,10}$")
+MAX_RUN_ID = 10
+NAME_PREFIX = "mrspec-"
+# The longest suffix appended to "<prefix>-<job>-<run>" is 7 characters ("-reduce",
+# "-lambda", "-states", "-commit"); the job part is shortened so every name fits.
+_LONGEST_SUFFIX = 7
+MAX_JOB_PART = MAX_FUNCTION_NAME - len(NAME_PREFIX) - 1 - MAX_RUN_ID - _LONGEST_SUFFIX
+
+
+
+def _empty_mapping() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+def frozen_map(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """A read-only copy with sorted keys (stable JSON output)."""
+    return MappingProxyType(dict(sorted((mapping or {}).items())))
+
+
+# --------------------------------------------------------------------------- names
+
+
+def job_name_part(job_name: str) -> str:
+    """The job name as it appears inside physical names: lowercase ``[a-z0-9-]``, at most
+    ``MAX_JOB_PART`` characters (longer names keep a prefix plus a 4-hex hash)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", job_name.lower()).strip("-") or "job"
+    cleaned = re.sub(r"-{2,}", "-", cleaned)
+    if len(cleaned) <= MAX_JOB_PART:
+        return cleaned
+    digest = hashlib.sha256(job_name.encode()).hexdigest()[:4]
+    return cleaned[: MAX_JOB_PART - 5].rstrip("-") + "-" + digest
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Every physical name of a run, derived from the job name and the run id."""
+
+    job_name: str
+    run_id: str
+
+    def __post_init__(self) -> None:
+        if not RUN_ID_RE.match(self.run_id):
+            raise ValueError(f"run id must match {RUN_ID_RE.pattern}: {self.run_id!r}")
+
+    @property
+    def base(self) -> str:
+        """``mrspec-<job>-<run>``: the stack name, the bucket and the state machine name."""
+        return f"{NAME_PREFIX}{job_name_part(self.job_name)}-{self.run_id}"
+
+    @property
+    def bucket(self) -> str:
+        return self.base
+
+    @property
+    def state_machine(self) -> str:
+        return self.base
+
+    def function(self, logical: str) -> str:
+        return f"{self.base}-{logical}"
+
+    def role(self, logical: str) -> str:
+        return f"{self.base}-{logical}"
+
+    def function_log_group(self, logical: str) -> str:
+        # Lambda's default log group name, so the functions log there without extra config.
+        return f"/aws/lambda/{self.function(logical)}"
+
+    @property
+    def state_machine_log_group(self) -> str:
+        # AWS recommends the /aws/vendedlogs/ prefix for Step Functions log groups.
+        return f"/aws/vendedlogs/states/{self.state_machine}"
+
+
+# --------------------------------------------------------------------------- ARNs
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the stack lives: ARNs are built from these and the physical names."""
+
+    region: str
+    account_id: str
+    partition: str = "aws"
+
+    def bucket_arn(self, bucket: str) -> str:
+        return f"arn:{self.partition}:s3:::{bucket}"
+
+    def object_arn(self, bucket: str, key_pattern: str) -> str:
+        return f"arn:{self.partition}:s3:::{bucket}/{key_pattern}"
+
+    def function_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:function:{name}"
+
+    def role_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{name}"
+
+    def state_machine_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:states:{self.region}:{self.account_id}:stateMachine:{name}"
+
+    def execution_arn(self, state_machine: str, execution: str) -> str:
+        return (
+            f"arn:{self.partition}:states:{self.region}:{self.account_id}"
+            f":execution:{state_machine}:{execution}"
+        )
+
+    def log_group_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:logs:{self.region}:{self.account_id}:log-group:{name}"
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``{"<operator>": {"<key>": [values]}}`` in a statement."""
+
+    operator: str  # e.g. "StringLike", "Bool"
+    key: str  # e.g. "s3:prefix", "aws:SecureTransport"
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Statement:
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...] = ()
+    effect: Literal["Allow", "Deny"] = "Allow"
+    conditions: tuple[Condition, ...] = ()
+    # Resource policies and trust policies name a principal: "*" (anyone) or a service.
+    principal_any: bool = False
+    principal_service: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect}
+        if self.principal_any:
+            out["Principal"] = "*"
+        elif self.principal_service is not None:
+            out["Principal"] = {"Service": self.principal_service}
+        out["Action"] = list(self.actions)
+        if self.resources:
+            out["Resource"] = list(self.resources)
+        if self.conditions:
+            cond: dict[str, dict[str, list[str]]] = {}
+            for c in self.conditions:
+                cond.setdefault(c.operator, {})[c.key] = list(c.values)
+            out["Condition"] = cond
+        return out
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    statements: tuple[Statement, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Version": IAM_POLICY_VERSION,
+            "Statement": [s.to_json() for s in self.statements],
+        }
+
+    def statement(self, sid: str) -> Statement:
+        for s in self.statements:
+            if s.sid == sid:
+                return s
+        raise KeyError(sid)
+
+
+@dataclass(frozen=True)
+class InlinePolicy:
+    name: str
+    document: PolicyDocument
+
+
+@dataclass(frozen=True)
+class Role:
+    logical_name: str  # "lambda" | "states"
+    name: str
+    arn: str
+    trust: PolicyDocument  # the assume-role policy
+    policies: tuple[InlinePolicy, ...]
+    tags: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+    kind: ResourceKind = field(default="role", init=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "logical_name": self.logical_name,
+            "name": self.name,
+            "arn": self.arn,
+            "assume_role_policy": self.trust.to_json(),
+            "inline_policies": {p.name: p.document.to_json() for p in self.policies},
+            "tags": dict(self.tags),
+        }
+
+
+# --------------------------------------------------------------------------- storage
+
+
+@dataclass(frozen=True)
+class PublicAccessBlock:
+    block_public_acls: bool = True
+    block_public_policy: bool = True
+    ignore_public_acls: bool = True
+    restrict_public_buckets: bool = True
+
+
+@dataclass(frozen=True)
+class Bucket:
+    logical_name: str  # "work"
+    name: str
+    arn: str
+    policy: PolicyDocument  # TLS-only bucket policy
+    force_destroy: bool = True
+    sse_algorithm: Literal["AES256", "aws:kms"] = "AES256"
+    bucket_key_enabled: bool = True
+    public_access_block: PublicAccessBlock = field(default_factory=PublicAccessBlock)
+    expiration_days: int = 7  # lifecycle safety net: objects expire even if teardown fails
+    abort_multipart_days: int = 1
+    tags: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+    kind: ResourceKind = field(default="bucket", init=False)
+
+    def to_json(self) -> dict[str, Any]:
+        pab = self.public_access_block
+        return {
+            "kind": self.kind,
+            "logical_name": self.logical_name,
+            "name": self.name,
+            "arn": self.arn,
+            "force_destroy": self.force_destroy,
+            "encryption": {
+                "sse_algorithm": self.sse_algorithm,
+                "bucket_key_enabled": self.bucket_key_enabled,
+            },
+            "public_access_block": {
+                "block_public_acls": pab.block_public_acls,
+                "block_public_policy": pab.block_public_policy,
+                "ignore_public_acls": pab.ignore_public_acls,
+                "restrict_public_buckets": pab.restrict_public_buckets,
+            },
+            "lifecycle": {
+                "expiration_days": self.expiration_days,
+                "abort_incomplete_multipart_upload_days": self.abort_multipart_days,
+            },
+            "policy": self.policy.to_json(),
+            "tags": dict(self.tags),
+        }
+
+
+@dataclass(frozen=True)
+class LogGroup:
+    logical_name: str  # "map", "reduce", "commit" (functions) or "states"
+    name: str
+    arn: str
+    retention_days: int
+    tags: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+    kind: ResourceKind = field(default="log_group", init=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "logical_name": self.logical_name,
+            "name": self.name,
+            "arn": self.arn,
+            "retention_days": self.retention_days,
+            "tags": dict(self.tags),
+        }
+
+
+# --------------------------------------------------------------------------- compute
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_name: str  # "map" | "reduce" | "commit"
+    name: str
+    arn: str
+    role: str  # logical name of its Role
+    handler: str  # "mrspec.aws.handlers.map_handler"
+    memory_mb: int
+    timeout_s: int
+    ephemeral_storage_mb: int
+    architecture: Architecture
+    log_group: str  # logical name of its LogGroup
+    runtime: str = LAMBDA_RUNTIME
+    environment: Mapping[str, str] = field(default_factory=_empty_mapping)
+    tags: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+    kind: ResourceKind = field(default="function", init=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "logical_name": self.logical_name,
+            "name": self.name,
+            "arn": self.arn,
+            "role": self.role,
+            "handler": self.handler,
+            "runtime": self.runtime,
+            "memory_mb": self.memory_mb,
+            "timeout_s": self.timeout_s,
+            "ephemeral_storage_mb": self.ephemeral_storage_mb,
+            "architecture": self.architecture,
+            "log_group": self.log_group,
+            "environment": dict(self.environment),
+            "tags": dict(self.tags),
+        }
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One Distributed Map of the state machine, as the cost model sees it."""
+
+    name: str  # "map" | "reduce"
+    state_name: str  # the Map state's name in the definition
+    function: str  # logical name of the Function each child invokes
+    execution_type: ExecutionType  # of the child workflow executions
+    max_concurrency: int
+    child_states: int  # states inside one child workflow
+    child_transitions: int  # state transitions of one child without retries
+    task_attempts: int  # attempts per task on task errors (1 + retries)
+    items: int | None = None  # children; known only when lowered with a plan
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state_name": self.state_name,
+            "function": self.function,
+            "execution_type": self.execution_type,
+            "max_concurrency": self.max_concurrency,
+            "child_states": self.child_states,
+            "child_transitions": self.child_transitions,
+            "task_attempts": self.task_attempts,
+            "items": self.items,
+        }
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    logical_name: str  # "job"
+    name: str
+    arn: str
+    role: str  # logical name of its Role
+    definition: Mapping[str, Any]  # the ASL document (JSONPath); treat as read-only
+    log_group: str  # logical name of its LogGroup
+    type: ExecutionType = "STANDARD"
+    log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = "ERROR"
+    include_execution_data: bool = False
+    # Transitions of the parent workflow on a successful run (children not included).
+    parent_transitions: int = 0
+    tags: Mapping[str, str] = field(default_factory=_empty_mapping)
+
+    kind: ResourceKind = field(default="state_machine", init=False)
+
+    def definition_json(self) -> str:
+        """The definition as AWS receives it: stable, pretty JSON."""
+        return json.dumps(self.definition, indent=2, sort_keys=False) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "logical_name": self.logical_name,
+            "name": self.name,
+            "arn": self.arn,
+            "role": self.role,
+            "type": self.type,
+            "log_group": self.log_group,
+            "logging": {
+                "level": self.log_level,
+                "include_execution_data": self.include_execution_data,
+            },
+            "parent_transitions": self.parent_transitions,
+            "definition_file": "statemachine.asl.json",
+            "tags": dict(self.tags),
+        }
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a run keeps its data. Keys are relative to the working bucket."""
+
+    bucket: str
+    work_prefix: str  # "runs/<run id>/" (ends with "/")
+    map_manifest_key: str  # JSON array of MapTask.to_json(), one item per map child
+    reduce_manifest_key: str  # JSON array of ReduceTask.to_json(); "" for map-only jobs
+    results_prefix: str  # Distributed Map ResultWriter output
+    failures_prefix: str  # handlers record a failed task's error here
+    input_prefixes: tuple[str, ...]  # s3:// URIs the job reads
+    output_prefix: str  # s3:// URI the job writes (never part of the stack)
+
+    @property
+    def work_uri(self) -> str:
+        """``s3://<bucket>/runs/<run id>`` (no trailing slash): the runtime's work prefix."""
+        return f"s3://{self.bucket}/{self.work_prefix.rstrip('/')}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "work_prefix": self.work_prefix,
+            "work_uri": self.work_uri,
+            "map_manifest_key": self.map_manifest_key,
+            "reduce_manifest_key": self.reduce_manifest_key,
+            "results_prefix": self.results_prefix,
+            "failures_prefix": self.failures_prefix,
+            "input_prefixes": list(self.input_prefixes),
+            "output_prefix": self.output_prefix,
+        }
+
+
+# --------------------------------------------------------------------------- the stack
+
+Resource = Bucket | LogGroup | Role | Function | StateMachine
+
+
+@dataclass(frozen=True)
+class StackModel:
+    job_name: str
+    run_id: str
+    stack_name: str  # == names.base; also the Pulumi stack name
+    location: Location
+    architecture: Architecture
+    layout: RunLayout
+    buckets: tuple[Bucket, ...]
+    log_groups: tuple[LogGroup, ...]
+    roles: tuple[Role, ...]
+    functions: tuple[Function, ...]
+    state_machine: StateMachine
+    phases: tuple[Phase, ...]  # map, then reduce (absent for map-only jobs)
+    tags: Mapping[str, str] = field(default_factory=_empty_mapping)  # on every resource (spec tags + mrspec:* tags)
+    spec_digest: str = ""
+    emulator: bool = False  # True: the moto-accepted variant of the definition
+
+    @property
+    def region(self) -> str:
+        return self.location.region
+
+    @property
+    def account_id(self) -> str:
+        return self.location.account_id
+
+    @property
+    def work_bucket(self) -> Bucket:
+        return self.buckets[0]
+
+    def resources(self) -> Iterator[Resource]:
+        """Every resource, in creation order (a dependency never follows its user)."""
+        yield from self.buckets
+        yield from self.log_groups
+        yield from self.roles
+        yield from self.functions
+        yield self.state_machine
+
+    def function(self, logical_name: str) -> Function:
+        return _find(self.functions, logical_name)
+
+    def role(self, logical_name: str) -> Role:
+        return _find(self.roles, logical_name)
+
+    def log_group(self, logical_name: str) -> LogGroup:
+        return _find(self.log_groups, logical_name)
+
+    def phase(self, name: str) -> Phase:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole model (the definition lives in its own artifact file)."""
+        return {
+            "job": self.job_name,
+            "run_id": self.run_id,
+            "stack_name": self.stack_name,
+            "region": self.location.region,
+            "account_id": self.location.account_id,
+            "partition": self.location.partition,
+            "architecture": self.architecture,
+            "emulator": self.emulator,
+            "tags": dict(self.tags),
+            "layout": self.layout.to_json(),
+            "phases": [p.to_json() for p in self.phases],
+            "resources": [r.to_json() for r in self.resources()],
+        }
+
+    def to_json_text(self) -> str:
+        """``to_json`` as stable, pretty text (2-space indent, trailing newline)."""
+        return dump_json(self.to_json())
+
+
+def dump_json(data: Any) -> str:
+    """The one JSON style of review artifacts: 2-space indent, key order kept, newline."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+_R = TypeVar("_R", Bucket, LogGroup, Role, Function)
+
+
+def _find(items: tuple[_R, ...], logical_name: str) -> _R:
+    for item in items:
+        if item.logical_name == logical_name:
+            return item
+    raise KeyError(logical_name)
