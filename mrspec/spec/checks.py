@@ -1,0 +1,200 @@
+"""Semantic checks: what the JSON Schema cannot say about a spec.
+
+They run on the plain data of a spec (after YAML parsing) whatever the schema found, and
+are written defensively: a value of the wrong type is skipped here because the schema has
+already reported it. The loader drops a finding here when the schema already reported a
+problem at the same place, so each mistake is reported once.
+
+Checks: S3 bucket names and URI near misses, output overlapping an input, sizes and their
+order (bin_size >= split_size), Lambda memory and timeout after unit conversion,
+entrypoints found statically under ``code.path``, the combiner of a map-only job,
+``code.requirements`` existing, AWS tag rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mrspec.spec import rules
+from mrspec.spec.entrypoints import entrypoint_problem
+from mrspec.spec.yamldoc import Finding
+from mrspec.spec.yamldoc import Path as YamlPath
+
+T = TypeVar("T")
+
+
+def semantic_problems(data: Any, base: Path) -> list[Finding]:
+    """Every semantic problem of the spec ``data`` whose relative paths start at ``base``."""
+    if not isinstance(data, dict):
+        return []
+    checks = (
+        _name,
+        _locations,
+        _sizes,
+        _lambda_settings,
+        _code_and_entrypoints,
+        _tags,
+    )
+    found: list[Finding] = []
+    for check in checks:
+        found.extend(check(data, base))
+    return found
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _convert(fn: Callable[[Any], T], value: Any) -> T | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return fn(value)
+    except ValueError:
+        return None
+
+
+def _name(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    name = data.get("name")
+    if isinstance(name, str):
+        problem = rules.name_problem(name)
+        if problem:
+            yield Finding(("name",), problem)
+
+
+def _input_prefixes(data: dict[str, Any]) -> list[tuple[YamlPath, str]]:
+    prefix = _section(data, "input").get("prefix")
+    if isinstance(prefix, str):
+        return [(("input", "prefix"), prefix)]
+    if isinstance(prefix, list):
+        return [(("input", "prefix", i), p) for i, p in enumerate(prefix) if isinstance(p, str)]
+    return []
+
+
+def _locations(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    inputs = []
+    for path, text in _input_prefixes(data):
+        problem = rules.location_problem(text) if text else None
+        if problem:
+            yield Finding(path, problem)
+        elif text:
+            inputs.append((path, text, rules.resolve_location(text, base)))
+    seen: dict[str, YamlPath] = {}
+    for path, text, resolved in inputs:
+        if resolved in seen:
+            yield Finding(path, f"input prefix {text!r} is listed twice")
+        seen.setdefault(resolved, path)
+    output = _section(data, "output").get("prefix")
+    if not isinstance(output, str) or not output:
+        return
+    problem = rules.location_problem(output)
+    if problem:
+        yield Finding(("output", "prefix"), problem)
+        return
+    resolved_out = rules.resolve_location(output, base)
+    for path, text, resolved in inputs:
+        kind = rules.overlap(resolved_out, resolved)
+        if kind is None:
+            continue
+        how = {"same": "is the same as", "inside": "lies inside", "contains": "contains"}[kind]
+        where = "input.prefix" + (f"[{path[2]}]" if len(path) == 3 else "")
+        yield Finding(
+            ("output", "prefix"),
+            f"output {output!r} {how} the input {text!r} ({where}); a job must not read "
+            "its own output: choose an output prefix outside every input prefix",
+        )
+
+
+def _sizes(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    split_value = _section(data, "input").get("split_size")
+    bin_value = _section(data, "map").get("bin_size")
+    for path, value in ((("input", "split_size"), split_value), (("map", "bin_size"), bin_value)):
+        if value is not None and not isinstance(value, bool) and isinstance(value, int | str):
+            problem = rules.size_problem(value)
+            if problem:
+                yield Finding(path, problem)
+    from mrspec.spec.model import DEFAULT_BIN_SIZE, DEFAULT_SPLIT_SIZE
+
+    split = _convert(rules.size_bytes, split_value) if split_value is not None else None
+    bin_ = _convert(rules.size_bytes, bin_value) if bin_value is not None else None
+    if (split_value is not None and split is None) or (bin_value is not None and bin_ is None):
+        return
+    split = DEFAULT_SPLIT_SIZE if split is None else split
+    bin_ = DEFAULT_BIN_SIZE if bin_ is None else bin_
+    if 0 < bin_ < split:
+        from mrspec.units import format_size
+
+        path = ("map", "bin_size") if bin_value is not None else ("input", "split_size")
+        yield Finding(
+            path,
+            f"map.bin_size ({format_size(bin_)}) is smaller than input.split_size "
+            f"({format_size(split)}); a map task reads whole splits: make bin_size at "
+            "least split_size",
+        )
+
+
+def _lambda_settings(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    for section in ("map", "reduce"):
+        values = _section(data, section)
+        memory = values.get("memory")
+        if isinstance(memory, int | float | str) and not isinstance(memory, bool):
+            problem = rules.memory_problem(memory)
+            if problem:
+                yield Finding((section, "memory"), problem)
+        timeout = values.get("timeout")
+        if isinstance(timeout, int | float | str) and not isinstance(timeout, bool):
+            problem = rules.timeout_problem(timeout)
+            if problem:
+                yield Finding((section, "timeout"), problem)
+    if "reduce" not in data and _section(data, "map").get("combiner") is not None:
+        yield Finding(
+            ("map", "combiner"),
+            "a map-only job (no reduce section) has no shuffle for a combiner to shrink: "
+            "remove map.combiner or add a reduce section",
+        )
+
+
+def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    code = _section(data, "code")
+    code_text = code.get("path", ".")
+    if not isinstance(code_text, str) or not code_text:
+        return
+    code_path = rules.resolve_local(code_text, base)
+    requirements = code.get("requirements")
+    if isinstance(requirements, str) and requirements:
+        req_path = rules.resolve_local(requirements, base)
+        if not req_path.exists():
+            yield Finding(("code", "requirements"), f"{requirements!r} does not exist ({req_path})")
+        elif not req_path.is_file():
+            yield Finding(("code", "requirements"), f"{requirements!r} is not a file ({req_path})")
+    if not code_path.is_dir():
+        what = "does not exist" if not code_path.exists() else "is not a folder"
+        yield Finding(
+            ("code", "path") if "path" in code else ("code",) if code else (),
+            f"code.path {code_text!r} {what} ({code_path}); it is resolved against the "
+            "spec file's folder",
+            at_key="path" not in code,
+        )
+        return
+    for section, key in (("map", "entrypoint"), ("map", "combiner"), ("reduce", "entrypoint")):
+        entry = _section(data, section).get(key)
+        if isinstance(entry, str) and rules.is_entrypoint(entry):
+            problem = entrypoint_problem(code_path, entry)
+            if problem:
+                yield Finding((section, key), problem)
+
+
+def _tags(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    tags = _section(data, "aws").get("tags")
+    if not isinstance(tags, dict):
+        return
+    for key, value in tags.items():
+        if not isinstance(value, str):
+            continue
+        problem = rules.tag_problem(key, value)
+        if problem:
+            what, message = problem
+            yield Finding(("aws", "tags", key), message, at_key=what == "key")

@@ -1,0 +1,108 @@
+"""Static checks of ``module:function`` entrypoints: the user's code is parsed, never run.
+
+A module ``a.b`` is the file ``a/b.py`` or the package ``a/b/__init__.py`` under
+``code.path``. A function counts as defined when the module binds its name at top level:
+a ``def``, an assignment (``combiner = reducer``) or an import (``from x import f``),
+including inside top-level ``if``/``try``/``with`` blocks. A ``from x import *`` makes the
+check give the benefit of the doubt.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+
+Binding = str  # "function", "async function", "class", "assignment", "import"
+
+
+def module_file(code_path: Path, module: str) -> Path | None:
+    """The file that defines ``module`` under ``code_path``, if there is one."""
+    parts = module.split(".")
+    base = code_path.joinpath(*parts)
+    for candidate in (base.with_name(parts[-1] + ".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def top_level_bindings(tree: ast.Module) -> tuple[dict[str, Binding], bool]:
+    """Names bound at module level and how, plus whether a ``*`` import was seen."""
+    names: dict[str, Binding] = {}
+    star = False
+
+    def visit(body: list[ast.stmt]) -> None:
+        nonlocal star
+        for stmt in body:
+            if isinstance(stmt, ast.FunctionDef):
+                names[stmt.name] = "function"
+            elif isinstance(stmt, ast.AsyncFunctionDef):
+                names[stmt.name] = "async function"
+            elif isinstance(stmt, ast.ClassDef):
+                names[stmt.name] = "class"
+            elif isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    for node in ast.walk(target):
+                        if isinstance(node, ast.Name):
+                            names[node.id] = "assignment"
+            elif isinstance(stmt, ast.AnnAssign | ast.AugAssign):
+                if isinstance(stmt.target, ast.Name):
+                    names[stmt.target.id] = "assignment"
+            elif isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    names[alias.asname or alias.name.split(".")[0]] = "import"
+            elif isinstance(stmt, ast.ImportFrom):
+                for alias in stmt.names:
+                    if alias.name == "*":
+                        star = True
+                    else:
+                        names[alias.asname or alias.name] = "import"
+            elif isinstance(stmt, ast.If | ast.While | ast.For):
+                visit(stmt.body)
+                visit(stmt.orelse)
+            elif isinstance(stmt, ast.With):
+                visit(stmt.body)
+            elif isinstance(stmt, ast.Try):
+                visit(stmt.body)
+                for handler in stmt.handlers:
+                    visit(handler.body)
+                visit(stmt.orelse)
+                visit(stmt.finalbody)
+
+    visit(tree.body)
+    return names, star
+
+
+def entrypoint_problem(code_path: Path, entrypoint: str) -> str | None:
+    """Why ``entrypoint`` cannot be found under ``code_path``, or ``None`` when it can."""
+    module, _, func = entrypoint.partition(":")
+    path = module_file(code_path, module)
+    if path is None:
+        rel = module.replace(".", "/")
+        return (
+            f"module {module!r} not found: neither {rel}.py nor {rel}/__init__.py exists "
+            f"under code.path ({code_path})"
+        )
+    try:
+        source = path.read_bytes()
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        return f"{path.name} has a syntax error at line {exc.lineno}: {exc.msg}"
+    except (OSError, ValueError) as exc:
+        return f"cannot read {path}: {exc}"
+    names, star = top_level_bindings(tree)
+    kind = names.get(func)
+    if kind is None:
+        if star:
+            return None
+        functions = sorted(n for n, k in names.items() if k != "class")
+        close = difflib.get_close_matches(func, functions, n=1, cutoff=0.6)
+        hint = f"; did you mean '{module}:{close[0]}'?" if close else ""
+        if not close and functions:
+            hint = f"; it defines {', '.join(functions[:8])}"
+        return f"{path.name} defines no top-level function {func!r}{hint}"
+    if kind == "class":
+        return f"{func!r} in {path.name} is a class; the entrypoint must name a function"
+    if kind == "async function":
+        return f"{func!r} in {path.name} is an async function; mrspec calls plain functions"
+    return None

@@ -1,0 +1,267 @@
+"""Value rules of the spec format: conversions and the readable reasons a value is wrong.
+
+Each ``*_problem`` function returns ``None`` for a good value or a message saying what is
+wrong and how to fix it. The schema translation (``mrspec.spec.schema``) and the semantic
+checks (``mrspec.spec.checks``) share them, so one mistake reads the same either way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+
+from mrspec.spec.model import is_s3_uri, split_s3_uri
+from mrspec.units import parse_duration, parse_size
+
+NAME_MAX = 40
+MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10_240
+TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
+MIB = 1024**2
+
+_NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENTRYPOINT = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$")
+_BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
+_TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
+
+
+# -- name ------------------------------------------------------------------------------
+
+
+def name_problem(name: str) -> str | None:
+    """Job names become parts of cloud resource names, hence the strict rule."""
+    rule = "lowercase letters, digits and dashes, starting with a letter"
+    if not name:
+        return f"the job name is empty; use {rule}"
+    if len(name) > NAME_MAX:
+        return f"the job name is {len(name)} characters; at most {NAME_MAX} are allowed"
+    if _NAME.match(name):
+        return None
+    fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    fixed = re.sub(r"^[0-9-]+", "", fixed)[:NAME_MAX].rstrip("-")
+    hint = f"; for example {fixed!r}" if fixed and _NAME.match(fixed) else ""
+    if name.endswith("-"):
+        return f"the job name {name!r} ends with a dash; end it with a letter or digit{hint}"
+    if not name[0].isalpha() or not name[0].isascii():
+        return f"the job name {name!r} must start with a lowercase letter{hint}"
+    if any(c.isupper() for c in name):
+        return f"the job name {name!r} has uppercase letters; use {rule}{hint}"
+    return f"the job name {name!r} may only hold {rule}{hint}"
+
+
+# -- entrypoints -------------------------------------------------------------------------
+
+
+def entrypoint_syntax_problem(text: str) -> str:
+    """Why ``text`` is not ``module:function`` (called only when it is not)."""
+    base = f"{text!r} is not of the form module:function"
+    if ":" not in text and "." in text:
+        module, _, func = text.rpartition(".")
+        return f"{base}; did you mean '{module}:{func}'?"
+    module, _, func = text.partition(":")
+    if module.endswith(".py"):
+        return f"{base}; name the module without '.py': '{module[:-3]}:{func}'"
+    if "/" in module or "\\" in module:
+        dotted = module.replace("\\", "/").strip("/").replace("/", ".")
+        return f"{base}; use dots for packages ('{dotted}:{func}') and code.path for the folder"
+    if func.endswith("()"):
+        return f"{base}; name the function without parentheses: '{module}:{func[:-2]}'"
+    return f"{base} (for example wordcount:mapper)"
+
+
+def is_entrypoint(text: str) -> bool:
+    return bool(_ENTRYPOINT.match(text))
+
+
+# -- sizes, memory, durations -------------------------------------------------------------
+
+
+def _whole(value: int | float | str) -> int | str:
+    """YAML may hand us ``2.0``; a whole float is an integer, anything else stays as is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # type: ignore[return-value]
+
+
+def size_bytes(value: int | float | str) -> int:
+    """A size in bytes (integers are bytes); ``ValueError`` with a readable message."""
+    return parse_size(_whole(value))
+
+
+def size_problem(value: int | float | str) -> str | None:
+    try:
+        n = size_bytes(value)
+    except ValueError as exc:
+        return str(exc)
+    return None if n >= 1 else "a size must be at least 1 byte"
+
+
+def memory_mb(value: int | float | str) -> int:
+    """Lambda memory in MB (Lambda's MB are MiB).
+
+    An integer is megabytes. A string is a size that must come to a whole number of MiB:
+    ``2GiB`` -> 2048, ``1769MiB`` or ``1769M`` -> 1769. Decimal units rarely do
+    (``1GB`` is 953.67 MiB) and are refused with the integer to write instead.
+    """
+    value = _whole(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    n = parse_size(str(value))
+    if n % MIB:
+        mib = n / MIB
+        raise ValueError(
+            f"{value!r} is {mib:.2f} MiB; Lambda memory is a whole number of MB "
+            f"(Lambda's MB are MiB): write {round(mib)} or {round(mib)}MiB"
+        )
+    return n // MIB
+
+
+def memory_problem(value: int | float | str) -> str | None:
+    try:
+        mb = memory_mb(value)
+    except ValueError as exc:
+        return str(exc)
+    return memory_range_problem(mb)
+
+
+def memory_range_problem(mb: int) -> str | None:
+    if MEMORY_MIN_MB <= mb <= MEMORY_MAX_MB:
+        return None
+    return f"Lambda memory must be {MEMORY_MIN_MB} to {MEMORY_MAX_MB:,} MB, got {mb:,}" + (
+        "; an integer is MB, not bytes (write 1769 or '2GiB')" if mb > MEMORY_MAX_MB else ""
+    )
+
+
+def timeout_seconds(value: int | float | str) -> int:
+    return parse_duration(_whole(value))
+
+
+def timeout_problem(value: int | float | str) -> str | None:
+    try:
+        seconds = timeout_seconds(value)
+    except ValueError as exc:
+        return str(exc)
+    return timeout_range_problem(seconds)
+
+
+def timeout_range_problem(seconds: int) -> str | None:
+    if TIMEOUT_MIN_S <= seconds <= TIMEOUT_MAX_S:
+        return None
+    return (
+        f"a Lambda timeout must be {TIMEOUT_MIN_S} to {TIMEOUT_MAX_S} seconds (15m), "
+        f"got {seconds} s; use more map tasks (smaller bin_size) or more partitions instead"
+    )
+
+
+# -- AWS names ----------------------------------------------------------------------------
+
+
+def region_problem(region: str) -> str:
+    lowered = region.lower().replace("_", "-")
+    if lowered != region and _REGION.match(lowered):
+        return f"{region!r} is not a region name; did you mean {lowered!r}?"
+    return f"{region!r} is not an AWS region name such as us-east-1 or eu-west-3"
+
+
+def bucket_name_problem(bucket: str) -> str | None:
+    """The naming rules of S3 general purpose buckets."""
+    if not 3 <= len(bucket) <= 63:
+        return f"S3 bucket name {bucket!r} must be 3 to 63 characters long, not {len(bucket)}"
+    if not _BUCKET_CHARS.match(bucket):
+        lowered = bucket.lower()
+        hint = f"; did you mean {lowered!r}?" if _BUCKET_CHARS.match(lowered) else ""
+        return (
+            f"S3 bucket name {bucket!r} may only hold lowercase letters, digits, dots "
+            f"and dashes{hint}"
+        )
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return f"S3 bucket name {bucket!r} must start and end with a letter or digit"
+    if ".." in bucket:
+        return f"S3 bucket name {bucket!r} must not contain two dots in a row"
+    try:
+        ipaddress.IPv4Address(bucket)
+    except ValueError:
+        pass
+    else:
+        return f"S3 bucket name {bucket!r} must not look like an IP address"
+    for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+        if bucket.startswith(prefix):
+            return f"S3 bucket names must not start with {prefix!r} (reserved by AWS)"
+    for suffix in ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"):
+        if bucket.endswith(suffix):
+            return f"S3 bucket names must not end with {suffix!r} (reserved by AWS)"
+    return None
+
+
+def location_problem(location: str) -> str | None:
+    """A prefix is ``s3://bucket[/key]`` or a local path; catch near misses of the former."""
+    lowered = location.lower()
+    if is_s3_uri(location):
+        bucket, _ = split_s3_uri(location)
+        if not bucket:
+            return f"{location!r} names no bucket; write s3://bucket/prefix"
+        return bucket_name_problem(bucket)
+    for near in ("s3:/", "s3:", "s3a://", "s3n://"):
+        if lowered.startswith(near):
+            rest = location[len(near) :].lstrip("/")
+            return f"{location!r} is not an S3 URI; write 's3://{rest}'"
+    if "://" in location:
+        scheme = location.split("://", 1)[0]
+        return f"{scheme}:// locations are not supported; use s3://bucket/prefix or a local path"
+    return None
+
+
+def tag_problem(key: str, value: str) -> tuple[str, str] | None:
+    """``(what, message)`` where what is "key" or "value", or ``None``."""
+    if key.lower().startswith("aws:"):
+        return "key", f"tag key {key!r}: the 'aws:' prefix is reserved by AWS"
+    if not _TAG_CHARS.match(key):
+        return "key", (f"tag key {key!r} may only hold letters, digits, spaces and _ . : / = + - @")
+    if not _TAG_CHARS.match(value):
+        return "value", (
+            f"tag value {value!r} may only hold letters, digits, spaces and _ . : / = + - @"
+        )
+    return None
+
+
+# -- locations ---------------------------------------------------------------------------
+
+
+def resolve_local(text: str, base: Path) -> Path:
+    """A local path from the spec, absolute: ``~`` expanded, relative to ``base``."""
+    return (base / os.path.expanduser(text)).resolve()
+
+
+def resolve_location(text: str, base: Path) -> str:
+    """An ``s3://`` URI as written, or a local path made absolute."""
+    return text if is_s3_uri(text) else str(resolve_local(text, base))
+
+
+def overlap(a: str, b: str) -> str | None:
+    """How location ``a`` overlaps location ``b``: "same", "inside", "contains" or ``None``.
+
+    Both are resolved (see :func:`resolve_location`). S3 prefixes are plain string
+    prefixes of keys (``s3://b/logs`` also lists ``s3://b/logs-old/x``); local paths are
+    folders (``/data/in`` does not contain ``/data/input``).
+    """
+    if is_s3_uri(a) != is_s3_uri(b):
+        return None
+    if is_s3_uri(a):
+        bucket_a, key_a = split_s3_uri(a)
+        bucket_b, key_b = split_s3_uri(b)
+        if bucket_a != bucket_b:
+            return None
+        if key_a.rstrip("/") == key_b.rstrip("/"):
+            return "same"
+        if key_a.startswith(key_b):
+            return "inside"
+        return "contains" if key_b.startswith(key_a) else None
+    pa, pb = Path(a), Path(b)
+    if pa == pb:
+        return "same"
+    if pa.is_relative_to(pb):
+        return "inside"
+    return "contains" if pb.is_relative_to(pa) else None
