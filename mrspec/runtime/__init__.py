@@ -1,0 +1,210 @@
+"""Provider-neutral task code: the map task, the reduce task and the commit.
+
+The local engine (``mrspec.local``) calls these functions from worker processes; the
+Lambda handlers (``mrspec.aws.handlers``) call the very same functions. Only the standard
+library and boto3 (through ``mrspec.storage``) are used here.
+
+Locations are strings: a local path or an ``s3://`` URI; all I/O goes through
+``mrspec.storage`` so both behave the same.
+
+Layout of one run::
+
+    {work_prefix}/shuffle/map-00003-a1.shuffle   one shuffle object per map task attempt
+    {work_prefix}/results/map-00003.json         the result dict of map task 3
+    {work_prefix}/results/reduce-00002.json      the result dict of partition 2
+    {output_prefix}/part-00000 ...               one part per partition (per map task
+                                                 for a map-only job), each written once
+    {output_prefix}/_SUCCESS                     the JSON manifest, written last
+
+A run goes: ``prepare_output`` (refuse or clear an existing output) -> ``run_map_task``
+for every map task -> ``run_reduce_task`` for every partition (skipped for map-only jobs)
+-> ``commit``. On failure or interruption: ``cleanup(..., remove_output=True)``.
+
+Task results are JSON-able dicts (``json.dumps`` works on them), small enough for a Step
+Functions state (each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records)::
+
+    {
+      "kind": "map" | "reduce",
+      "task_id": 3,                    # map task id, or the partition for reduce
+      "attempt": 1,
+      "counters": {"map_input_records": ..., ...},   # built-in, see COUNTER_NAMES
+      "user_counters": {"name": n, ...},             # mrspec.api.increment()
+      "bad_records": [{"uri": ..., "offset": 123, "error": "ValueError: ..."}],
+      "bad_record_count": 1,
+      "shuffle": {"uri": ..., "index": [[offset, length], ...]},  # map with reduce
+      "outputs": [{"uri": ..., "size": n, "records": n}],          # reduce, map-only
+      "started": unix_time, "seconds": float,
+      "peak_memory_bytes": n,          # this process's peak RSS (getrusage maxrss)
+      "memory_cap_mb": n,
+    }
+
+Errors: a task that cannot complete raises ``TaskFailedError`` (a ``JobFailedError``)
+whose message names the task and the cause (the bad-record limit, a non-``str`` key,
+user code raising in the task-level form, the reducer raising). Any other exception is
+a bug or an infrastructure failure and the caller may retry the attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mrspec.plan.model import MapTask
+from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.errors import TaskFailedError
+
+# How many skipped records one task result lists in full (the count is always exact).
+MAX_REPORTED_BAD_RECORDS = 100
+
+# The built-in counters; every task result carries the ones that apply to it.
+COUNTER_NAMES = (
+    "map_input_records",
+    "map_input_bytes",
+    "map_output_records",
+    "combine_input_records",
+    "combine_output_records",
+    "spilled_runs",
+    "shuffle_bytes",
+    "reduce_input_groups",
+    "reduce_input_records",
+    "output_records",
+    "output_bytes",
+    "bad_records",
+)
+
+TaskResult = dict[str, Any]
+
+
+def run_map_task(
+    config: TaskConfig,
+    task: MapTask,
+    *,
+    work_prefix: str,
+    scratch_dir: str,
+    attempt: int = 1,
+) -> TaskResult:
+    """Run one map task (a bin of splits) and return its result dict.
+
+    Reads every split (each record read by exactly one split), calls the mapper
+    (``form == "record"``: ``mapper(record)`` yields ``(key, value)`` pairs; ``"task"``:
+    ``mapper(records)`` receives an iterator over all records of the task), runs the
+    combiner on the buffered output, partitions keys with a stable CRC-32 hash, sorts
+    keys within each partition, spills sorted runs to ``scratch_dir`` when the buffer
+    nears the memory budget, and writes one shuffle object with a partition index to
+    ``{work_prefix}/shuffle/``. A map-only job writes ``part-{task_id:05d}`` to the output
+    prefix instead. The result is also written to ``{work_prefix}/results/``.
+
+    Keys must be ``str``: any other key fails the task (a code bug, not bad data).
+    Values must be JSON-serialisable. A record whose mapper raises (record form) or
+    whose JSON line does not parse is skipped and reported as a bad record; more than
+    ``config.max_bad_records`` in one task fails it.
+    """
+    from mrspec.runtime.maptask import run_map_task as impl
+
+    return impl(config, task, work_prefix=work_prefix, scratch_dir=scratch_dir, attempt=attempt)
+
+
+def run_reduce_task(
+    config: TaskConfig,
+    partition: int,
+    map_results: Sequence[TaskResult] | None = None,
+    *,
+    work_prefix: str,
+    scratch_dir: str,
+    attempt: int = 1,
+) -> TaskResult:
+    """Reduce one partition and write ``{output_prefix}/part-{partition:05d}``.
+
+    ``map_results`` are the map task results (only their ``"shuffle"`` entries are
+    used); ``None`` reads them from ``{work_prefix}/results/map-*.json``. Each map
+    output's partition segment is streamed with ranged reads, the sorted runs are
+    merged with a heap (memory per run is one read window and one block), equal keys are
+    grouped and ``reducer(key, values)`` receives a lazy iterator, so a hot key with
+    millions of values is never held in memory. The result is also written to
+    ``{work_prefix}/results/``.
+    """
+    from mrspec.runtime.reducetask import run_reduce_task as impl
+
+    return impl(
+        config,
+        partition,
+        map_results,
+        work_prefix=work_prefix,
+        scratch_dir=scratch_dir,
+        attempt=attempt,
+    )
+
+
+def prepare_output(config: TaskConfig, *, overwrite: bool) -> int:
+    """Preflight of the output prefix, before any task runs.
+
+    Raises ``RefusedError`` when the prefix holds objects and ``overwrite`` is false;
+    with ``overwrite`` removes them (the old ``_SUCCESS`` first, so a reader never
+    trusts a half-removed output). Returns the number of objects removed.
+    """
+    from mrspec.runtime.commit import prepare_output as impl
+
+    return impl(config, overwrite=overwrite)
+
+
+def commit(
+    config: TaskConfig,
+    *,
+    work_prefix: str,
+    map_results: Sequence[TaskResult] | None = None,
+    reduce_results: Sequence[TaskResult] | None = None,
+    started: float,
+    timings: dict[str, float] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check the run, write the ``_SUCCESS`` manifest last, remove the shuffle data.
+
+    Results default to those stored under ``{work_prefix}/results/``. Raises
+    ``TaskFailedError`` when the job-wide bad-record total passes
+    ``config.max_bad_records`` or a part is missing. The manifest (returned, and written
+    as pretty JSON) holds: job, spec digest, output format, parts (uri, size, records),
+    summed built-in and user counters, bad records, timings (``started``, ``finished``,
+    ``seconds`` and the caller's per-phase ``timings``), task counts and ``extra``.
+    """
+    from mrspec.runtime.commit import commit as impl
+
+    return impl(
+        config,
+        work_prefix=work_prefix,
+        map_results=map_results,
+        reduce_results=reduce_results,
+        started=started,
+        timings=timings,
+        extra=extra,
+    )
+
+
+def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> None:
+    """Remove the run's shuffle objects and task results under ``work_prefix``; with
+    ``remove_output`` also every ``part-*`` object and any ``_SUCCESS`` under the output
+    prefix (a failed or interrupted run leaves nothing a reader could trust)."""
+    from mrspec.runtime.commit import cleanup as impl
+
+    impl(config, work_prefix=work_prefix, remove_output=remove_output)
+
+
+def load_results(work_prefix: str, kind: str) -> list[TaskResult]:
+    """The stored results of every ``"map"`` or ``"reduce"`` task, by task id."""
+    from mrspec.runtime.results import load_results as impl
+
+    return impl(work_prefix, kind)
+
+
+__all__ = [
+    "COUNTER_NAMES",
+    "MAX_REPORTED_BAD_RECORDS",
+    "TaskConfig",
+    "TaskFailedError",
+    "TaskResult",
+    "cleanup",
+    "commit",
+    "load_results",
+    "prepare_output",
+    "run_map_task",
+    "run_reduce_task",
+]

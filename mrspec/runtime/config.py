@@ -1,0 +1,104 @@
+"""``TaskConfig``: everything a map, reduce or commit task needs from the job spec.
+
+It travels as JSON (inside the Lambda package, in the local engine's worker processes),
+so the task code never needs YAML or the spec loader. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mrspec.spec.model import JobSpec
+
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The task-side view of a job spec.
+
+    ``code_path`` is the folder put on ``sys.path`` before the entrypoints are imported.
+    ``from_spec`` fills in the spec's absolute ``code.path``; where the job's modules are
+    already importable (the Lambda package puts them at its root) set it to ``""`` with
+    ``dataclasses.replace(config, code_path="")``.
+
+    ``spill_bytes`` is the map task's in-memory buffer budget in estimated bytes; ``0``
+    (the default) derives it from ``map_memory_mb`` (see ``buffer_budget``). Tests set it
+    small to exercise spilling.
+    """
+
+    job_name: str
+    code_path: str
+    map_entrypoint: str  # "module:function"
+    map_form: str = "record"  # "record" | "task"
+    combiner_entrypoint: str | None = None
+    reduce_entrypoint: str | None = None  # None: a map-only job
+    partitions: int = 0  # 0 for a map-only job
+    input_format: str = "text"  # "text" | "jsonl"
+    output_format: str = "tsv"  # "tsv" | "jsonl"
+    output_prefix: str = ""
+    map_memory_mb: int = 1769
+    reduce_memory_mb: int = 1769
+    max_bad_records: int = 0
+    max_attempts: int = 3
+    spec_digest: str = ""
+    spill_bytes: int = 0
+
+    @property
+    def map_only(self) -> bool:
+        return self.reduce_entrypoint is None
+
+    def memory_mb(self, kind: str) -> int:
+        """The memory cap of a ``"map"`` or ``"reduce"`` task in MB."""
+        return self.map_memory_mb if kind == "map" else self.reduce_memory_mb
+
+    def buffer_budget(self) -> int:
+        """Estimated bytes a map task may buffer before it combines and spills.
+
+        A third of the cap: the estimate is conservative, and the interpreter, the input
+        chunk being decoded, the user's objects and the sort need the rest.
+        """
+        if self.spill_bytes > 0:
+            return self.spill_bytes
+        return max(8 * 1024**2, self.map_memory_mb * 1024**2 // 3)
+
+    @classmethod
+    def from_spec(cls, spec: JobSpec) -> TaskConfig:
+        return cls(
+            job_name=spec.name,
+            code_path=str(spec.code.path),
+            map_entrypoint=spec.map.entrypoint,
+            map_form=spec.map.form,
+            combiner_entrypoint=spec.map.combiner,
+            reduce_entrypoint=spec.reduce.entrypoint if spec.reduce is not None else None,
+            partitions=spec.partitions,
+            input_format=spec.input.format,
+            output_format=spec.output.format,
+            output_prefix=spec.output.prefix,
+            map_memory_mb=spec.map.memory_mb,
+            reduce_memory_mb=spec.reduce.memory_mb if spec.reduce is not None else 0,
+            max_bad_records=spec.limits.max_bad_records,
+            max_attempts=spec.limits.max_attempts,
+            spec_digest=spec.digest,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": CONFIG_VERSION, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskConfig:
+        version = data.get("version", CONFIG_VERSION)
+        if version != CONFIG_VERSION:
+            raise ValueError(f"task config version {version} is not {CONFIG_VERSION}")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TaskConfig:
+        return cls.from_dict(json.loads(text))
