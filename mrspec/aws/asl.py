@@ -1,0 +1,236 @@
+"""The job's Step Functions state machine (Amazon States Language, JSONPath flavour).
+
+Shape of a run (the parent workflow is STANDARD)::
+
+    MapPhase (Distributed Map over the map manifest, one child per map task)
+      -> ReducePhase (Distributed Map over the reduce manifest, one child per partition)
+      -> Commit (Lambda: writes the output manifest last)
+    MapPhase / ReducePhase fail -> Report<Phase>Failure (Lambda: raises the failed task's
+      own error, so it becomes the execution's error and cause) -> <Phase>Failed (Fail)
+
+Each child is one ``lambda:invoke`` Task with two retriers: AWS's recommended retrier for
+Lambda service errors and throttling, then one for task errors giving the task
+``limits.max_attempts`` attempts in all. Retries happen in the state machine, not inside
+the handler, so a timed-out or crashed Lambda is retried too.
+
+Children's payloads carry references only (task manifests, the work prefix); results go
+to S3 through ``ResultWriter``, never through the 256 KiB state payload.
+
+``emulator=True`` gives the variant moto's engine accepts (TESTING.md): STANDARD children
+instead of EXPRESS, and a float ``ToleratedFailurePercentage``. Nothing else differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mrspec.aws.model import ExecutionType
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
+S3_PUT_OBJECT = "arn:aws:states:::s3:putObject"
+
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)
+SERVICE_RETRY_INTERVAL_S = 2
+SERVICE_RETRY_ATTEMPTS = 6
+SERVICE_RETRY_BACKOFF = 2.0
+TASK_RETRY_INTERVAL_S = 1  # moto rejects 0
+TASK_RETRY_BACKOFF = 2.0
+
+EXPRESS_LIMIT_S = 300  # an EXPRESS execution runs at most 5 minutes
+EXPRESS_MARGIN_S = 60  # start-up, queueing and the service retries' backoff
+
+MAP_STATE = "MapPhase"
+REDUCE_STATE = "ReducePhase"
+COMMIT_STATE = "Commit"
+
+
+@dataclass(frozen=True)
+class PhaseInput:
+    """What the definition needs to know about one Distributed Map phase."""
+
+    name: str  # "map" | "reduce"; also the Map state's Label
+    function_arn: str
+    manifest_key: str
+    results_prefix: str
+    max_concurrency: int
+    execution_type: ExecutionType
+
+
+@dataclass(frozen=True)
+class DefinitionInput:
+    job_name: str
+    run_id: str
+    bucket: str
+    work_uri: str  # s3://<bucket>/runs/<run id>
+    phases: tuple[PhaseInput, ...]  # map, then reduce (absent for map-only jobs)
+    commit_function_arn: str
+    max_attempts: int
+    emulator: bool = False
+
+
+def task_retry_delays(max_attempts: int) -> list[float]:
+    """Seconds waited before each task retry (``max_attempts - 1`` of them)."""
+    return [TASK_RETRY_INTERVAL_S * TASK_RETRY_BACKOFF**i for i in range(max_attempts - 1)]
+
+
+def child_execution_type(timeout_s: int, max_attempts: int) -> ExecutionType:
+    """EXPRESS when every attempt of a task, with the waits between them, fits well inside
+    the 5-minute EXPRESS limit; STANDARD otherwise."""
+    worst = timeout_s * max_attempts + sum(task_retry_delays(max_attempts))
+    return "EXPRESS" if worst + EXPRESS_MARGIN_S <= EXPRESS_LIMIT_S else "STANDARD"
+
+
+def retriers(max_attempts: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {
+            "ErrorEquals": list(LAMBDA_SERVICE_ERRORS),
+            "IntervalSeconds": SERVICE_RETRY_INTERVAL_S,
+            "MaxAttempts": SERVICE_RETRY_ATTEMPTS,
+            "BackoffRate": SERVICE_RETRY_BACKOFF,
+        }
+    ]
+    if max_attempts > 1:
+        out.append(
+            {
+                "ErrorEquals": ["States.ALL"],
+                "IntervalSeconds": TASK_RETRY_INTERVAL_S,
+                "MaxAttempts": max_attempts - 1,
+                "BackoffRate": TASK_RETRY_BACKOFF,
+            }
+        )
+    return out
+
+
+def _invoke(function_arn: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {"FunctionName": function_arn, "Payload": payload},
+        "OutputPath": "$.Payload",
+    }
+
+
+def _map_state(inp: DefinitionInput, phase: PhaseInput, next_state: str) -> dict[str, Any]:
+    task_state = f"Run{phase.name.capitalize()}Task"
+    child_task = _invoke(
+        phase.function_arn,
+        {
+            "phase": phase.name,
+            "task.$": "$.task",
+            "run.$": "$.run",
+            "work": inp.work_uri,
+            "attempt.$": "$$.State.RetryCount",
+        },
+    )
+    child_task["Retry"] = retriers(inp.max_attempts)
+    child_task["End"] = True
+    tolerated: int | float = 0.0 if inp.emulator else 0
+    execution_type = "STANDARD" if inp.emulator else phase.execution_type
+    return {
+        "Type": "Map",
+        "Comment": f"one child workflow per {phase.name} task",
+        "Label": phase.name,
+        "ItemReader": {
+            "Resource": S3_GET_OBJECT,
+            "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": inp.bucket, "Key": phase.manifest_key},
+        },
+        "ItemSelector": {"task.$": "$$.Map.Item.Value", "run.$": "$$.Execution.Input"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+            "StartAt": task_state,
+            "States": {task_state: child_task},
+        },
+        "MaxConcurrency": phase.max_concurrency,
+        "ToleratedFailurePercentage": tolerated,
+        "ResultWriter": {
+            "Resource": S3_PUT_OBJECT,
+            "Parameters": {"Bucket": inp.bucket, "Prefix": phase.results_prefix},
+        },
+        "ResultPath": None,
+        "Catch": [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.failure",
+                "Next": _report_state(phase.name),
+            }
+        ],
+        "Next": next_state,
+    }
+
+
+def _report_state(phase: str) -> str:
+    return f"Report{phase.capitalize()}Failure"
+
+
+def _failed_state(phase: str) -> str:
+    return f"{phase.capitalize()}Failed"
+
+
+def _report_failure_states(inp: DefinitionInput, phase: str) -> dict[str, dict[str, Any]]:
+    """A Lambda that re-raises the failed task's recorded error (so the execution's error
+    is the task's), then a Fail state in case no task recorded one (a timeout, a crash)."""
+    report = _invoke(
+        inp.commit_function_arn,
+        {
+            "action": "report_failure",
+            "phase": phase,
+            "run.$": "$$.Execution.Input",
+            "work": inp.work_uri,
+            "error.$": "$.failure.Error",
+            "cause.$": "$.failure.Cause",
+        },
+    )
+    report["Retry"] = retriers(1)
+    report["ResultPath"] = None
+    report["Next"] = _failed_state(phase)
+    failed = {
+        "Type": "Fail",
+        "Comment": f"the {phase} phase failed and no task recorded its error",
+        "ErrorPath": "$.failure.Error",
+        "CausePath": "$.failure.Cause",
+    }
+    return {_report_state(phase): report, _failed_state(phase): failed}
+
+
+def build_definition(inp: DefinitionInput) -> dict[str, Any]:
+    """The ASL document of the job's parent workflow."""
+    if not inp.phases or inp.phases[0].name != "map":
+        raise ValueError("a job's first phase is its map phase")
+    state_names = {"map": MAP_STATE, "reduce": REDUCE_STATE}
+    states: dict[str, Any] = {}
+    for i, phase in enumerate(inp.phases):
+        if phase.name not in state_names:
+            raise ValueError(f"unknown phase kind {phase.name!r}")
+        nxt = state_names[inp.phases[i + 1].name] if i + 1 < len(inp.phases) else COMMIT_STATE
+        states[state_names[phase.name]] = _map_state(inp, phase, nxt)
+    commit = _invoke(
+        inp.commit_function_arn,
+        {"action": "commit", "run.$": "$$.Execution.Input", "work": inp.work_uri},
+    )
+    commit["Retry"] = retriers(inp.max_attempts)
+    commit["End"] = True
+    states[COMMIT_STATE] = commit
+    for phase in inp.phases:
+        states.update(_report_failure_states(inp, phase.name))
+    phase_names = " -> ".join(p.name for p in inp.phases)
+    return {
+        "Comment": (
+            f"mrspec job {inp.job_name} (run {inp.run_id}): {phase_names} -> commit. "
+            "Generated by mrspec compile; do not edit."
+        ),
+        "StartAt": MAP_STATE,
+        "States": states,
+    }
+
+
+def parent_transitions(phases: int) -> int:
+    """State transitions of the parent on a successful run: one per phase, plus commit."""
+    return phases + 1

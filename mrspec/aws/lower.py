@@ -1,0 +1,315 @@
+"""Lowering: ``JobSpec`` (+ optional ``JobPlan``) -> ``StackModel``. Pure; no I/O.
+
+    names     = ResourceNames(job, run id)            deterministic physical names
+    layout    = RunLayout(working bucket, run prefix)  manifests, results, failures
+    functions = map, reduce (unless map-only), commit  sized from the spec
+    roles     = lambda, states                         mrspec.aws.iam
+    machine   = the Distributed Map workflow           mrspec.aws.asl
+
+AWS needs ``s3://`` input and output locations. A spec written for ``--local`` runs names
+local folders: pass ``input_prefixes=``/``output_prefix=`` overrides, or
+``placeholders=True`` (what ``mrspec compile`` does for review artifacts) to stand in
+clearly invalid ``s3://LOCAL-INPUT-<n>/`` and ``s3://LOCAL-OUTPUT/`` locations.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import string
+from collections.abc import Sequence
+
+from mrspec.aws import asl, iam
+from mrspec.aws.model import (
+    Bucket,
+    Function,
+    InlinePolicy,
+    Location,
+    LogGroup,
+    Phase,
+    ResourceNames,
+    Role,
+    RunLayout,
+    StackModel,
+    StateMachine,
+    frozen_map,
+)
+from mrspec.errors import MrspecError
+from mrspec.plan.model import JobPlan
+from mrspec.spec.model import JobSpec, is_s3_uri
+
+# What `mrspec compile` uses, so review artifacts do not change from run to run.
+REVIEW_RUN_ID = "review"
+REVIEW_ACCOUNT_ID = "123456789012"  # the example account of AWS's docs (and moto's default)
+PLACEHOLDER_INPUT = "s3://LOCAL-INPUT-{n}/"
+PLACEHOLDER_OUTPUT = "s3://LOCAL-OUTPUT/"
+
+HANDLERS = {
+    "map": "mrspec.aws.handlers.map_handler",
+    "reduce": "mrspec.aws.handlers.reduce_handler",
+    "commit": "mrspec.aws.handlers.commit_handler",
+}
+COMMIT_MEMORY_MB = 512
+COMMIT_TIMEOUT_S = 300
+MIN_EPHEMERAL_MB = 512
+MAX_EPHEMERAL_MB = 10240
+# A reduce task's input is a partition of the whole shuffle, unknown before the run; /tmp
+# beyond 512 MB costs about $0.0000000309 per GB-second, so reducers get the maximum.
+REDUCE_EPHEMERAL_MB = MAX_EPHEMERAL_MB
+WORK_BUCKET_EXPIRATION_DAYS = 7
+
+MRSPEC_TAG_JOB = "mrspec:job"
+MRSPEC_TAG_RUN = "mrspec:run"
+MRSPEC_TAG_MANAGED = "mrspec:managed-by"
+
+_RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_run_id(length: int = 8) -> str:
+    """A fresh random run id (lowercase letters and digits)."""
+    return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(length))
+
+
+def map_ephemeral_mb(bin_size: int) -> int:
+    """/tmp for a map task: twice its input bin (sorted spills plus the shuffle object
+    being written) above the 512 MB base, within Lambda's 512-10,240 MB."""
+    need = MIN_EPHEMERAL_MB + 2 * math.ceil(bin_size / 1024**2)
+    return max(MIN_EPHEMERAL_MB, min(MAX_EPHEMERAL_MB, need))
+
+
+def _resolve_locations(
+    spec: JobSpec,
+    input_prefixes: Sequence[str] | None,
+    output_prefix: str | None,
+    placeholders: bool,
+) -> tuple[tuple[str, ...], str]:
+    inputs = tuple(input_prefixes) if input_prefixes else spec.input.prefixes
+    output = output_prefix or spec.output.prefix
+    if placeholders:
+        inputs = tuple(
+            p if is_s3_uri(p) else PLACEHOLDER_INPUT.format(n=i) for i, p in enumerate(inputs)
+        )
+        output = output if is_s3_uri(output) else PLACEHOLDER_OUTPUT
+    local = [p for p in (*inputs, output) if not is_s3_uri(p)]
+    if local:
+        raise MrspecError(
+            f"job {spec.name!r}: AWS runs need s3:// input and output locations, "
+            f"but these are local: {', '.join(local)}",
+            hint="set input.prefix and output.prefix to s3:// URIs in the spec, pass "
+            "--input/--output s3://... on the command line, or run with --local",
+        )
+    return inputs, output
+
+
+def lower(
+    spec: JobSpec,
+    plan: JobPlan | None = None,
+    *,
+    run_id: str,
+    account_id: str,
+    input_prefixes: Sequence[str] | None = None,
+    output_prefix: str | None = None,
+    placeholders: bool = False,
+    emulator: bool = False,
+) -> StackModel:
+    """The resources of one run of ``spec`` (see the module docstring)."""
+    inputs, output = _resolve_locations(spec, input_prefixes, output_prefix, placeholders)
+    names = ResourceNames(spec.name, run_id)
+    location = Location(region=spec.aws.region, account_id=account_id)
+    tags = frozen_map(
+        {
+            **dict(spec.aws.tags),
+            MRSPEC_TAG_JOB: spec.name,
+            MRSPEC_TAG_RUN: run_id,
+            MRSPEC_TAG_MANAGED: "mrspec",
+        }
+    )
+    work_prefix = f"runs/{run_id}/"
+    layout = RunLayout(
+        bucket=names.bucket,
+        work_prefix=work_prefix,
+        map_manifest_key=f"{work_prefix}manifests/map.json",
+        reduce_manifest_key="" if spec.map_only else f"{work_prefix}manifests/reduce.json",
+        results_prefix=f"{work_prefix}results/",
+        failures_prefix=f"{work_prefix}failures/",
+        input_prefixes=inputs,
+        output_prefix=output,
+    )
+
+    # -- functions and their log groups ------------------------------------------------
+    arch = spec.aws.architecture
+    sizes: list[tuple[str, int, int, int]] = [
+        ("map", spec.map.memory_mb, spec.map.timeout_s, map_ephemeral_mb(spec.map.bin_size))
+    ]
+    if spec.reduce is not None:
+        sizes.append(
+            ("reduce", spec.reduce.memory_mb, spec.reduce.timeout_s, REDUCE_EPHEMERAL_MB)
+        )
+    sizes.append(("commit", COMMIT_MEMORY_MB, COMMIT_TIMEOUT_S, MIN_EPHEMERAL_MB))
+    environment = frozen_map(
+        {
+            "MRSPEC_JOB": spec.name,
+            "MRSPEC_RUN_ID": run_id,
+            "MRSPEC_WORK_URI": layout.work_uri,
+        }
+    )
+    retention = spec.aws.log_retention_days
+    log_groups: list[LogGroup] = []
+    functions: list[Function] = []
+    for logical, memory, timeout, ephemeral in sizes:
+        lg_name = names.function_log_group(logical)
+        log_groups.append(LogGroup(logical, lg_name, location.log_group_arn(lg_name), retention, tags))
+        fn_name = names.function(logical)
+        functions.append(
+            Function(
+                logical_name=logical,
+                name=fn_name,
+                arn=location.function_arn(fn_name),
+                role="lambda",
+                handler=HANDLERS[logical],
+                memory_mb=memory,
+                timeout_s=timeout,
+                ephemeral_storage_mb=ephemeral,
+                architecture=arch,
+                log_group=logical,
+                environment=environment,
+                tags=tags,
+            )
+        )
+    sm_lg = names.state_machine_log_group
+    log_groups.append(LogGroup("states", sm_lg, location.log_group_arn(sm_lg), retention, tags))
+
+    # -- the state machine -----------------------------------------------------------------
+    attempts = max(1, spec.limits.max_attempts)
+    fn_arn = {f.logical_name: f.arn for f in functions}
+    phase_inputs = [
+        asl.PhaseInput(
+            name="map",
+            function_arn=fn_arn["map"],
+            manifest_key=layout.map_manifest_key,
+            results_prefix=f"{layout.results_prefix}map",
+            max_concurrency=spec.limits.max_concurrency,
+            execution_type=asl.child_execution_type(spec.map.timeout_s, attempts),
+        )
+    ]
+    if spec.reduce is not None:
+        phase_inputs.append(
+            asl.PhaseInput(
+                name="reduce",
+                function_arn=fn_arn["reduce"],
+                manifest_key=layout.reduce_manifest_key,
+                results_prefix=f"{layout.results_prefix}reduce",
+                max_concurrency=min(spec.limits.max_concurrency, spec.reduce.partitions),
+                execution_type=asl.child_execution_type(spec.reduce.timeout_s, attempts),
+            )
+        )
+    definition = asl.build_definition(
+        asl.DefinitionInput(
+            job_name=spec.name,
+            run_id=run_id,
+            bucket=names.bucket,
+            work_uri=layout.work_uri,
+            phases=tuple(phase_inputs),
+            commit_function_arn=fn_arn["commit"],
+            max_attempts=attempts,
+            emulator=emulator,
+        )
+    )
+    state_names = {"map": asl.MAP_STATE, "reduce": asl.REDUCE_STATE}
+    items = {"map": len(plan.map_tasks), "reduce": len(plan.reduce_tasks)} if plan else {}
+    phases = tuple(
+        Phase(
+            name=p.name,
+            state_name=state_names[p.name],
+            function=p.name,
+            execution_type="STANDARD" if emulator else p.execution_type,
+            max_concurrency=p.max_concurrency,
+            child_states=1,
+            child_transitions=1,
+            task_attempts=attempts,
+            items=items.get(p.name),
+        )
+        for p in phase_inputs
+    )
+    state_machine = StateMachine(
+        logical_name="job",
+        name=names.state_machine,
+        arn=location.state_machine_arn(names.state_machine),
+        role="states",
+        definition=definition,
+        log_group="states",
+        type="STANDARD",
+        log_level="ERROR",
+        include_execution_data=False,
+        parent_transitions=asl.parent_transitions(len(phases)),
+        tags=tags,
+    )
+
+    # -- IAM ---------------------------------------------------------------------------------
+    lambda_role = Role(
+        logical_name="lambda",
+        name=names.role("lambda"),
+        arn=location.role_arn(names.role("lambda")),
+        trust=iam.lambda_trust(),
+        policies=(
+            InlinePolicy(
+                "mrspec-tasks",
+                iam.lambda_policy(
+                    location,
+                    input_prefixes=inputs,
+                    output_prefix=output,
+                    work_bucket=names.bucket,
+                    work_prefix=work_prefix,
+                    log_group_arns=[lg.arn for lg in log_groups if lg.logical_name != "states"],
+                ),
+            ),
+        ),
+        tags=tags,
+    )
+    manifest_keys = [k for k in (layout.map_manifest_key, layout.reduce_manifest_key) if k]
+    states_role = Role(
+        logical_name="states",
+        name=names.role("states"),
+        arn=location.role_arn(names.role("states")),
+        trust=iam.states_trust(location),
+        policies=(
+            InlinePolicy(
+                "mrspec-workflow",
+                iam.states_policy(
+                    location,
+                    state_machine_name=names.state_machine,
+                    function_arns=[f.arn for f in functions],
+                    work_bucket=names.bucket,
+                    manifest_keys=manifest_keys,
+                    results_prefix=layout.results_prefix,
+                    logging=state_machine.log_level != "OFF",
+                ),
+            ),
+        ),
+        tags=tags,
+    )
+    bucket = Bucket(
+        logical_name="work",
+        name=names.bucket,
+        arn=location.bucket_arn(names.bucket),
+        policy=iam.tls_only_bucket_policy(location, names.bucket),
+        expiration_days=WORK_BUCKET_EXPIRATION_DAYS,
+        tags=tags,
+    )
+    return StackModel(
+        job_name=spec.name,
+        run_id=run_id,
+        stack_name=names.base,
+        location=location,
+        architecture=arch,
+        layout=layout,
+        buckets=(bucket,),
+        log_groups=tuple(log_groups),
+        roles=(lambda_role, states_role),
+        functions=tuple(functions),
+        state_machine=state_machine,
+        phases=phases,
+        tags=tags,
+        spec_digest=spec.digest,
+        emulator=emulator,
+    )
