@@ -1,0 +1,104 @@
+"""``mrspec validate`` and ``mrspec schema`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mrspec.cli import cli
+from mrspec.spec.reference import markdown_reference
+from mrspec.spec.schema import load_schema
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((REPO / "specs").glob("*/job.yaml"))
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mrspec", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_every_example_validates_from_the_command_line() -> None:
+    assert EXAMPLES, "no example specs found"
+    result = run_cli("validate", *(str(p.relative_to(REPO)) for p in EXAMPLES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    noun = "spec" if len(EXAMPLES) == 1 else "specs"
+    assert result.stderr.strip() == f"{len(EXAMPLES)} {noun} valid"
+
+
+def test_problem_lines_summary_and_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "job.yaml"
+    bad.write_text("apiVersion: mrspec/v1\nname: x\n")
+    result = run_cli("validate", str(bad), str(REPO / "specs" / "wordcount" / "job.yaml"))
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert lines == [
+        f"{bad}:1:1: input: missing required field 'input' (Input)",
+        f"{bad}:1:1: map: missing required field 'map' (Map phase)",
+        f"{bad}:1:1: output: missing required field 'output' (Output)",
+    ]
+    assert result.stderr.strip() == "1 of 2 specs invalid (3 problems)"
+    assert "Traceback" not in result.stderr
+
+
+def test_json_output(tmp_path: Path) -> None:
+    bad = tmp_path / "job.yaml"
+    bad.write_text("apiVersion: mrspec/v9\n")
+    result = CliRunner().invoke(
+        cli, ["validate", "--json", "--quiet", str(bad), "specs/wordcount/job.yaml"]
+    )
+    document = json.loads(result.output)
+    assert document["valid"] is False
+    first, second = document["files"]
+    assert first["valid"] is False and second == {
+        "file": "specs/wordcount/job.yaml",
+        "valid": True,
+        "name": "wordcount",
+        "problems": [],
+    }
+    version = next(p for p in first["problems"] if p["path"] == "apiVersion")
+    assert (version["line"], version["column"]) == (1, 13)
+    assert "supports mrspec/v1" in version["message"]
+
+
+def test_validate_never_imports_pulumi_or_boto3() -> None:
+    code = (
+        "import sys\n"
+        "from mrspec.cli import main\n"
+        "try:\n"
+        "    main(['validate', '--quiet', 'specs/wordcount/job.yaml'])\n"
+        "except SystemExit as exc:\n"
+        "    heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pulumi', 'pulumi_aws', 'boto3', 'botocore'))\n"
+        "    print(exc.code, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == "0 []"
+
+
+def test_schema_command_prints_the_shipped_schema() -> None:
+    result = run_cli("schema")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == load_schema()
+    assert load_schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_docs_spec_md_is_generated_from_the_schema() -> None:
+    current = (REPO / "docs" / "spec.md").read_text(encoding="utf-8")
+    assert current == markdown_reference(), (
+        "docs/spec.md is out of date: run `mrspec schema --markdown > docs/spec.md`"
+    )
+
+
+def test_help_of_both_commands() -> None:
+    for name in ("validate", "schema"):
+        result = run_cli(name, "--help")
+        assert result.returncode == 0 and "Examples:" in result.stdout
