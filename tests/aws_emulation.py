@@ -212,6 +212,40 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _bucket_permission_over_tls(bucket: Any, action: str, resource: str) -> Any:
+    """moto's bucket-policy check, with conditions evaluated for a TLS request.
+
+    moto ignores a statement's ``Condition``, so the working bucket's TLS-only policy
+    (Deny s3:* when ``aws:SecureTransport`` is false) would deny every request. Every
+    request here is HTTPS, so such a statement does not apply; any other conditional
+    statement is kept and judged by moto as before.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(bucket.policy)
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = [s for s in statements if not _denies_plain_http_only(s)]
+    if not kept:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+        action, resource
+    )
+
+
+def _denies_plain_http_only(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {})
+    secure = condition.get("Bool", {}).get("aws:SecureTransport")
+    return (
+        statement.get("Effect") == "Deny"
+        and list(condition) == ["Bool"]
+        and secure in ("false", ["false"])
+    )
+
+
 @dataclass
 class EmulatedAws:
     region: str
@@ -228,6 +262,7 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
     """moto with Step Functions execution on and Lambda run in-process from the zips."""
     from moto import mock_aws
     from moto.awslambda.models import LambdaFunction
+    from moto.s3.models import FakeBucket
 
     from mrspec.storage.s3 import S3Storage
 
@@ -245,6 +280,7 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
         return emulator.invoke(self, event)
 
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)
+    monkeypatch.setattr(FakeBucket, "get_permission", _bucket_permission_over_tls)
     S3Storage.reset_shared()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield EmulatedAws(region=REGION, lambdas=emulator)

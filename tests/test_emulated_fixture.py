@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from aws_emulation import EmulatedAws, make_zip, wait_for_execution
-from aws_emulation import emulated_aws as emulated_aws  # noqa: F401  (fixture)
+from aws_emulation import emulated_aws as emulated_aws  # the fixture
 
 HANDLER = """
 import os

@@ -1,0 +1,150 @@
+"""mrspec's local stack-state directory: where live runs are remembered.
+
+Layout of the state directory (``$MRSPEC_STATE_DIR``, default ``~/.mrspec/state``)::
+
+    <state dir>/
+      runs/<stack>.json   # one record per stack mrspec created and has not yet removed
+      pulumi/             # the Pulumi file backend (PULUMI_BACKEND_URL=file://...)
+
+A run record is written *before* anything is created on AWS and deleted only after the
+stack is destroyed and removed, so an interrupted run is always listed by ``mrspec runs``
+and removable by ``mrspec destroy``. Records carry the resource names, so the boto3
+provisioner can delete them without any other state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from mrspec.errors import MrspecError
+
+STATE_DIR_ENV = "MRSPEC_STATE_DIR"
+DEFAULT_STATE_DIR = Path("~/.mrspec/state")
+
+RunStatus = Literal["deploying", "running", "succeeded", "failed", "interrupted", "kept", "destroying"]
+
+
+def state_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The state directory: the override, else ``$MRSPEC_STATE_DIR``, else the default."""
+    chosen = override or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+def new_run_id() -> str:
+    """A short, time-sortable, unique run id fitting ``mrspec.aws.model.RUN_ID_RE``:
+    the UTC time in seconds as 6 base-36 digits plus 4 random hex digits."""
+    seconds = int(time.time())
+    digits = ""
+    while seconds:
+        seconds, rest = divmod(seconds, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
+    return digits[-6:].rjust(6, "0") + secrets.token_hex(2)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One cloud resource of a stack, by kind and physical name (or ARN)."""
+
+    kind: str  # bucket | role | function | log_group | state_machine
+    name: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    job: str
+    run_id: str
+    stack: str
+    region: str
+    provisioner: str  # "pulumi" | "boto3"
+    created_at: float  # unix seconds
+    status: RunStatus = "deploying"
+    spec_path: str = ""
+    output: str = ""
+    execution_arn: str = ""
+    resources: tuple[Resource, ...] = ()
+    updated_at: float = field(default=0.0)
+
+    @property
+    def age_s(self) -> float:
+        return max(0.0, time.time() - self.created_at)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["resources"] = [asdict(r) for r in self.resources]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        resources = tuple(Resource(str(r["kind"]), str(r["name"])) for r in data.get("resources", ()))
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "resources"}
+        return cls(resources=resources, **fields)
+
+
+class StateStore:
+    """Run records under ``<state dir>/runs``; each write is atomic (write + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def pulumi_backend(self) -> Path:
+        return self.root / "pulumi"
+
+    def ensure(self) -> None:
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            self.pulumi_backend.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MrspecError(
+                f"cannot create mrspec's state directory {self.root}: {exc.strerror}",
+                hint=f"choose a writable one with --state-dir or ${STATE_DIR_ENV}",
+            ) from exc
+
+    def _path(self, stack: str) -> Path:
+        return self.runs_dir / f"{stack}.json"
+
+    def save(self, record: RunRecord) -> RunRecord:
+        self.ensure()
+        record = replace(record, updated_at=time.time())
+        path = self._path(record.stack)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+        return record
+
+    def load(self, stack: str) -> RunRecord | None:
+        path = self._path(stack)
+        if not path.exists():
+            return None
+        return RunRecord.from_json(json.loads(path.read_text()))
+
+    def delete(self, stack: str) -> None:
+        self._path(stack).unlink(missing_ok=True)
+
+    def runs(self, job: str | None = None) -> Iterator[RunRecord]:
+        """Every recorded run (of ``job`` when given), oldest first."""
+        if not self.runs_dir.is_dir():
+            return
+        records = []
+        for path in self.runs_dir.glob("*.json"):
+            try:
+                record = RunRecord.from_json(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise MrspecError(
+                    f"unreadable run record {path}: {exc}",
+                    hint="inspect or delete the file; the stack it names may still exist on AWS",
+                ) from exc
+            if job is None or record.job == job:
+                records.append(record)
+        yield from sorted(records, key=lambda r: (r.created_at, r.stack))
