@@ -1,0 +1,74 @@
+"""``mrspec compile``: review artifacts for every example spec, and ``--check``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from aws_specs import REPO
+from click.testing import CliRunner
+
+from mrspec.commands.compile import command
+
+EXAMPLES = sorted((REPO / "specs").glob("*/job.yaml"))
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(command, list(args), standalone_mode=False)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.return_value or 0, result.output
+
+
+def test_committed_artifacts_match_every_example() -> None:
+    assert EXAMPLES
+    code, output = run("--check", "--out", str(REPO / "stacks"), *map(str, EXAMPLES))
+    assert code == 0, output
+
+
+def test_compile_writes_the_artifact_files(tmp_path: Path) -> None:
+    spec = REPO / "specs" / "wordcount" / "job.yaml"
+    code, output = run("--out", str(tmp_path), str(spec))
+    assert code == 0
+    assert "LOCAL-" in output  # the example's local folders become placeholders
+    folder = tmp_path / "wordcount"
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files == [
+        "iam/bucket-policy.json", "iam/lambda.json", "iam/states.json",
+        "stack.json", "statemachine.asl.json",
+    ]
+    stack = json.loads((folder / "stack.json").read_text())
+    assert stack["layout"]["input_prefixes"] == ["s3://LOCAL-INPUT-0/"]
+    asl = json.loads((folder / "statemachine.asl.json").read_text())
+    assert asl["StartAt"] == "MapPhase"
+
+
+def test_check_reports_stale_missing_and_extra_files(tmp_path: Path) -> None:
+    spec = REPO / "specs" / "wordcount" / "job.yaml"
+    run("--out", str(tmp_path), str(spec))
+    folder = tmp_path / "wordcount"
+    (folder / "stack.json").write_text("{}\n")
+    (folder / "iam" / "states.json").unlink()
+    (folder / "leftover.json").write_text("{}")
+    code, output = run("--check", "--out", str(tmp_path), str(spec))
+    assert code == 1
+    assert "stack.json: differs" in output
+    assert "states.json: missing" in output
+    assert "leftover.json: not produced" in output
+    # Compiling again repairs everything.
+    run("--out", str(tmp_path), str(spec))
+    assert run("--check", "--out", str(tmp_path), str(spec))[0] == 0
+
+
+def test_overrides_give_real_locations(tmp_path: Path) -> None:
+    src = tmp_path / "spec"
+    shutil.copytree(REPO / "specs" / "wordcount", src, ignore=shutil.ignore_patterns("input", "out"))
+    code, output = run(
+        "--out", str(tmp_path / "stacks"), "--input", "s3://corpus/books/",
+        "--output", "s3://results/wc/", str(src / "job.yaml"),
+    )
+    assert code == 0 and "LOCAL-" not in output
+    policy = json.loads((tmp_path / "stacks" / "wordcount" / "iam" / "lambda.json").read_text())
+    statements = policy["inline_policies"]["mrspec-tasks"]["Statement"]
+    assert statements[0]["Resource"] == ["arn:aws:s3:::corpus/books/*"]
