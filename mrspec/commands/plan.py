@@ -1,0 +1,146 @@
+"""``mrspec plan job.yaml``: the work, the resources, the cost and the time of a job.
+
+Lists the input, cuts splits and bins, lowers the spec to its StackModel and estimates
+the AWS cost per service and the wall time, stating every assumption. Nothing is
+created and nothing is run, except the job's own functions on a local sample with
+``--sample``. docs/plan.md explains every line of the output.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def _size(value: str) -> int:
+    from mrspec.units import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(
+    "plan",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON (same as --format json).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default=None,
+    help="Output format: a terminal table (default), JSON, or markdown for a pull request.",
+)
+@click.option("--pricing", "pricing_file", type=click.Path(dir_okay=False),
+              help="Price data file to use instead of the bundled one.")
+@click.option("--refresh-pricing", is_flag=True,
+              help="Fetch the region's prices from the AWS Price List API (needs credentials).")
+@click.option("--save-pricing", type=click.Path(dir_okay=False),
+              help="With --refresh-pricing: write the refreshed price data here.")
+@click.option("--sample", "sample", metavar="SIZE",
+              help="Run the job's functions on SIZE bytes of the input (e.g. 16MiB) and use "
+              "the measured CPU, shuffle, output and memory figures.")
+@click.option("--sample-spread", is_flag=True,
+              help="Take the sample from splits spread over the whole input, not the first ones.")
+@click.option("--assume", "assume", multiple=True, metavar="NAME=VALUE",
+              help="Override an assumption (repeatable), e.g. --assume shuffle_ratio=0.5.")
+@click.option("--compare", "compare_file", type=click.Path(dir_okay=False),
+              help="Show the changes from another version of the spec.")
+@click.option("--base-ref", metavar="GIT_REF",
+              help="Show the changes from the spec as it was at a git ref (e.g. origin/main).")
+def command(
+    spec_file: str,
+    as_json: bool,
+    fmt: str | None,
+    pricing_file: str | None,
+    refresh_pricing: bool,
+    save_pricing: str | None,
+    sample: str | None,
+    sample_spread: bool,
+    assume: tuple[str, ...],
+    compare_file: str | None,
+    base_ref: str | None,
+) -> int:
+    """Show what a job will create, how its work is cut, what it costs and how long it takes.
+
+    \b
+    Examples:
+      mrspec plan specs/wordcount/job.yaml
+      mrspec plan job.yaml --sample 16MiB          # calibrate on real input
+      mrspec plan job.yaml --format markdown --base-ref origin/main   # PR comment
+      mrspec plan job.yaml --json | jq .cost.total_usd
+    """
+    from mrspec.cost import estimate_for_spec
+    from mrspec.cost.assumptions import parse_overrides
+    from mrspec.cost.pricing import load_pricing
+    from mrspec.errors import MrspecError
+    from mrspec.spec.loader import load_spec
+
+    if as_json and fmt not in (None, "json"):
+        raise MrspecError("--json and --format markdown/table contradict each other")
+    fmt = "json" if as_json else (fmt or "table")
+    if compare_file and base_ref:
+        raise MrspecError("use either --compare or --base-ref, not both")
+    if save_pricing and not refresh_pricing:
+        raise MrspecError("--save-pricing needs --refresh-pricing")
+    overrides = parse_overrides(assume)
+    sample_size = _size(sample) if sample else 0
+
+    spec = load_spec(spec_file)
+    book = load_pricing(pricing_file)
+    notes: list[str] = []
+    if refresh_pricing:
+        from mrspec.cost.refresh import refresh_prices
+
+        book, notes = refresh_prices(book, [spec.aws.region])
+        if save_pricing:
+            with open(save_pricing, "w", encoding="utf-8") as fh:
+                json.dump(book.data, fh, indent=2)
+                fh.write("\n")
+            notes.append(f"wrote refreshed prices to {save_pricing}")
+    for note in notes:
+        click.echo(note, err=True)
+
+    new = estimate_for_spec(
+        spec, book=book, overrides=overrides, sample_size=sample_size,
+        sample_spread=sample_spread, spec_path=spec_file,
+    )
+    comparison = None
+    if compare_file or base_ref:
+        from mrspec.cost.compare import compare, old_spec_from_git
+
+        if compare_file:
+            old_spec, old_label = load_spec(compare_file), compare_file
+        else:
+            assert base_ref is not None
+            old_spec, old_label = old_spec_from_git(spec_file, base_ref), f"{base_ref}:{spec_file}"
+        old = estimate_for_spec(old_spec, book=book, overrides=overrides, spec_path=old_label)
+        comparison = compare(old, new, old_label, spec_file)
+
+    if fmt == "json":
+        document: dict[str, Any] = new.to_json()
+        if comparison is not None:
+            document["comparison"] = comparison.to_json()
+        click.echo(json.dumps(document, indent=2))
+    elif fmt == "markdown":
+        from mrspec.cost.render import render_markdown
+
+        if comparison is not None:
+            from mrspec.cost.compare import render_comparison_markdown
+
+            click.echo(render_comparison_markdown(comparison))
+        click.echo(render_markdown(new), nl=False)
+    else:
+        from rich.console import Console
+
+        from mrspec.cost.render import render_terminal
+
+        console = Console()
+        render_terminal(new, console)
+        if comparison is not None:
+            from mrspec.cost.compare import render_comparison_text
+
+            console.print(render_comparison_text(comparison), highlight=False, markup=False)
+    return 0

@@ -1,0 +1,251 @@
+"""The estimate of one job: work, resources, cost, time, assumptions and warnings.
+
+``estimate(spec, plan, facts, book, assumptions)`` is pure: it runs the model
+(``mrspec.cost.model``), prices the usage (``mrspec.cost.usage``) and checks the result
+against AWS limits. :meth:`Estimate.to_json` is the stable ``--json`` document
+(``schema_version`` 1, documented in docs/plan.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mrspec.cost.assumptions import Assumptions
+from mrspec.cost.model import Timing, estimate_timing, estimate_usage
+from mrspec.cost.pricing import PriceBook, RegionPrices
+from mrspec.cost.stack import PhaseFacts, ResourceLine, StackFacts
+from mrspec.cost.usage import CostBreakdown, Usage, price_usage
+from mrspec.plan.model import JobPlan
+from mrspec.spec.model import JobSpec, is_s3_uri
+
+SCHEMA_VERSION = 1
+MAX_STATE_PAYLOAD = 262_144  # bytes: Step Functions task/state input and output
+MAX_DISTRIBUTED_MAP_CONCURRENCY = 10_000
+MAX_LAMBDA_TIMEOUT_S = 900
+MAX_EXPRESS_S = 300
+NEAR = 0.8  # share of a limit that earns a warning
+
+
+@dataclass(frozen=True)
+class PricingInfo:
+    path: str
+    source: str
+    date: str
+    region: str
+    region_source: str
+    region_date: str
+    unconfirmed: tuple[str, ...]  # price fields of the region marked unconfirmed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.path,
+            "source": self.source,
+            "date": self.date,
+            "region": self.region,
+            "region_source": self.region_source,
+            "region_date": self.region_date,
+            "unconfirmed": list(self.unconfirmed),
+        }
+
+
+@dataclass(frozen=True)
+class Estimate:
+    job: str
+    spec_path: str
+    spec_digest: str
+    region: str
+    architecture: str
+    input_objects: int
+    input_bytes: int
+    splits: int
+    map_tasks: int
+    partitions: int
+    reduce_tasks: int
+    phases: tuple[PhaseFacts, ...]
+    resources: tuple[ResourceLine, ...]
+    timing: Timing
+    usage: Usage
+    cost: CostBreakdown
+    assumptions: Assumptions
+    warnings: tuple[str, ...]
+    pricing: PricingInfo
+    sample_bytes: int = 0  # bytes measured by --sample (0: not calibrated)
+
+    @property
+    def total_usd(self) -> float:
+        return self.cost.total_usd
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "job": self.job,
+            "spec": self.spec_path,
+            "spec_digest": self.spec_digest,
+            "region": self.region,
+            "architecture": self.architecture,
+            "input_objects": self.input_objects,
+            "input_bytes": self.input_bytes,
+            "splits": self.splits,
+            "map_tasks": self.map_tasks,
+            "partitions": self.partitions,
+            "reduce_tasks": self.reduce_tasks,
+            "waves": {
+                "map": self.timing.map.waves,
+                "reduce": self.timing.reduce.waves if self.timing.reduce else 0,
+            },
+            "phases": [
+                {
+                    "name": p.name,
+                    "function": p.function,
+                    "execution_type": p.execution_type,
+                    "max_concurrency": p.max_concurrency,
+                }
+                for p in self.phases
+            ],
+            "resources": [r.to_json() for r in self.resources],
+            "cost": self.cost.to_json(),
+            "free_tier": self.cost.free_tier_json(),
+            "time": self.timing.to_json(),
+            "assumptions": self.assumptions.to_json(),
+            "calibration": {"sample_bytes": self.sample_bytes} if self.sample_bytes else None,
+            "warnings": list(self.warnings),
+            "pricing": self.pricing.to_json(),
+        }
+
+    def to_json_text(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+
+def estimate(
+    spec: JobSpec,
+    plan: JobPlan,
+    facts: StackFacts,
+    book: PriceBook,
+    assumptions: Assumptions,
+    *,
+    spec_path: str = "",
+    sample_bytes: int = 0,
+) -> Estimate:
+    prices = book.region(facts.region)
+    timing = estimate_timing(plan, facts, assumptions)
+    usage = estimate_usage(plan, facts, assumptions, timing, spec.input.prefixes)
+    cost = price_usage(
+        usage, prices, book.free_tier, assumptions["monthly_gb_s_before_run"]
+    )
+    warnings = check_limits(spec, plan, facts, timing, assumptions)
+    warnings += _price_warnings(prices, cost)
+    return Estimate(
+        job=spec.name,
+        spec_path=spec_path,
+        spec_digest=spec.digest,
+        region=facts.region,
+        architecture=facts.architecture,
+        input_objects=len(plan.objects),
+        input_bytes=plan.input_bytes,
+        splits=len(plan.splits),
+        map_tasks=len(plan.map_tasks),
+        partitions=plan.partitions,
+        reduce_tasks=len(plan.reduce_tasks),
+        phases=facts.phases,
+        resources=facts.resources,
+        timing=timing,
+        usage=usage,
+        cost=cost,
+        assumptions=assumptions,
+        warnings=tuple(warnings),
+        pricing=PricingInfo(
+            path=book.path,
+            source=book.source,
+            date=book.date,
+            region=prices.region,
+            region_source=prices.source,
+            region_date=prices.date,
+            unconfirmed=prices.unconfirmed,
+        ),
+        sample_bytes=sample_bytes,
+    )
+
+
+def _price_warnings(prices: RegionPrices, cost: CostBreakdown) -> list[str]:
+    if not prices.unconfirmed:
+        return []
+    return [
+        f"prices marked unconfirmed in the price data for {prices.region}: "
+        f"{', '.join(prices.unconfirmed)}; check them or refresh with --refresh-pricing"
+    ]
+
+
+def check_limits(
+    spec: JobSpec, plan: JobPlan, facts: StackFacts, timing: Timing, a: Assumptions
+) -> list[str]:
+    """Warnings: timeouts, memory, start-up-dominated bins, payloads, concurrency."""
+    out: list[str] = []
+    if not all(is_s3_uri(p) for p in spec.input.prefixes):
+        out.append(
+            "the input is local: the AWS estimate assumes the same objects in S3 "
+            "(upload them before `mrspec apply`)"
+        )
+    phase_timings = [("map", timing.map)]
+    if timing.reduce is not None:
+        phase_timings.append(("reduce", timing.reduce))
+    for name, pt in phase_timings:
+        phase = facts.phase(name)
+        assert phase is not None
+        fn = facts.function(phase.function)
+        if pt.longest_task_s > fn.timeout_s:
+            out.append(
+                f"a {name} task would run about {pt.longest_task_s:.0f} s, past its timeout of "
+                f"{fn.timeout_s} s: "
+                + ("lower map.bin_size or raise map.memory" if name == "map"
+                   else "raise reduce.partitions or reduce.memory")
+            )
+        elif pt.longest_task_s > NEAR * fn.timeout_s:
+            out.append(
+                f"a {name} task would run about {pt.longest_task_s:.0f} s, near its timeout "
+                f"of {fn.timeout_s} s"
+            )
+        if fn.timeout_s > MAX_LAMBDA_TIMEOUT_S:
+            out.append(f"the {name} timeout {fn.timeout_s} s passes Lambda's 900 s limit")
+        if phase.execution_type == "EXPRESS" and pt.longest_task_s > MAX_EXPRESS_S:
+            out.append(
+                f"{name} children are EXPRESS workflows (at most 300 s) but a task would run "
+                f"about {pt.longest_task_s:.0f} s"
+            )
+        peak = a[f"{name}_peak_memory_mb"]
+        if peak and peak > NEAR * fn.memory_mb:
+            out.append(
+                f"{name} tasks peaked at {peak:.0f} MB in the sample, "
+                f"{'over' if peak > fn.memory_mb else 'near'} the {fn.memory_mb} MB cap"
+            )
+        if phase.max_concurrency > MAX_DISTRIBUTED_MAP_CONCURRENCY:
+            out.append(
+                f"{name} MaxConcurrency {phase.max_concurrency} passes the Distributed Map "
+                f"limit of {MAX_DISTRIBUTED_MAP_CONCURRENCY}"
+            )
+        if phase.max_concurrency > a["account_lambda_concurrency"] and pt.tasks > a[
+            "account_lambda_concurrency"
+        ]:
+            out.append(
+                f"{name} MaxConcurrency {phase.max_concurrency} is above the account's Lambda "
+                f"concurrency ({a['account_lambda_concurrency']:.0f}, assumed): Lambda will "
+                "throttle; the estimate uses the account limit"
+            )
+    work = [s - a["task_overhead_s"] for s in timing.map.task_seconds]
+    startup = a["task_overhead_s"] + a["child_start_s"]
+    if len(work) > 1 and sum(work) / len(work) < startup:
+        out.append(
+            f"map tasks are so small that start-up dominates (about {sum(work) / len(work):.2f} s "
+            f"of work against {startup:.2f} s of start-up each): raise map.bin_size"
+        )
+    largest_item = max(
+        (len(json.dumps(t.to_json(), separators=(",", ":"))) for t in plan.map_tasks), default=0
+    )
+    if largest_item > NEAR * MAX_STATE_PAYLOAD:
+        out.append(
+            f"the largest map task item is {largest_item} bytes, "
+            f"{'over' if largest_item > MAX_STATE_PAYLOAD else 'near'} Step Functions' "
+            f"256 KiB payload limit: raise input.split_size or lower map.bin_size"
+        )
+    return out
