@@ -1,14 +1,266 @@
-"""The map task (being implemented)."""
+"""The map task: read the bin's splits, call the mapper, buffer, combine, write the shuffle."""
 
 from __future__ import annotations
 
+import gc
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from mrspec import api
 from mrspec.plan.model import MapTask
+from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
+from mrspec.runtime.loading import load_entrypoint
+from mrspec.runtime.output import PartWriter
+from mrspec.runtime.readers import Block, read_blocks
+from mrspec.runtime.results import part_uri, shuffle_uri, store_result
+from mrspec.runtime.stats import peak_memory_bytes
+from mrspec.storage import storage_for
+
+MAX_REPORTED_BAD_RECORDS = 100
+TASK_FORM_CHECK_PAIRS = 65_536  # task-level form: memory check every this many pairs
+
+
+def describe(exc: BaseException) -> str:
+    """``ValueError: msg (at wordcount.py:12)``: the exception and the user's line."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+class BadRecords:
+    """Skipped records of one task; fails the task past ``limit``."""
+
+    def __init__(self, task_name: str, limit: int, counters: Counter[str]) -> None:
+        self.task_name = task_name
+        self.limit = limit
+        self.counters = counters
+        self.reported: list[dict[str, Any]] = []
+
+    def __call__(self, uri: str, offset: int, error: str) -> None:
+        self.counters["bad_records"] += 1
+        count = self.counters["bad_records"]
+        if len(self.reported) < MAX_REPORTED_BAD_RECORDS:
+            self.reported.append({"uri": uri, "offset": offset, "error": error})
+        if count > self.limit:
+            raise BadRecordLimitError(
+                f"{self.task_name}: bad record in {uri} at byte {offset}: {error}; "
+                f"that is {count} bad record(s), more than limits.max_bad_records "
+                f"({self.limit})",
+                hint="fix the mapper or the input, or raise limits.max_bad_records "
+                "to skip more records",
+            )
 
 
 def run_map_task(
     config: TaskConfig, task: MapTask, *, work_prefix: str, scratch_dir: str, attempt: int
 ) -> dict[str, Any]:
-    raise NotImplementedError
+    started = time.time()
+    clock = time.perf_counter()
+    name = f"map task {task.task_id}"
+    counters: Counter[str] = Counter()
+    bad = BadRecords(name, config.max_bad_records, counters)
+    context = api.TaskContext()
+    previous = api.install(context)
+    gc_enabled = gc.isenabled()
+    gc.disable()  # the buffer holds millions of containers; cyclic GC would rescan them
+    try:
+        mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
+        blocks = read_blocks(storage_for, task.splits, config.input_format, bad)
+        result: dict[str, Any] = {"kind": "map", "task_id": task.task_id, "attempt": attempt}
+        if config.map_only:
+            uri = part_uri(config.output_prefix, task.task_id)
+            with storage_for(uri).open_write(uri) as out:
+                writer = PartWriter(out, config.output_format)
+                _map_only(config, mapper, blocks, writer, bad, context, counters, name)
+                writer.flush()
+            counters["map_output_records"] = counters["output_records"] = writer.records
+            counters["output_bytes"] = writer.bytes
+            result["outputs"] = [{"uri": uri, "size": writer.bytes, "records": writer.records}]
+        else:
+            combiner = None
+            if config.combiner_entrypoint:
+                combiner = load_entrypoint(config.code_path, config.combiner_entrypoint, "combiner")
+            buffer = MapBuffer(
+                partitions=config.partitions,
+                budget=config.buffer_budget(),
+                scratch_dir=scratch_dir,
+                combiner=combiner,
+                counters=counters,
+                task_name=name,
+            )
+            try:
+                if config.map_form == "task":
+                    _task_form(mapper, blocks, buffer, context, counters, name)
+                else:
+                    _record_form(mapper, blocks, buffer, bad, context, counters, name)
+                uri = shuffle_uri(work_prefix, task.task_id, attempt)
+                with storage_for(uri).open_write(uri) as out:
+                    index = buffer.finish(out)
+            finally:
+                buffer.remove_runs()
+            counters["shuffle_bytes"] = sum(length for _, length, _ in index)
+            result["shuffle"] = {"uri": uri, "index": index}
+            result["buffer_peak_estimate"] = buffer.peak_estimate
+        result.update(
+            counters=dict(counters),
+            user_counters=dict(context.counters),
+            bad_records=bad.reported,
+            bad_record_count=counters["bad_records"],
+            started=started,
+            seconds=round(time.perf_counter() - clock, 6),
+            peak_memory_bytes=peak_memory_bytes(),
+            memory_cap_mb=config.map_memory_mb,
+        )
+    finally:
+        api.install(previous)
+        if gc_enabled:
+            gc.enable()
+    store_result(work_prefix, result)
+    return result
+
+
+def _pairs_error(name: str, pairs: list[Any], exc: Exception) -> TaskFailedError:
+    bad = next((p for p in pairs if not (isinstance(p, tuple) and len(p) == 2)), pairs[:1])
+    return TaskFailedError(
+        f"{name}: the mapper must yield (key, value) pairs with str keys; it yielded "
+        f"{bad!r} ({type(exc).__name__}: {exc})"
+    )
+
+
+def _record_form(
+    mapper: Callable[..., Any],
+    blocks: Iterator[Block],
+    buffer: MapBuffer,
+    bad: BadRecords,
+    context: api.TaskContext,
+    counters: Counter[str],
+    name: str,
+) -> None:
+    groups = buffer.groups
+    get = groups.get
+    for block in blocks:
+        context.input_uri = block.uri
+        records = block.records
+        counters["map_input_records"] += len(records)
+        counters["map_input_bytes"] += len(block.data)
+        added = 0
+        for i, record in enumerate(records):
+            try:
+                pairs = [*mapper(record)]
+            except Exception as exc:
+                bad(block.uri, block.record_offset(i), describe(exc))
+                continue
+            try:
+                for key, value in pairs:
+                    values = get(key)
+                    if values is None:
+                        groups[key] = [value]
+                    else:
+                        values.append(value)
+            except (TypeError, ValueError) as exc:
+                raise _pairs_error(name, pairs, exc) from exc
+            added += len(pairs)
+        if buffer.added(added) or buffer.groups is not groups:
+            groups = buffer.groups
+            get = groups.get
+
+
+def _task_form(
+    mapper: Callable[..., Any],
+    blocks: Iterator[Block],
+    buffer: MapBuffer,
+    context: api.TaskContext,
+    counters: Counter[str],
+    name: str,
+) -> None:
+    current: list[Block] = []
+
+    def records() -> Iterator[Any]:
+        for block in blocks:
+            current[:] = [block]
+            context.input_uri = block.uri
+            counters["map_input_records"] += len(block.records)
+            counters["map_input_bytes"] += len(block.data)
+            yield from block.records
+
+    groups = buffer.groups
+    get = groups.get
+    added = 0
+    pair: Any = None
+    try:
+        for pair in mapper(records()):
+            key, value = pair
+            values = get(key)
+            if values is None:
+                groups[key] = [value]
+            else:
+                values.append(value)
+            added += 1
+            if added >= TASK_FORM_CHECK_PAIRS:
+                buffer.added(added)
+                added = 0
+                groups = buffer.groups
+                get = groups.get
+    except (TaskFailedError, MemoryError):
+        raise
+    except Exception as exc:
+        where = (
+            f"; it was reading {current[0].uri} near byte {current[0].offset}" if current else ""
+        )
+        if pair is not None and not (isinstance(pair, tuple) and len(pair) == 2):
+            raise _pairs_error(name, [pair], exc) from exc
+        raise TaskFailedError(
+            f"{name}: the task-level mapper raised: {describe(exc)}{where}"
+        ) from exc
+    buffer.added(added)
+
+
+def _map_only(
+    config: TaskConfig,
+    mapper: Callable[..., Any],
+    blocks: Iterator[Block],
+    writer: PartWriter,
+    bad: BadRecords,
+    context: api.TaskContext,
+    counters: Counter[str],
+    name: str,
+) -> None:
+    if config.map_form == "task":
+
+        def all_records() -> Iterator[Any]:
+            for block in blocks:
+                context.input_uri = block.uri
+                counters["map_input_records"] += len(block.records)
+                counters["map_input_bytes"] += len(block.data)
+                yield from block.records
+
+        try:
+            writer.write_pairs(mapper(all_records()))
+        except (TaskFailedError, MemoryError):
+            raise
+        except Exception as exc:
+            raise TaskFailedError(f"{name}: the task-level mapper raised: {describe(exc)}") from exc
+        return
+    for block in blocks:
+        context.input_uri = block.uri
+        records = block.records
+        counters["map_input_records"] += len(records)
+        counters["map_input_bytes"] += len(block.data)
+        for i, record in enumerate(records):
+            try:
+                pairs = [*mapper(record)]
+            except Exception as exc:
+                bad(block.uri, block.record_offset(i), describe(exc))
+                continue
+            try:
+                writer.write_pairs(pairs)
+            except (TypeError, ValueError) as exc:
+                raise _pairs_error(name, pairs, exc) from exc

@@ -1,11 +1,38 @@
-"""The reduce task (being implemented)."""
+"""The reduce task: merge one partition of every map output, group, reduce, write a part."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import heapq
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from itertools import chain, groupby
+from operator import itemgetter
 from typing import Any
 
+from mrspec import api
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.loading import load_entrypoint
+from mrspec.runtime.maptask import describe
+from mrspec.runtime.output import PartWriter
+from mrspec.runtime.results import load_results, part_uri, store_result
+from mrspec.runtime.shuffle import Entry, read_segment
+from mrspec.runtime.stats import peak_memory_bytes
+from mrspec.storage import storage_for
+
+MIN_WINDOW = 64 * 1024
+MAX_WINDOW = 8 * 1024**2
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def read_window(memory_mb: int, runs: int) -> int:
+    """Bytes per ranged read of one run: a quarter of the cap shared by all runs."""
+    share = memory_mb * 1024**2 // 4 // max(1, runs)
+    return max(MIN_WINDOW, min(MAX_WINDOW, share))
 
 
 def run_reduce_task(
@@ -17,4 +44,80 @@ def run_reduce_task(
     scratch_dir: str,
     attempt: int,
 ) -> dict[str, Any]:
-    raise NotImplementedError
+    started = time.time()
+    clock = time.perf_counter()
+    name = f"reduce task {partition}"
+    if config.reduce_entrypoint is None:
+        raise TaskFailedError(f"{name}: the job is map-only; it has no reduce tasks")
+    if not 0 <= partition < config.partitions:
+        raise TaskFailedError(f"{name}: partition out of range 0..{config.partitions - 1}")
+    if map_results is None:
+        map_results = load_results(work_prefix, "map")
+    segments: list[tuple[str, int, int]] = []
+    input_records = 0
+    for result in map_results:
+        shuffle = result["shuffle"]
+        offset, length, records = shuffle["index"][partition]
+        input_records += records
+        if length:
+            segments.append((shuffle["uri"], offset, length))
+    counters: Counter[str] = Counter()
+    context = api.TaskContext()
+    previous = api.install(context)
+    gc_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
+        window = read_window(config.reduce_memory_mb, len(segments))
+        runs: list[Iterator[Entry]] = [
+            read_segment(storage_for(uri), uri, offset, length, window)
+            for uri, offset, length in segments
+        ]
+        merged: Iterator[Entry] = (
+            heapq.merge(*runs, key=_first) if len(runs) > 1 else (runs[0] if runs else iter(()))
+        )
+        uri = part_uri(config.output_prefix, partition)
+        groups = 0
+        with storage_for(uri).open_write(uri) as out:
+            writer = PartWriter(out, config.output_format)
+            for key, group in groupby(merged, key=_first):
+                groups += 1
+                values = chain.from_iterable(map(_second, group))
+                try:
+                    writer.write_pairs(reducer(key, values))
+                except (TaskFailedError, MemoryError):
+                    raise
+                except Exception as exc:
+                    raise TaskFailedError(
+                        f"{name}: the reducer failed on key {key!r}: {describe(exc)}",
+                        hint="a reducer must yield (key, value) pairs with JSON-serialisable "
+                        "values",
+                    ) from exc
+            writer.flush()
+        counters.update(
+            reduce_input_groups=groups,
+            reduce_input_records=input_records,
+            output_records=writer.records,
+            output_bytes=writer.bytes,
+        )
+        result = {
+            "kind": "reduce",
+            "task_id": partition,
+            "attempt": attempt,
+            "counters": dict(counters),
+            "user_counters": dict(context.counters),
+            "bad_records": [],
+            "bad_record_count": 0,
+            "outputs": [{"uri": uri, "size": writer.bytes, "records": writer.records}],
+            "shuffle_segments": len(segments),
+            "started": started,
+            "seconds": round(time.perf_counter() - clock, 6),
+            "peak_memory_bytes": peak_memory_bytes(),
+            "memory_cap_mb": config.reduce_memory_mb,
+        }
+    finally:
+        api.install(previous)
+        if gc_enabled:
+            gc.enable()
+    store_result(work_prefix, result)
+    return result

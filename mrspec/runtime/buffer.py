@@ -1,0 +1,205 @@
+"""The map-side buffer: group by key in memory, combine, spill sorted runs, write the shuffle.
+
+Pairs are grouped as ``{key: [values]}`` while the mapper runs (one dict lookup per
+pair). The buffer's size is *estimated* (keys, values and container overheads, with a
+sampled value size) and compared with the task's budget: when combining does not bring
+it under half the budget, the groups are sorted, partitioned and spilled to a run file in
+the scratch folder. The shuffle object is the merge of the runs (or the buffer itself
+when nothing spilled).
+
+Partitioning uses CRC-32 of the key's UTF-8 bytes, identical in every process and on
+every machine (Python's ``hash`` of a ``str`` is salted per process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.shuffle import Entry, merge_runs, read_segment, write_object
+from mrspec.storage.local import LocalStorage
+
+KEY_COST = 232  # str header, dict slot, list header and growth, per distinct key
+VALUE_SLOT = 9  # list pointer plus growth, per value
+COMBINE_MIN_VALUES = 262_144  # combine no more often than every this many new values
+RUN_WINDOW = 1024**2  # read window per spilled run during the final merge
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The reduce partition of a key: stable CRC-32 of its UTF-8 bytes."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
+
+
+class MapBuffer:
+    def __init__(
+        self,
+        *,
+        partitions: int,
+        budget: int,
+        scratch_dir: str,
+        combiner: Callable[..., Any] | None,
+        counters: dict[str, int],
+        task_name: str,
+    ) -> None:
+        self.groups: dict[str, list[Any]] = {}
+        self.partitions = partitions
+        self.budget = budget
+        self.scratch_dir = scratch_dir
+        self.combiner = combiner
+        self.counters = counters
+        self.task_name = task_name
+        self.values = 0  # values held in groups
+        self.fresh = 0  # values added since the last combine
+        self.key_len = 16.0  # sampled average key length
+        self.value_size = 32.0  # sampled average value object size
+        self.runs: list[tuple[str, list[list[int]]]] = []
+        self.peak_estimate = 0
+
+    # -- accounting -------------------------------------------------------------------
+    def estimate(self) -> int:
+        keys = len(self.groups)
+        return int(keys * (KEY_COST + self.key_len) + self.values * (VALUE_SLOT + self.value_size))
+
+    def _sample(self) -> None:
+        if not self.groups:
+            return
+        key = next(reversed(self.groups))
+        values = self.groups[key]
+        self.key_len = 0.8 * self.key_len + 0.2 * len(key) if isinstance(key, str) else 64.0
+        value = values[-1]
+        # small ints are shared objects; count them as a pointer only
+        size = 0 if type(value) is int and -5 <= value <= 256 else sys.getsizeof(value)
+        if isinstance(value, list | dict | tuple):
+            size *= 4  # containers hold further objects
+        self.value_size = max(0.8 * self.value_size + 0.2 * size, size / 2)
+
+    def added(self, count: int) -> bool:
+        """Account for ``count`` new values; combine or spill when needed.
+
+        Returns True when ``groups`` was replaced (callers re-read it).
+        """
+        self.values += count
+        self.fresh += count
+        self.counters["map_output_records"] += count
+        if self.combiner is not None and self.fresh >= max(
+            COMBINE_MIN_VALUES, 2 * len(self.groups)
+        ):
+            self.combine()
+        self._sample()
+        estimate = self.estimate()
+        self.peak_estimate = max(self.peak_estimate, estimate)
+        if estimate <= self.budget:
+            return False
+        if self.combiner is not None and self.fresh:
+            self.combine()
+            if self.estimate() <= self.budget // 2:
+                return False
+        self.spill()
+        return True
+
+    # -- combine ------------------------------------------------------------------------
+    def combine(self) -> None:
+        combiner = self.combiner
+        assert combiner is not None
+        groups = self.groups
+        consumed = produced = total = 0
+        for key, values in groups.items():
+            n = len(values)
+            if n < 2:
+                total += n
+                continue
+            out = self._combine_one(combiner, key, values)
+            consumed += n
+            produced += len(out)
+            total += len(out)
+            groups[key] = out
+        self.counters["combine_input_records"] += consumed
+        self.counters["combine_output_records"] += produced
+        self.values = total
+        self.fresh = 0
+
+    def _combine_one(self, combiner: Callable[..., Any], key: str, values: list[Any]) -> list[Any]:
+        try:
+            pairs = list(combiner(key, iter(values)))
+        except Exception as exc:
+            raise TaskFailedError(
+                f"{self.task_name}: the combiner raised on key {key!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        out: list[Any] = []
+        for pair in pairs:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and pair[0] == key):
+                raise TaskFailedError(
+                    f"{self.task_name}: the combiner must yield (key, value) pairs with the "
+                    f"key it was given ({key!r}); it yielded {pair!r}"
+                )
+            out.append(pair[1])
+        return out
+
+    def _combine_merged(self, key: str, values: list[Any]) -> list[Any]:
+        assert self.combiner is not None
+        self.counters["combine_input_records"] += len(values)
+        out = self._combine_one(self.combiner, key, values)
+        self.counters["combine_output_records"] += len(out)
+        return out
+
+    # -- sort, spill, write ---------------------------------------------------------------
+    def _sorted_partitions(self) -> list[list[Entry]]:
+        groups = self.groups
+        for key in groups:
+            if type(key) is not str:
+                raise TaskFailedError(
+                    f"{self.task_name}: the mapper yielded the key {key!r} of type "
+                    f"{type(key).__name__}; keys must be str",
+                    hint="convert keys with str() or json.dumps() in the mapper",
+                )
+        parts: list[list[Entry]] = [[] for _ in range(self.partitions)]
+        count = self.partitions
+        crc = zlib.crc32
+        for key in sorted(groups):
+            parts[crc(key.encode("utf-8", "surrogatepass")) % count].append((key, groups[key]))
+        return parts
+
+    def spill(self) -> None:
+        path = os.path.join(self.scratch_dir, f"run-{len(self.runs):04d}.spill")
+        with open(path, "wb") as out:
+            index = write_object(out, self._sorted_partitions())
+        self.runs.append((path, index))
+        self.counters["spilled_runs"] += 1
+        self.groups = {}
+        self.values = self.fresh = 0
+
+    def finish(self, out: BinaryIO) -> list[list[int]]:
+        """Write the shuffle object; return its partition index."""
+        if self.combiner is not None and self.fresh:
+            self.combine()
+        if not self.runs:
+            parts = self._sorted_partitions()
+            self.groups = {}
+            return write_object(out, parts)
+        if self.groups:
+            self.spill()
+        combine = self._combine_merged if self.combiner is not None else None
+        return write_object(out, (self._merged(p, combine) for p in range(self.partitions)))
+
+    def _merged(
+        self, partition: int, combine: Callable[[str, list[Any]], list[Any]] | None
+    ) -> Iterator[Entry]:
+        local = LocalStorage()
+        runs = [
+            read_segment(local, path, index[partition][0], index[partition][1], RUN_WINDOW)
+            for path, index in self.runs
+            if index[partition][1] > 0
+        ]
+        if runs:
+            yield from merge_runs(runs, combine)
+
+    def remove_runs(self) -> None:
+        for path, _ in self.runs:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self.runs = []

@@ -1,0 +1,222 @@
+"""Record readers: the records a split owns, in blocks of complete lines.
+
+A split ``[start, end)`` owns the records that *start* inside it. A record starts at
+byte 0 or right after a ``\\n``. So the reader skips to the first record start at or
+after ``start`` (looking at byte ``start - 1``), reads whole chunks up to ``end`` with
+ranged reads, and finishes the last record it owns past ``end`` with further small
+ranged reads until the next newline (or the end of the object).
+
+Lines are decoded as UTF-8 with ``errors="replace"`` (a bad byte becomes U+FFFD and never
+crashes a task), lose their ``\\n`` and, for CRLF files, the ``\\r`` before it. The last
+line of an object needs no trailing newline. A compressed (``.gz``) object is read whole
+as one stream; offsets are then positions in the decompressed stream.
+
+``jsonl`` records are the parsed JSON values of non-blank lines; a line that does not
+parse is a bad record (reported with its object and byte offset, then skipped).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mrspec.plan.model import Split
+from mrspec.storage import Storage
+
+LOCAL_CHUNK = 4 * 1024**2  # bytes per read of a local file
+S3_CHUNK = 8 * 1024**2  # bytes per ranged GET
+TAIL_STEP = 64 * 1024  # first read past the split's end to finish its last record
+BLOCK_BYTES = 1024**2  # records are handed over in blocks of about this size
+
+
+@dataclass
+class Block:
+    """Consecutive complete lines of one object and the records parsed from them."""
+
+    uri: str
+    offset: int  # byte offset of ``data[0]`` in the object (decompressed for .gz)
+    data: bytes
+    records: list[Any]
+    # records[i] came from line line_of[i]; None when records and lines correspond 1:1
+    line_of: list[int] | None = None
+
+    def record_offset(self, index: int) -> int:
+        """Byte offset of record ``index`` (computed only when a record goes bad)."""
+        line = index if self.line_of is None else self.line_of[index]
+        return self.offset + line_offset(self.data, line)
+
+
+def line_offset(data: bytes, line: int) -> int:
+    pos = 0
+    for _ in range(line):
+        pos = data.index(b"\n", pos) + 1
+    return pos
+
+
+# (uri, offset, error) of a record that cannot be read
+BadRecordSink = Callable[[str, int, str], None]
+
+
+def _ranges(storage: Storage, uri: str, start: int, end: int, chunk: int) -> Iterator[bytes]:
+    pos = start
+    while pos < end:
+        data = storage.read(uri, pos, min(pos + chunk, end))
+        if not data:
+            return
+        pos += len(data)
+        yield data
+
+
+def _complete_lines(
+    offset: int, pieces: Iterable[bytes], finish: Callable[[], Iterator[bytes]] | None
+) -> Iterator[tuple[int, bytes]]:
+    """Regroup raw pieces into (offset, bytes) blocks that end at a newline.
+
+    ``finish`` yields more bytes after the pieces, used only while a record is open
+    (its ranged reads stop at the first newline).
+    """
+    carry: list[bytes] = []
+    for data in pieces:
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry.append(data)
+            continue
+        head = data if cut == len(data) - 1 else data[: cut + 1]
+        if carry:
+            carry.append(head)
+            head = b"".join(carry)
+            carry = []
+        yield offset, head
+        offset += len(head)
+        if cut + 1 < len(data):
+            carry.append(data[cut + 1 :])
+    if carry and finish is not None:
+        for data in finish():
+            cut = data.find(b"\n")
+            if cut >= 0:
+                carry.append(data[: cut + 1])
+                break
+            carry.append(data)
+    if carry:
+        yield offset, b"".join(carry)
+
+
+def split_blocks(storage: Storage, split: Split, chunk: int) -> Iterator[tuple[int, bytes]]:
+    """The raw lines a split owns, as (offset, bytes) blocks of complete lines."""
+    uri, start, end, size = split.uri, split.start, split.end, split.object_size
+    if split.compressed:
+        yield from _complete_lines(0, _gunzip(storage, uri, chunk), None)
+        return
+
+    def finish() -> Iterator[bytes]:
+        pos, step = end, TAIL_STEP
+        while pos < size:
+            data = storage.read(uri, pos, min(pos + step, size))
+            if not data:
+                return
+            pos += len(data)
+            yield data
+            step = min(step * 2, chunk)
+
+    if start == 0:
+        yield from _complete_lines(0, _ranges(storage, uri, 0, end, chunk), finish)
+        return
+    # Skip the record that started before this split: find the first newline at or
+    # after byte start - 1; a newline at end - 1 starts a record the next split owns.
+    pieces = _ranges(storage, uri, start - 1, end, chunk)
+    pos = start - 1
+    for data in pieces:
+        cut = data.find(b"\n")
+        if cut < 0:
+            pos += len(data)
+            continue
+        first = pos + cut + 1
+        if first >= end:
+            return
+        rest = data[cut + 1 :]
+        body: Iterable[bytes] = _chain_first(rest, pieces)
+        yield from _complete_lines(first, body, finish)
+        return
+
+
+def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _gunzip(storage: Storage, uri: str, chunk: int) -> Iterator[bytes]:
+    with storage.open_read(uri) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+        while True:
+            data = stream.read(chunk)
+            if not data:
+                return
+            yield data
+
+
+def decode_lines(data: bytes) -> list[str]:
+    """Lines of a block of complete lines, without ``\\n`` or a CRLF's ``\\r``."""
+    text = data.decode("utf-8", "replace")
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def parse_jsonl(block: Block, lines: list[str], bad: BadRecordSink) -> None:
+    """Fill ``block.records`` with the JSON values of the non-blank lines."""
+    records: list[Any] = []
+    line_of: list[int] = []
+    loads = json.loads
+    exact = True
+    for i, line in enumerate(lines):
+        try:
+            records.append(loads(line))
+        except ValueError as exc:
+            exact = False
+            if not line.strip():
+                continue  # blank lines are not records
+            bad(block.uri, block.offset + line_offset(block.data, i), f"invalid JSON: {exc}")
+            continue
+        line_of.append(i)
+    block.records = records
+    block.line_of = None if exact else line_of
+
+
+def _subdivide(blocks: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    """Cut large blocks at newlines into pieces of about ``BLOCK_BYTES``, so memory
+    checks between blocks happen often enough."""
+    for offset, data in blocks:
+        if len(data) <= 2 * BLOCK_BYTES:
+            yield offset, data
+            continue
+        pos = 0
+        size = len(data)
+        while pos < size:
+            cut = data.find(b"\n", pos + BLOCK_BYTES) if pos + BLOCK_BYTES < size else -1
+            nxt = size if cut < 0 else cut + 1
+            yield offset + pos, data[pos:nxt]
+            pos = nxt
+
+
+def read_blocks(
+    storage_of: Callable[[str], Storage],
+    splits: Iterable[Split],
+    input_format: str,
+    bad: BadRecordSink,
+) -> Iterator[Block]:
+    """Every record of the splits, block by block."""
+    for split in splits:
+        storage = storage_of(split.uri)
+        chunk = S3_CHUNK if split.uri.startswith("s3://") else LOCAL_CHUNK
+        for offset, data in _subdivide(split_blocks(storage, split, chunk)):
+            lines = decode_lines(data)
+            block = Block(split.uri, offset, data, lines)
+            if input_format == "jsonl":
+                parse_jsonl(block, lines, bad)
+            yield block

@@ -1,0 +1,140 @@
+"""The shuffle format: sorted runs of ``(key, [values])`` entries, one object per map task.
+
+An object is the concatenation of one *segment* per partition; the partition index
+(in the map task's result) gives each segment's ``[offset, length, records]``, so a
+reducer fetches its segment with ranged reads. A segment is a sequence of frames::
+
+    frame = 4-byte little-endian payload length, payload
+    payload = zlib(marshal.dumps([(key, [value, ...]), ...]))   # keys ascending
+
+``marshal`` is the fastest standard serializer for str/int/float/list/dict/None/bool
+(all JSON values) and the shuffle is produced and consumed by the same mrspec version;
+level-1 zlib keeps S3 traffic small for little CPU. A key's values may be cut across
+several consecutive entries (a hot key never needs one giant list); readers group
+equal keys themselves.
+
+Spill files written to the task's scratch folder use the same format.
+"""
+
+from __future__ import annotations
+
+import heapq
+import marshal
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, BinaryIO
+
+from mrspec.storage import Storage
+
+Entry = tuple[str, list[Any]]
+
+FRAME_HEADER = struct.Struct("<I")
+BLOCK_BYTES = 256 * 1024  # estimated uncompressed bytes per frame
+MAX_ENTRY_VALUES = 8192  # values per entry; more are cut into several entries
+COMPRESS_LEVEL = 1  # 0 disables compression
+
+_first = itemgetter(0)
+
+
+def _encode(entries: list[Entry]) -> bytes:
+    payload = marshal.dumps(entries)
+    if COMPRESS_LEVEL:
+        payload = zlib.compress(payload, COMPRESS_LEVEL)
+    return FRAME_HEADER.pack(len(payload)) + payload
+
+
+def _decode(payload: bytes) -> list[Entry]:
+    if COMPRESS_LEVEL:
+        payload = zlib.decompress(payload)
+    entries: list[Entry] = marshal.loads(payload)
+    return entries
+
+
+def write_segment(out: BinaryIO, entries: Iterable[Entry]) -> tuple[int, int]:
+    """Write entries (sorted by key) as frames; return (bytes written, values written)."""
+    written = values = 0
+    block: list[Entry] = []
+    size = 0
+    for key, vals in entries:
+        n = len(vals)
+        values += n
+        if n > MAX_ENTRY_VALUES:
+            for i in range(0, n, MAX_ENTRY_VALUES):
+                part = vals[i : i + MAX_ENTRY_VALUES]
+                block.append((key, part))
+                size += len(key) + 8 * len(part)
+                if size >= BLOCK_BYTES:
+                    written += out.write(_encode(block))
+                    block, size = [], 0
+            continue
+        block.append((key, vals))
+        size += len(key) + 16 + 8 * n
+        if size >= BLOCK_BYTES:
+            written += out.write(_encode(block))
+            block, size = [], 0
+    if block:
+        written += out.write(_encode(block))
+    return written, values
+
+
+def write_object(out: BinaryIO, partitions: Iterable[Iterable[Entry]]) -> list[list[int]]:
+    """Write one segment per partition; return the index ``[[offset, length, records]]``."""
+    index: list[list[int]] = []
+    offset = 0
+    for entries in partitions:
+        length, records = write_segment(out, entries)
+        index.append([offset, length, records])
+        offset += length
+    return index
+
+
+def read_segment(
+    storage: Storage, uri: str, offset: int, length: int, window: int
+) -> Iterator[Entry]:
+    """Stream the entries of one segment with ranged reads of about ``window`` bytes."""
+    end = offset + length
+    pos = offset
+    buf = b""
+    while True:
+        # parse every complete frame in the buffer
+        start = 0
+        while len(buf) - start >= 4:
+            (size,) = FRAME_HEADER.unpack_from(buf, start)
+            if len(buf) - start - 4 < size:
+                break
+            yield from _decode(buf[start + 4 : start + 4 + size])
+            start += 4 + size
+        rest = buf[start:]
+        if pos >= end:
+            if rest:
+                raise ValueError(f"truncated shuffle segment in {uri} at byte {pos}")
+            return
+        need = window
+        if len(rest) >= 4:
+            (size,) = FRAME_HEADER.unpack_from(rest, 0)
+            need = max(window, size + 4 - len(rest))
+        data = storage.read(uri, pos, min(pos + need, end))
+        if not data:
+            raise ValueError(f"shuffle object {uri} ends before byte {end}")
+        pos += len(data)
+        buf = rest + data if rest else data
+
+
+def merge_runs(
+    runs: list[Iterator[Entry]], combine: Callable[[str, list[Any]], list[Any]] | None
+) -> Iterator[Entry]:
+    """K-way merge of sorted runs; with ``combine``, equal keys are combined into one."""
+    merged = heapq.merge(*runs, key=_first) if len(runs) > 1 else runs[0]
+    if combine is None:
+        yield from merged
+        return
+    for key, group in groupby(merged, key=_first):
+        entries = list(group)  # one entry per run at most: runs hold each key once
+        if len(entries) == 1:
+            yield entries[0]
+            continue
+        values = [v for _, more in entries for v in more]
+        yield key, combine(key, values)
