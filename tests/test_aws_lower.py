@@ -121,7 +121,7 @@ def test_lambda_role_statements_exactly() -> None:
              m.role("lambda").policies[0].document.to_json()["Statement"]]
     assert names == [
         "ReadInput", "ReadInputList0", "ReadInputList1",
-        "WorkData", "WorkDataList", "WriteOutput", "WriteLogs",
+        "WorkData", "WorkDataList", "WriteOutput", "WriteOutputList", "WriteLogs",
     ]
     assert _stmt(m, "lambda", "ReadInput") == {
         "Sid": "ReadInput", "Effect": "Allow", "Action": ["s3:GetObject"],
@@ -142,6 +142,9 @@ def test_lambda_role_statements_exactly() -> None:
     out = _stmt(m, "lambda", "WriteOutput")
     assert out["Resource"] == ["arn:aws:s3:::results/wordcount/*"]
     assert "s3:DeleteObject" not in out["Action"] and "s3:PutObject" in out["Action"]
+    assert _stmt(m, "lambda", "WriteOutputList")["Condition"] == {
+        "StringLike": {"s3:prefix": ["wordcount/*"]}
+    }
     logs = _stmt(m, "lambda", "WriteLogs")
     assert logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert logs["Resource"] == [
@@ -167,7 +170,7 @@ def test_state_machine_role_statements_exactly() -> None:
         "arn:aws:s3:::mrspec-wordcount-r1/runs/r1/manifests/reduce.json",
     ]
     assert _stmt(m, "states", "WriteMapResults")["Resource"] == [
-        "arn:aws:s3:::mrspec-wordcount-r1/runs/r1/results/*"
+        "arn:aws:s3:::mrspec-wordcount-r1/runs/r1/sfn-results/*"
     ]
     trust = m.role("states").trust.to_json()["Statement"][0]
     assert trust["Principal"] == {"Service": "states.amazonaws.com"}
@@ -193,7 +196,7 @@ def test_distributed_map_phases() -> None:
     }
     assert mp["MaxConcurrency"] == 50
     assert mp["ToleratedFailurePercentage"] == 0
-    assert mp["ResultWriter"]["Parameters"]["Prefix"] == "runs/r1/results/map"
+    assert mp["ResultWriter"]["Parameters"]["Prefix"] == "runs/r1/sfn-results/map"
     assert mp["Next"] == "ReducePhase"
     rp = d["States"]["ReducePhase"]
     assert rp["MaxConcurrency"] == 4  # never more than the partitions
@@ -202,7 +205,8 @@ def test_distributed_map_phases() -> None:
     assert task["Resource"] == "arn:aws:states:::lambda:invoke"
     assert task["OutputPath"] == "$.Payload"
     assert task["Parameters"]["FunctionName"] == m.function("map").arn
-    service, task_errors = task["Retry"]
+    service, fatal, task_errors = task["Retry"]
+    assert fatal == {"ErrorEquals": ["TaskFailedError", "BadRecordLimitError"], "MaxAttempts": 0}
     assert service == {
         "ErrorEquals": list(asl.LAMBDA_SERVICE_ERRORS),
         "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0,

@@ -8,10 +8,12 @@ Shape of a run (the parent workflow is STANDARD)::
     MapPhase / ReducePhase fail -> Report<Phase>Failure (Lambda: raises the failed task's
       own error, so it becomes the execution's error and cause) -> <Phase>Failed (Fail)
 
-Each child is one ``lambda:invoke`` Task with two retriers: AWS's recommended retrier for
-Lambda service errors and throttling, then one for task errors giving the task
-``limits.max_attempts`` attempts in all. Retries happen in the state machine, not inside
-the handler, so a timed-out or crashed Lambda is retried too.
+Each child is one ``lambda:invoke`` Task with retriers, tried in order: AWS's recommended
+retrier for Lambda service errors and throttling; none for ``TaskFailedError`` (the
+runtime's "retrying will not help": bad-record limit, user code raising in task form);
+then one for every other error giving the task ``limits.max_attempts`` attempts in all.
+Retries happen in the state machine, not inside the handler, so a timed-out or crashed
+Lambda is retried too. Handlers get ``attempt`` = ``$$.State.RetryCount`` + 1.
 
 Children's payloads carry references only (task manifests, the work prefix); results go
 to S3 through ``ResultWriter``, never through the 256 KiB state payload.
@@ -37,6 +39,8 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 )
+# Errors retrying cannot fix (mrspec.runtime.errors): a task raising these fails at once.
+NON_RETRYABLE_ERRORS = ("TaskFailedError", "BadRecordLimitError")
 SERVICE_RETRY_INTERVAL_S = 2
 SERVICE_RETRY_ATTEMPTS = 6
 SERVICE_RETRY_BACKOFF = 2.0
@@ -97,6 +101,7 @@ def retriers(max_attempts: int) -> list[dict[str, Any]]:
         }
     ]
     if max_attempts > 1:
+        out.append({"ErrorEquals": list(NON_RETRYABLE_ERRORS), "MaxAttempts": 0})
         out.append(
             {
                 "ErrorEquals": ["States.ALL"],
@@ -213,7 +218,12 @@ def build_definition(inp: DefinitionInput) -> dict[str, Any]:
         states[state_names[phase.name]] = _map_state(inp, phase, nxt)
     commit = _invoke(
         inp.commit_function_arn,
-        {"action": "commit", "run.$": "$$.Execution.Input", "work": inp.work_uri},
+        {
+            "action": "commit",
+            "run.$": "$$.Execution.Input",
+            "work": inp.work_uri,
+            "started.$": "$$.Execution.StartTime",
+        },
     )
     commit["Retry"] = retriers(inp.max_attempts)
     commit["End"] = True

@@ -6,8 +6,9 @@ every S3 grant scoped to a bucket prefix. The only ``"Resource": "*"`` is the lo
 statement of the state machine role: those CloudWatch Logs actions do not support
 resource-level permissions (AWS "Logging using CloudWatch Logs" for Step Functions).
 
-Output semantics: the functions may write (and read back, for the commit's sizes) objects
-under the output prefix, but never delete or list anything outside it. Replacing an
+Output semantics: the functions may write, read back and list objects under the output
+prefix (the commit checks every part exists; without ``s3:ListBucket`` a missing key
+answers 403 instead of 404), but never delete there. Replacing an
 existing output (``--overwrite``) is done by the driver with the user's own credentials
 before the run, so the Lambda role never needs ``s3:DeleteObject`` on the output.
 """
@@ -144,7 +145,7 @@ def lambda_policy(
         location,
         [output_prefix],
         ("s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"),
-        list_bucket=False,
+        list_bucket=True,
     )
     statements.append(
         Statement(

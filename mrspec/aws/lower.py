@@ -130,7 +130,7 @@ def lower(
         work_prefix=work_prefix,
         map_manifest_key=f"{work_prefix}manifests/map.json",
         reduce_manifest_key="" if spec.map_only else f"{work_prefix}manifests/reduce.json",
-        results_prefix=f"{work_prefix}results/",
+        results_prefix=f"{work_prefix}sfn-results/",
         failures_prefix=f"{work_prefix}failures/",
         input_prefixes=inputs,
         output_prefix=output,

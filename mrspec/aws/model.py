@@ -427,7 +427,7 @@ class RunLayout:
     work_prefix: str  # "runs/<run id>/" (ends with "/")
     map_manifest_key: str  # JSON array of MapTask.to_json(), one item per map child
     reduce_manifest_key: str  # JSON array of ReduceTask.to_json(); "" for map-only jobs
-    results_prefix: str  # Distributed Map ResultWriter output
+    results_prefix: str  # Distributed Map ResultWriter output ("<work>/sfn-results/")
     failures_prefix: str  # handlers record a failed task's error here
     input_prefixes: tuple[str, ...]  # s3:// URIs the job reads
     output_prefix: str  # s3:// URI the job writes (never part of the stack)
