@@ -79,6 +79,8 @@ def entrypoint_problem(code_path: Path, entrypoint: str) -> str | None:
     path = module_file(code_path, module)
     if path is None:
         rel = module.replace(".", "/")
+        if module.endswith(".py"):
+            return f"module {module!r} not found; name the module without '.py': '{module[:-3]}:{func}'"
         return (
             f"module {module!r} not found: neither {rel}.py nor {rel}/__init__.py exists "
             f"under code.path ({code_path})"

@@ -87,18 +87,22 @@ def validate_text(
             )
         ]
     problems = [Problem(file, p.line, p.column, _fmt(p.path), p.message) for p in doc.problems]
-    structural = schema_problems(doc.data)
+    # A value YAML could not read (an unsupported tag, ...) is None in the data: the
+    # schema's complaint about that None would only repeat the YAML problem.
+    lost = [p.path for p in doc.problems if p.value_lost]
+    structural = [f for f in schema_problems(doc.data) if not _covered(f, lost)]
     reported = [f.path for f in structural] + [p.path for p in doc.problems]
-    semantic = [
-        f
-        for f in semantic_problems(doc.data, base)
-        if not any(f.path[: len(r)] == r for r in reported)
-    ]
+    semantic = [f for f in semantic_problems(doc.data, base) if not _covered(f, reported)]
     problems += [_locate(file, doc, f) for f in structural + semantic]
     if problems:
         problems.sort(key=lambda p: (p.line, p.column))
         return None, _unique(problems)
     return build_spec(doc.data, base, source=source, digest=digest), []
+
+
+def _covered(finding: Finding, paths: list[tuple[str | int, ...]]) -> bool:
+    """Whether a problem was already reported at the finding's path or an ancestor of it."""
+    return any(finding.path[: len(p)] == p for p in paths)
 
 
 def _fmt(path: tuple[str | int, ...]) -> str:

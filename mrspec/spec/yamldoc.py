@@ -59,6 +59,7 @@ class Located:
     line: int
     column: int
     message: str
+    value_lost: bool = True  # the value at ``path`` could not be read (it became None)
 
 
 @dataclass
@@ -156,6 +157,7 @@ class _Builder:
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        written = {id(key_node) for key_node, _ in node.value}
         try:
             self.loader.flatten_mapping(node)  # apply ``<<: *anchor`` merge keys
         except yaml.MarkedYAMLError as exc:
@@ -169,6 +171,14 @@ class _Builder:
             # Keys are taken as written: ``yes:`` is the key "yes", ``1:`` the key "1".
             key = str(key_node.value)
             child = (*path, key)
+            if key in out:
+                # A key written here overrides one merged in by ``<<``: forget the latter.
+                self.doc.values.pop(child, None)
+                self._forget_below(child)
+            if id(key_node) not in written:
+                self.doc.keys[child] = _pos(key_node)
+                out[key] = self.build(value_node, child, depth + 1)
+                continue
             if key in first_seen:
                 line, _ = first_seen[key]
                 self._problem(
@@ -176,10 +186,8 @@ class _Builder:
                     key_node,
                     f"duplicate key {key!r} (first written at line {line}); "
                     "YAML would silently keep only the last one: remove one of them",
+                    value_lost=False,
                 )
-                # Point at the last occurrence from now on: that is the value in effect.
-                self.doc.values.pop(child, None)
-                self._forget_below(child)
             first_seen.setdefault(key, _pos(key_node))
             self.doc.keys[child] = _pos(key_node)
             out[key] = self.build(value_node, child, depth + 1)
@@ -191,6 +199,8 @@ class _Builder:
             for known in [p for p in table if len(p) > n and p[:n] == path]:
                 del table[known]
 
-    def _problem(self, path: Path, node: yaml.Node, message: str) -> None:
+    def _problem(
+        self, path: Path, node: yaml.Node, message: str, *, value_lost: bool = True
+    ) -> None:
         line, col = _pos(node)
-        self.doc.problems.append(Located(path, line, col, message))
+        self.doc.problems.append(Located(path, line, col, message, value_lost))
