@@ -102,3 +102,23 @@ def test_help_of_both_commands() -> None:
     for name in ("validate", "schema"):
         result = run_cli(name, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout
+
+
+def test_pre_commit_hook_selects_job_specs_and_runs_validate() -> None:
+    import re
+
+    import yaml
+
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "mrspec-validate")
+    assert hook["entry"] == "mrspec validate" and hook["language"] == "python"
+    files = re.compile(hook["files"])
+    for spec in EXAMPLES:
+        assert files.search(str(spec.relative_to(REPO)))
+    for name in ("job.yml", "jobs/nightly.mrspec.yaml", "a/b/wc.mrspec.yml"):
+        assert files.search(name), name
+    for name in ("docker-compose.yaml", "myjob.yaml", ".pre-commit-hooks.yaml", "job.yaml.bak"):
+        assert not files.search(name), name
+    # The hook passes file names to the entry, exactly as here.
+    result = run_cli(*hook["entry"].split()[1:], *(str(p) for p in EXAMPLES))
+    assert result.returncode == 0, result.stdout
