@@ -263,6 +263,9 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
     from moto import mock_aws
     from moto.awslambda.models import LambdaFunction
     from moto.s3.models import FakeBucket
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     from mrspec.storage.s3 import S3Storage
 
@@ -281,6 +284,28 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
 
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", _invoke_lambda)
     monkeypatch.setattr(FakeBucket, "get_permission", _bucket_permission_over_tls)
+    original_start = ExecutionWorker.start
+
+    def start_and_wait_for_environment(self: Any) -> None:
+        # moto parses the definition in the execution's thread and only then creates the
+        # environment that ListMapRuns and StopExecution read: calling either right after
+        # StartExecution fails with AttributeError. AWS has no such window; close it here.
+        original_start(self)
+        deadline = time.monotonic() + 30
+        while self.env is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    monkeypatch.setattr(ExecutionWorker, "start", start_and_wait_for_environment)
+    original_list_executions = StepFunctionResponse.list_executions
+
+    def list_executions(self: Any) -> Any:
+        # ListExecutions(mapRunArn=...) lists a Map Run's children on AWS; moto cannot and
+        # crashes with TypeError. Answer like a service that does not offer it.
+        if self._get_param("stateMachineArn") is None:
+            raise ValidationException("moto cannot list a Map Run's child executions")
+        return original_list_executions(self)
+
+    monkeypatch.setattr(StepFunctionResponse, "list_executions", list_executions)
     S3Storage.reset_shared()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield EmulatedAws(region=REGION, lambdas=emulator)

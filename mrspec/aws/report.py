@@ -9,6 +9,7 @@ log groups to read.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -214,3 +215,25 @@ def failures_from_bucket(session: Any, layout: Any, limit: int = 3) -> list[Task
             )
         )
     return found
+
+
+def failures_from_logs(session: Any, log_group: str, phase: str) -> list[TaskFailure]:
+    """The last error a function logged (Lambda's Python runtime logs the exception and its
+    traceback): the fallback when neither the service nor the handlers say more."""
+    logs = session.client("logs")
+    try:
+        events = logs.filter_log_events(logGroupName=log_group, limit=200).get("events", [])
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    for event in reversed(events):
+        lines = str(event.get("message", "")).strip().splitlines()
+        for line in reversed(lines):
+            found = _EXCEPTION_LINE.match(line.strip())
+            if found:
+                error, cause = found.group(1), found.group(2)
+                return [TaskFailure(phase, error, cause.strip(), f"CloudWatch Logs {log_group}")]
+    return []
+
+
+# "ValueError: message" ending a traceback, or Lambda's "[ERROR] ValueError: message".
+_EXCEPTION_LINE = re.compile(r"^(?:\[ERROR\]\s*)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure)):\s?(.*)$")

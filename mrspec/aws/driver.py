@@ -1,0 +1,501 @@
+"""``mrspec apply`` on AWS: deploy a throw-away stack, run the job, collect, tear down.
+
+Modules this one needs while an execution runs are imported at the top: nothing is
+imported lazily once the execution has started (the emulated-AWS tests run Lambda code
+in this process, see tests/aws_emulation.py).
+
+The pipeline, in order (``run_on_aws``)::
+
+    preflight -> plan -> budget guard -> compile + package
+        -> record the run -> up -> upload task manifests -> start execution
+        -> follow -> collect -> [finally] stop execution if interrupted, destroy + remove
+
+Teardown runs in every case (success, failed task, exception, Ctrl-C, SIGTERM) unless
+``--keep``; the run is recorded in mrspec's state directory *before* anything is created,
+so a teardown that cannot finish leaves an exact ``mrspec destroy`` command behind. The
+user's output prefix is never part of the stack: teardown cannot touch results.
+
+Exit codes: 0 success, 1 failed job, 3 refused preflight, 4 failed teardown,
+130 interrupted (see ``mrspec.errors.ExitCode``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mrspec.aws import preflight
+from mrspec.aws.provision import Provisioner, ProvisionerFactory, StackOutputs, check_pulumi_cli
+from mrspec.aws.report import (
+    ProgressView,
+    RunReport,
+    failures_from_bucket,
+    failures_from_logs,
+    read_output_manifest,
+    render_report,
+)
+from mrspec.aws.state import RunRecord, RunStatus, StateStore, new_run_id, state_dir
+from mrspec.aws.watch import Backoff, Snapshot, TaskFailure, failed_task_errors, follow
+from mrspec.errors import ExitCode, JobFailedError, MrspecError, RefusedError, TeardownError
+from mrspec.plan.model import JobPlan
+from mrspec.spec.model import JobSpec
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so the run unwinds like Ctrl-C."""
+
+
+@dataclass(frozen=True)
+class AwsRunOptions:
+    keep: bool = False  # leave the stack up (remove it later with `mrspec destroy`)
+    overwrite: bool = False  # allow a non-empty output prefix
+    state_dir: Path | None = None  # default: $MRSPEC_STATE_DIR or ~/.mrspec/state
+    json_output: bool = False
+    provisioner: str = "pulumi"  # "pulumi" | "boto3"
+    # Tests inject their own provisioner (and session); both default to the real thing.
+    provisioner_factory: ProvisionerFactory | None = None
+    session: Any = None
+    emulator: bool = False  # compile the moto-accepted variant of the state machine
+    run_id: str | None = None
+    poll: Backoff = field(default_factory=Backoff)
+    on_progress: Callable[[Snapshot], None] | None = None
+    # Builds the deployment zip into a folder; default: mrspec.aws.package.build_package.
+    package_builder: Callable[[JobSpec, Path], Path] | None = None
+    # s3:// locations replacing the spec's (a spec written for --local names folders).
+    input_prefixes: tuple[str, ...] = ()
+    output_prefix: str | None = None
+    console: Any = None  # a rich Console; default: stderr for progress, stdout for results
+    handle_signals: bool = True
+
+
+@dataclass
+class AwsRun:
+    """The state of one run as the pipeline fills it in."""
+
+    spec: JobSpec
+    options: AwsRunOptions
+    store: StateStore
+    run_id: str
+    session: Any = None
+    account_id: str = ""
+    plan: JobPlan | None = None
+    model: Any = None  # mrspec.aws.model.StackModel
+    package: Path | None = None
+    record: RunRecord | None = None
+    provisioner: Provisioner | None = None
+    outputs: StackOutputs | None = None
+    execution_arn: str = ""
+    last: Snapshot | None = None
+    failures: list[TaskFailure] = field(default_factory=list)
+    phase_s: dict[str, float] = field(default_factory=dict)
+    estimate_usd: float | None = None
+    collected: dict[str, Any] = field(default_factory=dict)
+    teardown: str = "not needed"  # "destroyed" | "kept" | "failed: ..." | "not needed"
+
+
+def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
+    """Run ``spec`` on AWS end to end; returns 0 or raises a ``MrspecError``."""
+    options = options or AwsRunOptions()
+    spec = _with_locations(spec, options)
+    run = AwsRun(
+        spec=spec,
+        options=options,
+        store=StateStore(state_dir(options.state_dir)),
+        run_id=options.run_id or new_run_id(),
+    )
+    with _signals(options.handle_signals):
+        with _timed(run, "preflight"):
+            check_preflight(run)
+        with _timed(run, "plan"):
+            make_plan(run)
+        guard_budget(run)
+        with _timed(run, "compile"):
+            compile_stack(run)
+        failure: BaseException | None = None
+        try:
+            with _timed(run, "deploy"):
+                deploy(run)
+            upload_manifests(run)
+            start_execution(run)
+            with _timed(run, "run"):
+                watch(run)
+            collect(run)
+        except BaseException as exc:  # every outcome reaches teardown
+            failure = exc
+            if isinstance(exc, KeyboardInterrupt):
+                stop_execution(run, "interrupted")
+            elif run.execution_arn:
+                stop_execution(run, "failed")
+            record_failures(run)
+        with _shielded(), _timed(run, "teardown"):
+            teardown_error = tear_down(run, failure)
+        report(run, failure)
+    if teardown_error is not None:
+        raise teardown_error from failure
+    if failure is not None:
+        raise failure
+    return int(ExitCode.OK)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def check_preflight(run: AwsRun) -> None:
+    spec, options = run.spec, run.options
+    preflight.check_locations(spec)
+    if options.provisioner == "pulumi" and options.provisioner_factory is None:
+        check_pulumi_cli()
+    run.session = options.session or preflight.aws_session(spec)
+    run.account_id = preflight.check_identity(run.session)
+    preflight.check_input_readable(run.session, spec)
+    preflight.check_output_empty(run.session, spec, options.overwrite)
+    preflight.check_concurrency(run.session, spec)
+    run.store.ensure()
+
+
+def make_plan(run: AwsRun) -> None:
+    from mrspec.plan.planner import plan_job
+    from mrspec.storage.s3 import S3Storage
+
+    storage = S3Storage(run.session.client("s3"))
+    run.plan = plan_job(run.spec, lambda _location: storage)
+
+
+def guard_budget(run: AwsRun) -> None:
+    """Estimate the run's cost; refuse when it exceeds ``limits.budget_usd``."""
+    from mrspec.cost.assumptions import default_assumptions
+    from mrspec.cost.estimate import estimate
+    from mrspec.cost.guard import check_budget
+    from mrspec.cost.pricing import load_pricing
+    from mrspec.cost.stack import facts_for_spec
+
+    assert run.plan is not None
+    estimated = estimate(
+        run.spec,
+        run.plan,
+        facts_for_spec(run.spec, run.plan),
+        load_pricing(),
+        default_assumptions(),
+        spec_path=str(run.spec.source or ""),
+    )
+    run.estimate_usd = estimated.total_usd
+    check_budget(run.spec, estimated)
+
+
+def compile_stack(run: AwsRun) -> None:
+    """The run's StackModel (state machine, IAM, functions) and its deployment zip."""
+    from mrspec.aws.lower import lower
+
+    assert run.plan is not None
+    run.model = lower(
+        run.spec,
+        run.plan,
+        run_id=run.run_id,
+        account_id=run.account_id,
+        emulator=run.options.emulator,
+    )
+    folder = Path(tempfile.mkdtemp(prefix="mrspec-package-"))
+    builder = run.options.package_builder
+    if builder is None:
+        from mrspec.aws.package import build_package  # type: ignore[import-not-found]
+
+        builder = build_package
+    run.package = builder(run.spec, folder)
+
+
+def deploy(run: AwsRun) -> None:
+    from mrspec.aws.boto_provision import resources_of
+
+    model = run.model
+    run.record = run.store.save(
+        RunRecord(
+            job=run.spec.name,
+            run_id=run.run_id,
+            stack=model.stack_name,
+            region=model.region,
+            provisioner=run.options.provisioner,
+            created_at=time.time(),
+            spec_path=str(run.spec.source or ""),
+            output=run.spec.output.prefix,
+            resources=resources_of(model),
+        )
+    )
+    run.provisioner = _provisioner(run)
+    assert run.package is not None
+    run.outputs = run.provisioner.up(model, run.package)
+    run.record = run.store.save(replace(run.record, status="running"))
+
+
+def upload_manifests(run: AwsRun) -> None:
+    import json
+
+    assert run.plan is not None and run.outputs is not None
+    layout = run.model.layout
+    s3 = run.session.client("s3")
+    s3.put_object(
+        Bucket=layout.bucket,
+        Key=layout.map_manifest_key,
+        Body=json.dumps([t.to_json() for t in run.plan.map_tasks]).encode(),
+    )
+    if layout.reduce_manifest_key:
+        s3.put_object(
+            Bucket=layout.bucket,
+            Key=layout.reduce_manifest_key,
+            Body=json.dumps([t.to_json() for t in run.plan.reduce_tasks]).encode(),
+        )
+
+
+def start_execution(run: AwsRun) -> None:
+    import json
+
+    assert run.outputs is not None and run.record is not None
+    sfn = run.session.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=run.outputs.state_machine_arn,
+        name=f"run-{run.run_id}",
+        input=json.dumps(execution_input(run)),
+    )
+    run.execution_arn = str(started["executionArn"])
+    run.record = run.store.save(replace(run.record, execution_arn=run.execution_arn))
+
+
+def execution_input(run: AwsRun) -> dict[str, Any]:
+    """The parent execution's input; every task receives it as ``run``."""
+    return {
+        "job": run.spec.name,
+        "run_id": run.run_id,
+        "spec_digest": run.spec.digest,
+        "started": time.time(),
+    }
+
+
+def watch(run: AwsRun) -> None:
+    sfn = run.session.client("stepfunctions")
+    with ProgressView(run.options.console, enabled=not run.options.json_output) as view:
+
+        def on_progress(current: Snapshot) -> None:
+            run.last = current
+            view.update(current)
+            if run.options.on_progress is not None:
+                run.options.on_progress(current)
+
+        run.last = follow(sfn, run.execution_arn, on_progress, backoff=run.options.poll)
+    if not run.last.succeeded:
+        raise JobFailedError(_failure_message(run), hint=_failure_hint(run))
+
+
+def collect(run: AwsRun) -> None:
+    run.collected = read_output_manifest(run.session, run.spec.output.prefix)
+    if run.record is not None:
+        run.record = run.store.save(replace(run.record, status="succeeded"))
+
+
+def stop_execution(run: AwsRun, why: str) -> None:
+    """Stop a running execution (best effort: teardown follows either way)."""
+    if not run.execution_arn or run.session is None:
+        return
+    import botocore.exceptions
+
+    sfn = run.session.client("stepfunctions")
+    try:
+        if sfn.describe_execution(executionArn=run.execution_arn)["status"] == "RUNNING":
+            sfn.stop_execution(executionArn=run.execution_arn, error=f"mrspec.{why}")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        pass
+    if run.record is not None:
+        status: RunStatus = "interrupted" if why == "interrupted" else "failed"
+        run.record = run.store.save(replace(run.record, status=status))
+
+
+def record_failures(run: AwsRun) -> None:
+    """Read failed tasks' errors while the working bucket still exists."""
+    if run.session is None or run.last is None or not run.last.failed_items or run.failures:
+        return
+    sfn = run.session.client("stepfunctions")
+    run.failures = failed_task_errors(sfn, run.last.phases)
+    if not run.failures and run.model is not None:
+        run.failures = failures_from_bucket(run.session, run.model.layout)
+    if not run.failures and run.model is not None:
+        for phase in run.last.phases:
+            if phase.unsuccessful:
+                group = run.model.log_group(phase.phase).name
+                run.failures += failures_from_logs(run.session, group, phase.phase)
+
+
+def tear_down(run: AwsRun, failure: BaseException | None) -> TeardownError | None:
+    """Destroy and forget the stack unless kept; a failure becomes a TeardownError."""
+    if run.record is None or run.provisioner is None:
+        return None  # nothing was created
+    if run.options.keep:
+        run.teardown = "kept"
+        run.record = run.store.save(replace(run.record, status="kept"))
+        return None
+    try:
+        run.record = run.store.save(replace(run.record, status="destroying"))
+        run.provisioner.destroy()
+        run.provisioner.remove()
+    except Exception as exc:
+        run.teardown = f"failed: {exc}"
+        command = destroy_command(run)
+        what = f"the job {'failed' if failure else 'finished'}, but " if failure is not None else ""
+        return TeardownError(
+            f"{what}removing its AWS resources (stack {run.record.stack}) failed: {exc}",
+            hint=f"run `{command}` to remove what is left",
+        )
+    run.store.delete(run.record.stack)
+    run.teardown = "destroyed"
+    return None
+
+
+def destroy_command(run: AwsRun) -> str:
+    assert run.record is not None
+    parts = ["mrspec", "destroy", str(run.spec.source or run.spec.name), "--run", run.run_id]
+    if run.options.state_dir is not None:
+        parts += ["--state-dir", str(run.options.state_dir)]
+    return shlex.join(parts)
+
+
+def report(run: AwsRun, failure: BaseException | None) -> None:
+    render_report(
+        RunReport(
+            job=run.spec.name,
+            run_id=run.run_id,
+            stack=run.record.stack if run.record else "",
+            output=run.spec.output.prefix,
+            plan=run.plan,
+            snapshot=run.last,
+            collected=run.collected,
+            phase_s=dict(run.phase_s),
+            teardown=run.teardown,
+            destroy_command=destroy_command(run) if run.record else "",
+            estimate_usd=run.estimate_usd,
+            outcome=_outcome(failure),
+            failures=tuple(run.failures),
+            log_groups=run.outputs.log_groups if run.outputs else (),
+        ),
+        console=run.options.console,
+        json_output=run.options.json_output,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _with_locations(spec: JobSpec, options: AwsRunOptions) -> JobSpec:
+    if options.input_prefixes:
+        spec = replace(spec, input=replace(spec.input, prefixes=tuple(options.input_prefixes)))
+    if options.output_prefix:
+        spec = replace(spec, output=replace(spec.output, prefix=options.output_prefix))
+    return spec
+
+
+def _provisioner(run: AwsRun) -> Provisioner:
+    assert run.record is not None
+    if run.options.provisioner_factory is not None:
+        return run.options.provisioner_factory(run.record, run.store)
+    if run.options.provisioner == "boto3":
+        from mrspec.aws.boto_provision import BotoProvisioner
+
+        return BotoProvisioner(run.record, run.store, session=run.session)
+    if run.options.provisioner == "pulumi":
+        from mrspec.aws.provision import PulumiProvisioner
+
+        return PulumiProvisioner(run.record, run.store)
+    raise RefusedError(
+        f"unknown provisioner {run.options.provisioner!r}", hint="use 'pulumi' or 'boto3'"
+    )
+
+
+def _outcome(failure: BaseException | None) -> str:
+    if failure is None:
+        return "succeeded"
+    if isinstance(failure, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(failure, JobFailedError):
+        return "failed"
+    return "error"
+
+
+def _failure_message(run: AwsRun) -> str:
+    last = run.last
+    assert last is not None
+    record_failures(run)
+    lines = [f"job {run.spec.name} failed (execution {last.status})"]
+    for phase in last.phases:
+        if phase.unsuccessful:
+            lines.append(
+                f"  {phase.phase}: {phase.unsuccessful} of {phase.total} tasks failed "
+                f"after {run.spec.limits.max_attempts} attempts"
+            )
+    for failure in run.failures:
+        lines.append(f"  {failure.phase} task error: {failure.error}: {failure.cause}")
+    if not run.failures and (last.error or last.cause):
+        lines.append(f"  error: {last.error}: {last.cause[:2000]}")
+    return "\n".join(lines)
+
+
+def _failure_hint(run: AwsRun) -> str:
+    groups = run.outputs.log_groups if run.outputs else ()
+    failed = [p.phase for p in (run.last.phases if run.last else ()) if p.unsuccessful]
+    names = [g for g in groups if any(g.endswith(f"-{phase}") for phase in failed)] or list(groups)
+    if not names:
+        return "read the functions' CloudWatch logs"
+    keep = "" if run.options.keep else " (rerun with --keep to read them after the run)"
+    return "read the task logs in CloudWatch: " + ", ".join(names) + keep
+
+
+@contextmanager
+def _timed(run: AwsRun, phase: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        run.phase_s[phase] = time.monotonic() - started
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _signals(enabled: bool) -> Iterator[None]:
+    """SIGTERM unwinds the run like Ctrl-C (so teardown runs)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    """While tearing down, Ctrl-C and SIGTERM only warn: stopping now would leave resources."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def warn(signum: int, frame: FrameType | None) -> None:
+        sys.stderr.write("teardown in progress; mrspec exits when the stack is removed\n")
+
+    previous = {s: signal.signal(s, warn) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+__all__ = ["AwsRunOptions", "MrspecError", "Terminated", "run_on_aws"]

@@ -1,0 +1,74 @@
+"""``mrspec runs``: the stacks mrspec still holds (running, kept or left by an interrupted
+run), read from mrspec's state directory: age, status and resources of each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mrspec.commands.destroy import STATE_DIR_HELP
+
+
+@click.command(
+    "runs",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MRSPEC_STATE_DIR",
+    help=STATE_DIR_HELP,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+def command(state_dir: Path | None, as_json: bool) -> int:
+    """List the AWS stacks of mrspec runs that have not been removed yet.
+
+    A stack appears here from the moment a run starts creating it until its teardown
+    finishes; `mrspec destroy JOB` removes leftovers.
+    """
+    from collections import Counter
+
+    from mrspec.aws.state import StateStore
+    from mrspec.aws.state import state_dir as resolve_state_dir
+    from mrspec.units import format_duration
+
+    store = StateStore(resolve_state_dir(state_dir))
+    records = list(store.runs())
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "state_dir": str(store.root),
+                    "runs": [dict(r.to_json(), age_s=round(r.age_s, 1)) for r in records],
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+        return 0
+    if not records:
+        click.echo(f"no stacks left (state directory {store.root})")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"mrspec stacks in {store.root}")
+    for column in ("job", "run", "stack", "status", "age", "region", "resources", "destroy with"):
+        table.add_column(column)
+    for r in records:
+        kinds = Counter(res.kind for res in r.resources)
+        resources = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "-"
+        table.add_row(
+            r.job,
+            r.run_id,
+            r.stack,
+            r.status,
+            format_duration(r.age_s),
+            r.region,
+            resources,
+            f"mrspec destroy {r.spec_path or r.job} --run {r.run_id}",
+        )
+    Console(highlight=False).print(table)
+    return 0
