@@ -1,0 +1,135 @@
+"""``mrspec apply job.yaml [--local]``: run a job on AWS, or on this machine with ``--local``.
+
+Every option of the command is declared once, in ``ApplyOptions`` and the decorators
+below; the AWS path (``mrspec.aws.driver.run_on_aws``) gets them as ``AwsRunOptions``.
+Add AWS-only options here too (a decorator, a field of ``ApplyOptions``, the mapping).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from mrspec.spec.model import JobSpec
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    local: bool = False
+    workers: int | None = None  # --local: worker processes (default: CPU count)
+    overwrite: bool = False  # replace an existing output
+    json: bool = False  # print the summary as JSON on stdout
+    keep: bool = False  # AWS: keep the stack after the run (for debugging)
+    output: str | None = None  # override the spec's output.prefix
+
+
+@click.command(
+    "apply",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.option("--local", is_flag=True, help="Run on this machine instead of AWS.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--local: task processes at once (default: the number of CPUs).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the output prefix if it holds objects.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
+@click.option("--keep", is_flag=True, help="AWS: keep the stack after the run (debugging).")
+@click.option(
+    "--output",
+    metavar="PREFIX",
+    default=None,
+    help="Write the output here instead of the spec's output.prefix (path or s3:// URI).",
+)
+def command(
+    spec_file: str,
+    local: bool,
+    workers: int | None,
+    overwrite: bool,
+    as_json: bool,
+    keep: bool,
+    output: str | None,
+) -> int:
+    """Run a job: deploy, run and tear down on AWS, or run it here with --local.
+
+    \b
+    Examples:
+      mrspec apply specs/wordcount/job.yaml --local
+      mrspec apply job.yaml --local --workers 4 --overwrite
+      mrspec apply job.yaml --local --json | jq .counters
+      mrspec apply job.yaml                      # on AWS
+    """
+    from mrspec.errors import MrspecError
+    from mrspec.spec.loader import load_spec
+
+    options = ApplyOptions(
+        local=local, workers=workers, overwrite=overwrite, json=as_json, keep=keep, output=output
+    )
+    spec = with_output(load_spec(spec_file), options.output)
+    if not options.local:
+        try:
+            from mrspec.aws.driver import (  # type: ignore[import-not-found,unused-ignore]
+                AwsRunOptions,
+                run_on_aws,
+            )
+        except ImportError as exc:
+            raise MrspecError(
+                f"running on AWS is not available in this installation ({exc})",
+                hint="run it on this machine with --local",
+            ) from exc
+        aws_options = AwsRunOptions(
+            keep=options.keep, overwrite=options.overwrite, json_output=options.json
+        )
+        rv = run_on_aws(spec, aws_options)
+        return int(rv) if isinstance(rv, int) else 0
+    summary = _run_local(spec, options)
+    if options.json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        from mrspec.local.report import print_summary
+
+        print_summary(summary)
+    return 0
+
+
+def with_output(spec: JobSpec, output: str | None) -> JobSpec:
+    """The spec with ``--output`` applied (a local path made absolute)."""
+    if output is None:
+        return spec
+    import os
+
+    from mrspec.spec.model import is_s3_uri
+
+    prefix = output if is_s3_uri(output) else os.path.abspath(output)
+    return dataclasses.replace(spec, output=dataclasses.replace(spec.output, prefix=prefix))
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_local(spec: JobSpec, options: ApplyOptions) -> dict[str, Any]:
+    from mrspec.local.engine import LocalOptions, run_local
+    from mrspec.local.report import LiveProgress
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl-C
+    try:
+        with LiveProgress(enabled=sys.stderr.isatty() or not options.json) as progress:
+            return run_local(
+                spec,
+                LocalOptions(workers=options.workers, overwrite=options.overwrite),
+                progress.update,
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)

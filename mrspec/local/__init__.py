@@ -1,0 +1,1 @@
+"""The local engine: run a whole job on this machine with the runtime task code."""

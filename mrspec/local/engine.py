@@ -1,0 +1,220 @@
+"""The local engine: the whole MapReduce job on this machine, with the Lambda task code.
+
+    plan -> prepare output -> map tasks -> reduce tasks -> commit (_SUCCESS last)
+
+Tasks run in a ``TaskPool`` (one process per attempt, memory capped, retried); the
+shuffle lives in a temporary work folder removed at the end. A failure or Ctrl-C removes
+the partial output and the shuffle and writes no manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mrspec.local.pool import TaskPool, TaskRun
+from mrspec.plan import JobPlan, plan_job
+from mrspec.runtime import cleanup, commit, prepare_output
+from mrspec.runtime.commit import check_bad_records
+from mrspec.runtime.config import TaskConfig
+from mrspec.spec.model import JobSpec
+
+# (phase, event, done, total): event is "start", "task" (one task done) or "end"
+ProgressCallback = Callable[[str, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    workers: int | None = None  # None: os.cpu_count()
+    overwrite: bool = False
+    work_dir: str | None = None  # parent of the temporary work folder (default: TMPDIR)
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def run_local(
+    spec: JobSpec,
+    options: LocalOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run the job locally; return the run summary (see ``summarize``)."""
+    options = options or LocalOptions()
+    report = progress or (lambda phase, event, done, total: None)
+    workers = options.workers or default_workers()
+    started = time.time()
+    timings: dict[str, float] = {}
+
+    clock = time.perf_counter()
+    report("plan", "start", 0, 1)
+    plan = plan_job(spec)
+    config = TaskConfig.from_spec(spec)
+    prepare_output(config, overwrite=options.overwrite)
+    report("plan", "end", 1, 1)
+    timings["plan_seconds"] = round(time.perf_counter() - clock, 3)
+
+    work_dir = tempfile.mkdtemp(prefix=f"mrspec-{spec.name}-", dir=options.work_dir)
+    work_prefix = os.path.join(work_dir, "work")
+    scratch_root = os.path.join(work_dir, "scratch")
+    os.makedirs(scratch_root)
+    pool = TaskPool(
+        workers=workers,
+        config_json=config.to_json(),
+        work_prefix=work_prefix,
+        scratch_root=scratch_root,
+        max_attempts=spec.limits.max_attempts,
+    )
+    committed = False
+    try:
+        map_results = _map_phase(plan, config, pool, report, timings)
+        reduce_results = _reduce_phase(plan, config, pool, map_results, report, timings)
+        clock = time.perf_counter()
+        report("commit", "start", 0, 1)
+        manifest = commit(
+            config,
+            work_prefix=work_prefix,
+            map_results=map_results,
+            reduce_results=reduce_results,
+            started=started,
+            timings=timings,
+            extra={"engine": "local", "workers": workers},
+        )
+        committed = True
+        timings["commit_seconds"] = round(time.perf_counter() - clock, 3)
+        report("commit", "end", 1, 1)
+    finally:
+        if not committed:
+            cleanup(config, work_prefix=work_prefix, remove_output=True)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
+
+
+def _map_phase(
+    plan: JobPlan,
+    config: TaskConfig,
+    pool: TaskPool,
+    report: ProgressCallback,
+    timings: dict[str, float],
+) -> list[dict[str, Any]]:
+    clock = time.perf_counter()
+    total = len(plan.map_tasks)
+    done: list[dict[str, Any]] = []
+
+    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
+        done.append(result)
+        check_bad_records(config, done)  # fail fast once the job-wide limit is passed
+        report("map", "task", len(done), total)
+
+    report("map", "start", 0, total)
+    tasks = [TaskRun("map", t.task_id, t.to_json(), config.map_memory_mb) for t in plan.map_tasks]
+    results = pool.run(tasks, on_done)
+    report("map", "end", total, total)
+    timings["map_seconds"] = round(time.perf_counter() - clock, 3)
+    return results
+
+
+def _reduce_phase(
+    plan: JobPlan,
+    config: TaskConfig,
+    pool: TaskPool,
+    map_results: list[dict[str, Any]],
+    report: ProgressCallback,
+    timings: dict[str, float],
+) -> list[dict[str, Any]]:
+    if config.map_only:
+        return []
+    clock = time.perf_counter()
+    total = len(plan.reduce_tasks)
+    shuffles = [{"shuffle": r["shuffle"]} for r in map_results]
+    count = [0]
+
+    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
+        count[0] += 1
+        report("reduce", "task", count[0], total)
+
+    report("reduce", "start", 0, total)
+    tasks = [
+        TaskRun(
+            "reduce",
+            t.partition,
+            {"partition": t.partition, "map_results": shuffles},
+            config.reduce_memory_mb,
+        )
+        for t in plan.reduce_tasks
+    ]
+    results = pool.run(tasks, on_done)
+    report("reduce", "end", total, total)
+    timings["reduce_seconds"] = round(time.perf_counter() - clock, 3)
+    return results
+
+
+def _memory(results: list[dict[str, Any]], cap_mb: int) -> dict[str, Any]:
+    peaks = [int(r.get("peak_memory_bytes", 0)) for r in results]
+    return {
+        "cap_mb": cap_mb,
+        "peak_bytes_max": max(peaks, default=0),
+        "peak_bytes_per_task": peaks,
+    }
+
+
+def summarize(
+    spec: JobSpec,
+    plan: JobPlan,
+    config: TaskConfig,
+    manifest: dict[str, Any],
+    map_results: list[dict[str, Any]],
+    reduce_results: list[dict[str, Any]],
+    pool: TaskPool,
+    workers: int,
+) -> dict[str, Any]:
+    """The run summary printed by ``mrspec apply --local`` (``--json`` prints it as is)."""
+    counters = manifest["counters"]
+    memory = {"map": _memory(map_results, config.map_memory_mb)}
+    if reduce_results:
+        memory["reduce"] = _memory(reduce_results, config.reduce_memory_mb)
+    return {
+        "job": spec.name,
+        "engine": "local",
+        "workers": workers,
+        "spec_digest": spec.digest,
+        "input": {
+            "objects": len(plan.objects),
+            "bytes": plan.input_bytes,
+            "splits": len(plan.splits),
+        },
+        "tasks": {
+            "map": len(map_results),
+            "reduce": len(reduce_results),
+            "retried_attempts": pool.retries,
+            "failed_attempts": pool.failures,
+        },
+        "records": {
+            "input": counters.get("map_input_records", 0),
+            "map_output": counters.get("map_output_records", 0),
+            "output": manifest["records"],
+        },
+        "counters": counters,
+        "user_counters": manifest["user_counters"],
+        "bad_records": manifest["bad_records"],
+        "timings": manifest["timings"],
+        "memory": memory,
+        "output": {
+            "prefix": spec.output.prefix,
+            "format": spec.output.format,
+            "parts": len(manifest["parts"]),
+            "bytes": manifest["bytes"],
+            "manifest": manifest["parts"] and _manifest_uri(spec.output.prefix),
+        },
+    }
+
+
+def _manifest_uri(prefix: str) -> str:
+    from mrspec.runtime.results import manifest_uri
+
+    return manifest_uri(prefix)

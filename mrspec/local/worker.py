@@ -1,0 +1,77 @@
+"""The body of one task process: cap its memory, run the task, send the outcome back.
+
+Runs in a fresh process forked from a small fork server (one process per task attempt),
+so a task's memory cap, peak memory and crash are its own.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from mrspec.errors import MrspecError
+from mrspec.plan.model import MapTask
+from mrspec.runtime import run_map_task, run_reduce_task
+from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.errors import TaskFailedError
+
+
+def limit_memory(memory_mb: int) -> None:
+    """Cap the address space of this process at ``memory_mb``.
+
+    ``RLIMIT_AS`` rather than ``RLIMIT_DATA``: measured here, a worker's virtual size
+    stays within a few MB of its resident size, so the address-space cap stops the task
+    at about the same resident peak Lambda would (``RLIMIT_DATA`` let the resident peak
+    pass the cap by the size of the interpreter's code).
+    """
+    cap = memory_mb * 1024**2
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def run_task(
+    conn: Connection,
+    kind: str,
+    config_json: str,
+    payload: dict[str, Any],
+    work_prefix: str,
+    scratch_dir: str,
+    attempt: int,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine handles Ctrl-C and stops us
+    config = TaskConfig.from_json(config_json)
+    outcome: tuple[str, Any, Any]
+    try:
+        limit_memory(config.memory_mb(kind))
+        if kind == "map":
+            result = run_map_task(
+                config,
+                MapTask.from_json(payload),
+                work_prefix=work_prefix,
+                scratch_dir=scratch_dir,
+                attempt=attempt,
+            )
+        else:
+            result = run_reduce_task(
+                config,
+                int(payload["partition"]),
+                payload.get("map_results"),
+                work_prefix=work_prefix,
+                scratch_dir=scratch_dir,
+                attempt=attempt,
+            )
+        outcome = ("ok", result, None)
+    except MemoryError:
+        outcome = ("memory", None, None)
+    except TaskFailedError as exc:
+        outcome = ("failed", exc.message, exc.hint)
+    except MrspecError as exc:
+        outcome = ("error", exc.message, exc.hint)
+    except Exception as exc:
+        outcome = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3))
+    try:
+        conn.send(outcome)
+    finally:
+        conn.close()
