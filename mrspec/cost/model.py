@@ -18,6 +18,8 @@ from mrspec.cost.assumptions import Assumptions
 from mrspec.cost.stack import PhaseFacts, StackFacts
 from mrspec.cost.usage import GIB, LambdaUsage, S3Requests, Usage
 from mrspec.plan.model import JobPlan
+from mrspec.runtime.readers import S3_CHUNK
+from mrspec.runtime.reducetask import read_window
 
 MIB = 1024**2
 ONE_VCPU_MB = 1769  # Lambda memory that gives one full vCPU
@@ -61,6 +63,16 @@ def reduce_task_seconds(
     compute = mib * a["reduce_cpu_s_per_mib"] / cpu_share(memory_mb)
     io = mib / a["s3_read_mib_s"] + output_bytes / MIB / a["s3_write_mib_s"]
     return a["task_overhead_s"] + compute + io
+
+
+def split_get_requests(start: int, end: int, compressed: bool) -> int:
+    """Ranged GETs the runtime makes to read a split: windows of ``S3_CHUNK`` bytes from
+    ``start - 1`` (to see whether a record starts at ``start``), or one streaming GET
+    for a compressed object. The read-ahead past ``end`` is counted apart."""
+    if compressed:
+        return 1
+    first = start - 1 if start > 0 else 0
+    return math.ceil((end - first) / S3_CHUNK)
 
 
 def billed_ms(seconds: float) -> int:
@@ -255,6 +267,12 @@ def estimate_usage(
     else:
         output_sizes = [plan.input_bytes * a["output_ratio"] / partitions] * partitions
     readahead = sum(1 for s in plan.splits if s.end < s.object_size and not s.compressed)
+    input_gets = sum(split_get_requests(s.start, s.end, s.compressed) for s in plan.splits)
+    shuffle_gets = 0
+    if not map_only:
+        reduce_fn = facts.function(facts.phase("reduce").function)  # type: ignore[union-attr]
+        window = read_window(reduce_fn.memory_mb, n_map)
+        shuffle_gets = sum(math.ceil(s / partitions / window) for s in shuffle_sizes) * partitions
     shuffle_puts = sum(objects_put_requests(s, a) for s in shuffle_sizes) * retry
     output_puts = sum(objects_put_requests(s, a) for s in output_sizes) * retry
     result_objects = a["result_writer_objects"] * phases
@@ -270,13 +288,14 @@ def estimate_usage(
         S3Requests("ResultWriter PUT", "put", result_objects),
         S3Requests("commit manifest PUT (_SUCCESS)", "put", 1),
         S3Requests("result LIST (reduce tasks, commit)", "put",
-                   (partitions * reads_results + phases) * math.ceil(n_map / LIST_PAGE)),
+                   partitions * reads_results * math.ceil(n_map / LIST_PAGE)
+                   + phases * math.ceil(n_tasks / LIST_PAGE)),
+        S3Requests("output LIST (preflight, commit check)", "put", 2),
         S3Requests("cleanup LIST", "put", math.ceil(work_objects / LIST_PAGE)),
         S3Requests("input GET (ranged, + read-ahead)",
-                   "get", (len(plan.splits) + a["readahead_gets_per_split"] * readahead) * retry),
+                   "get", (input_gets + a["readahead_gets_per_split"] * readahead) * retry),
         S3Requests("task manifest GET (ItemReader)", "get", phases),
-        S3Requests("shuffle ranged GET (map tasks x partitions)", "get",
-                   0 if map_only else n_map * partitions * retry),
+        S3Requests("shuffle ranged GET (map tasks x partitions)", "get", shuffle_gets * retry),
         S3Requests("map result GET (reduce tasks)", "get",
                    n_map * partitions * reads_results * retry),
         S3Requests("task result GET (commit)", "get", n_tasks),
