@@ -38,10 +38,12 @@ Functions state (each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records)::
       "memory_cap_mb": n,
     }
 
-Errors: a task that cannot complete raises ``TaskFailedError`` (a ``JobFailedError``)
-whose message names the task and the cause (the bad-record limit, a non-``str`` key,
-user code raising in the task-level form, the reducer raising). Any other exception is
-a bug or an infrastructure failure and the caller may retry the attempt.
+Errors (all ``JobFailedError``, messages name the task and the cause):
+``TaskFailedError`` means retrying cannot help (the bad-record limit, a non-``str`` key,
+pairs that are not pairs, an entrypoint that cannot be imported); ``UserCodeError`` means
+the job's code raised where no record can be skipped (a task-level mapper, the combiner,
+the reducer) and the attempt may be retried; ``MemoryError`` is a task over its cap.
+Any other exception is an infrastructure failure (or a bug) and may be retried.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from typing import Any
 
 from mrspec.plan.model import MapTask
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.errors import TaskFailedError, UserCodeError
 
 # How many skipped records one task result lists in full (the count is always exact).
 MAX_REPORTED_BAD_RECORDS = 100
@@ -201,6 +203,7 @@ __all__ = [
     "TaskConfig",
     "TaskFailedError",
     "TaskResult",
+    "UserCodeError",
     "cleanup",
     "commit",
     "load_results",

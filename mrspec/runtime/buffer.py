@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.shuffle import Entry, merge_runs, read_segment, write_object
 from mrspec.storage.local import LocalStorage
 
@@ -125,9 +125,9 @@ class MapBuffer:
 
     def _combine_one(self, combiner: Callable[..., Any], key: str, values: list[Any]) -> list[Any]:
         try:
-            pairs = list(combiner(key, iter(values)))
+            pairs = list(combiner(key, iter(values)) or ())
         except Exception as exc:
-            raise TaskFailedError(
+            raise UserCodeError(
                 f"{self.task_name}: the combiner raised on key {key!r}: {type(exc).__name__}: {exc}"
             ) from exc
         out: list[Any] = []

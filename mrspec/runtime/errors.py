@@ -15,3 +15,9 @@ class TaskFailedError(JobFailedError):
 
 class BadRecordLimitError(TaskFailedError):
     """More records were skipped than ``limits.max_bad_records`` allows."""
+
+
+class UserCodeError(JobFailedError):
+    """The job's own code raised where no record can be skipped (a task-level mapper,
+    the combiner, the reducer). Retried like any failed attempt: the cause may be
+    transient (a service the function calls)."""

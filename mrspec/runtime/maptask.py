@@ -13,7 +13,7 @@ from mrspec import api
 from mrspec.plan.model import MapTask
 from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
+from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
 from mrspec.runtime.loading import load_entrypoint
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.readers import Block, read_blocks
@@ -154,7 +154,8 @@ def _record_form(
         added = 0
         for i, record in enumerate(records):
             try:
-                pairs = [*mapper(record)]
+                out = mapper(record)
+                pairs = [*out] if out is not None else []
             except Exception as exc:
                 bad(block.uri, block.record_offset(i), describe(exc))
                 continue
@@ -196,7 +197,7 @@ def _task_form(
     added = 0
     pair: Any = None
     try:
-        for pair in mapper(records()):
+        for pair in mapper(records()) or ():
             key, value = pair
             values = get(key)
             if values is None:
@@ -217,7 +218,7 @@ def _task_form(
         )
         if pair is not None and not (isinstance(pair, tuple) and len(pair) == 2):
             raise _pairs_error(name, [pair], exc) from exc
-        raise TaskFailedError(
+        raise UserCodeError(
             f"{name}: the task-level mapper raised: {describe(exc)}{where}"
         ) from exc
     buffer.added(added)
@@ -243,11 +244,11 @@ def _map_only(
                 yield from block.records
 
         try:
-            writer.write_pairs(mapper(all_records()))
+            writer.write_pairs(mapper(all_records()) or ())
         except (TaskFailedError, MemoryError):
             raise
         except Exception as exc:
-            raise TaskFailedError(f"{name}: the task-level mapper raised: {describe(exc)}") from exc
+            raise UserCodeError(f"{name}: the task-level mapper raised: {describe(exc)}") from exc
         return
     for block in blocks:
         context.input_uri = block.uri
@@ -256,7 +257,8 @@ def _map_only(
         counters["map_input_bytes"] += len(block.data)
         for i, record in enumerate(records):
             try:
-                pairs = [*mapper(record)]
+                out = mapper(record)
+                pairs = [*out] if out is not None else []
             except Exception as exc:
                 bad(block.uri, block.record_offset(i), describe(exc))
                 continue

@@ -6,7 +6,9 @@ tab, newline or carriage return is escaped as ``\\\\``, ``\\t``, ``\\n``, ``\\r`
 pair stays on one line with exactly one unescaped tab (PostgreSQL's text format does the
 same).
 
-``jsonl``: ``{"key": key, "value": value}`` per line, UTF-8, non-ASCII kept as is.
+``jsonl``: ``[key, value]`` as one line of compact JSON, UTF-8, non-ASCII kept as is.
+
+docs/job-api.md states both formats for users.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def tsv_line(key: Any, value: Any) -> str:
 
 
 def jsonl_line(key: Any, value: Any) -> str:
-    return _dumps({"key": key, "value": value}) + "\n"
+    return _dumps([key, value]) + "\n"
 
 
 FORMATTERS: dict[str, Callable[[Any, Any], str]] = {"tsv": tsv_line, "jsonl": jsonl_line}

@@ -13,7 +13,7 @@ from typing import Any
 
 from mrspec import api
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.loading import load_entrypoint
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
@@ -84,11 +84,11 @@ def run_reduce_task(
                 groups += 1
                 values = chain.from_iterable(map(_second, group))
                 try:
-                    writer.write_pairs(reducer(key, values))
+                    writer.write_pairs(reducer(key, values) or ())
                 except (TaskFailedError, MemoryError):
                     raise
                 except Exception as exc:
-                    raise TaskFailedError(
+                    raise UserCodeError(
                         f"{name}: the reducer failed on key {key!r}: {describe(exc)}",
                         hint="a reducer must yield (key, value) pairs with JSON-serialisable "
                         "values",
