@@ -19,7 +19,9 @@ from mrspec.aws.lower import lower
 ASL_DIR = REPO / "tests" / "asl"
 NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed: ASL validators skipped")
+pytestmark = pytest.mark.skipif(
+    NODE is None, reason="node is not installed: ASL validators skipped"
+)
 
 
 def validate(*files: Path) -> subprocess.CompletedProcess[str]:
@@ -28,7 +30,10 @@ def validate(*files: Path) -> subprocess.CompletedProcess[str]:
     assert NODE is not None
     return subprocess.run(
         [NODE, str(ASL_DIR / "validate.mjs"), *map(str, files)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -35,8 +35,11 @@ def test_compile_writes_the_artifact_files(tmp_path: Path) -> None:
     folder = tmp_path / "wordcount"
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert files == [
-        "iam/bucket-policy.json", "iam/lambda.json", "iam/states.json",
-        "stack.json", "statemachine.asl.json",
+        "iam/bucket-policy.json",
+        "iam/lambda.json",
+        "iam/states.json",
+        "stack.json",
+        "statemachine.asl.json",
     ]
     stack = json.loads((folder / "stack.json").read_text())
     assert stack["layout"]["input_prefixes"] == ["s3://LOCAL-INPUT-0/"]
@@ -63,10 +66,17 @@ def test_check_reports_stale_missing_and_extra_files(tmp_path: Path) -> None:
 
 def test_overrides_give_real_locations(tmp_path: Path) -> None:
     src = tmp_path / "spec"
-    shutil.copytree(REPO / "specs" / "wordcount", src, ignore=shutil.ignore_patterns("input", "out"))
+    shutil.copytree(
+        REPO / "specs" / "wordcount", src, ignore=shutil.ignore_patterns("input", "out")
+    )
     code, output = run(
-        "--out", str(tmp_path / "stacks"), "--input", "s3://corpus/books/",
-        "--output", "s3://results/wc/", str(src / "job.yaml"),
+        "--out",
+        str(tmp_path / "stacks"),
+        "--input",
+        "s3://corpus/books/",
+        "--output",
+        "s3://results/wc/",
+        str(src / "job.yaml"),
     )
     assert code == 0 and "LOCAL-" not in output
     policy = json.loads((tmp_path / "stacks" / "wordcount" / "iam" / "lambda.json").read_text())

@@ -95,8 +95,11 @@ def test_local_locations_are_refused_with_a_hint() -> None:
     m = lower(spec, run_id="r1", account_id=ACCOUNT, placeholders=True)
     assert m.layout.input_prefixes == ("s3://LOCAL-INPUT-0/",)
     m = lower(
-        spec, run_id="r1", account_id=ACCOUNT,
-        input_prefixes=["s3://b/in/"], output_prefix="s3://b/out/",
+        spec,
+        run_id="r1",
+        account_id=ACCOUNT,
+        input_prefixes=["s3://b/in/"],
+        output_prefix="s3://b/out/",
     )
     assert m.layout.output_prefix == "s3://b/out/"
 
@@ -117,16 +120,29 @@ def _stmt(m: StackModel, role: str, sid: str) -> dict[str, Any]:
 
 def test_lambda_role_statements_exactly() -> None:
     m = model_of(inputs=("s3://corpus/books/", "s3://corpus/papers/", "s3://other/x"))
-    names = [s["Sid"] for s in all_statements(m) if s in
-             m.role("lambda").policies[0].document.to_json()["Statement"]]
+    names = [
+        s["Sid"]
+        for s in all_statements(m)
+        if s in m.role("lambda").policies[0].document.to_json()["Statement"]
+    ]
     assert names == [
-        "ReadInput", "ReadInputList0", "ReadInputList1",
-        "WorkData", "WorkDataList", "WriteOutput", "WriteOutputList", "WriteLogs",
+        "ReadInput",
+        "ReadInputList0",
+        "ReadInputList1",
+        "WorkData",
+        "WorkDataList",
+        "WriteOutput",
+        "WriteOutputList",
+        "WriteLogs",
     ]
     assert _stmt(m, "lambda", "ReadInput") == {
-        "Sid": "ReadInput", "Effect": "Allow", "Action": ["s3:GetObject"],
+        "Sid": "ReadInput",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
         "Resource": [
-            "arn:aws:s3:::corpus/books/*", "arn:aws:s3:::corpus/papers/*", "arn:aws:s3:::other/x*",
+            "arn:aws:s3:::corpus/books/*",
+            "arn:aws:s3:::corpus/papers/*",
+            "arn:aws:s3:::other/x*",
         ],
     }
     assert _stmt(m, "lambda", "ReadInputList0")["Condition"] == {
@@ -136,8 +152,11 @@ def test_lambda_role_statements_exactly() -> None:
     work = _stmt(m, "lambda", "WorkData")
     assert work["Resource"] == ["arn:aws:s3:::mrspec-wordcount-r1/runs/r1/*"]
     assert set(work["Action"]) == {
-        "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject",
-        "s3:ListMultipartUploadParts", "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:ListMultipartUploadParts",
+        "s3:PutObject",
     }
     out = _stmt(m, "lambda", "WriteOutput")
     assert out["Resource"] == ["arn:aws:s3:::results/wordcount/*"]
@@ -157,8 +176,12 @@ def test_state_machine_role_statements_exactly() -> None:
     m = model_of()
     fn = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:mrspec-wordcount-r1"
     assert _stmt(m, "states", "InvokeJobFunctions")["Resource"] == [
-        f"{fn}-commit", f"{fn}-commit:*", f"{fn}-map", f"{fn}-map:*",
-        f"{fn}-reduce", f"{fn}-reduce:*",
+        f"{fn}-commit",
+        f"{fn}-commit:*",
+        f"{fn}-map",
+        f"{fn}-map:*",
+        f"{fn}-reduce",
+        f"{fn}-reduce:*",
     ]
     assert _stmt(m, "states", "StartChildExecutions")["Resource"] == [m.state_machine.arn]
     ex = f"arn:aws:states:eu-west-1:{ACCOUNT}:execution:mrspec-wordcount-r1"
@@ -192,7 +215,8 @@ def test_distributed_map_phases() -> None:
     mp = d["States"]["MapPhase"]
     assert mp["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     assert mp["ItemReader"]["Parameters"] == {
-        "Bucket": "mrspec-wordcount-r1", "Key": "runs/r1/manifests/map.json",
+        "Bucket": "mrspec-wordcount-r1",
+        "Key": "runs/r1/manifests/map.json",
     }
     assert mp["MaxConcurrency"] == 50
     assert mp["ToleratedFailurePercentage"] == 0
@@ -209,7 +233,9 @@ def test_distributed_map_phases() -> None:
     assert fatal == {"ErrorEquals": ["TaskFailedError", "BadRecordLimitError"], "MaxAttempts": 0}
     assert service == {
         "ErrorEquals": list(asl.LAMBDA_SERVICE_ERRORS),
-        "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 6,
+        "BackoffRate": 2.0,
     }
     assert task_errors["ErrorEquals"] == ["States.ALL"]
     assert task_errors["MaxAttempts"] == 2  # 3 attempts in all
@@ -221,8 +247,9 @@ def test_distributed_map_phases() -> None:
 
 
 def test_single_attempt_has_no_task_retrier() -> None:
-    task = model_of(max_attempts=1).state_machine.definition["States"]["MapPhase"][
-        "ItemProcessor"]["States"]["RunMapTask"]
+    task = model_of(max_attempts=1).state_machine.definition["States"]["MapPhase"]["ItemProcessor"][
+        "States"
+    ]["RunMapTask"]
     assert [r["ErrorEquals"][0] for r in task["Retry"]] == ["Lambda.ServiceException"]
 
 
@@ -243,11 +270,13 @@ def test_emulator_variant_differs_only_where_moto_needs() -> None:
     emu = model_of(map_timeout_s=60, emulator=True)
     a, b = real.state_machine.definition_json(), emu.state_machine.definition_json()
     diff = [(x, y) for x, y in zip(a.splitlines(), b.splitlines(), strict=True) if x != y]
-    assert sorted(diff) == sorted([
-        ('          "ExecutionType": "EXPRESS"', '          "ExecutionType": "STANDARD"'),
-        ('      "ToleratedFailurePercentage": 0,', '      "ToleratedFailurePercentage": 0.0,'),
-        ('      "ToleratedFailurePercentage": 0,', '      "ToleratedFailurePercentage": 0.0,'),
-    ])
+    assert sorted(diff) == sorted(
+        [
+            ('          "ExecutionType": "EXPRESS"', '          "ExecutionType": "STANDARD"'),
+            ('      "ToleratedFailurePercentage": 0,', '      "ToleratedFailurePercentage": 0.0,'),
+            ('      "ToleratedFailurePercentage": 0,', '      "ToleratedFailurePercentage": 0.0,'),
+        ]
+    )
 
 
 def test_to_json_is_stable_and_complete() -> None:

@@ -20,6 +20,7 @@ import string
 from collections.abc import Sequence
 
 from mrspec.aws import asl, iam
+from mrspec.aws.handlers import FAILURES_DIR, MANIFESTS_DIR, MAP_MANIFEST, REDUCE_MANIFEST
 from mrspec.aws.model import (
     Bucket,
     Function,
@@ -128,10 +129,12 @@ def lower(
     layout = RunLayout(
         bucket=names.bucket,
         work_prefix=work_prefix,
-        map_manifest_key=f"{work_prefix}manifests/map.json",
-        reduce_manifest_key="" if spec.map_only else f"{work_prefix}manifests/reduce.json",
+        map_manifest_key=f"{work_prefix}{MANIFESTS_DIR}/{MAP_MANIFEST}",
+        reduce_manifest_key=""
+        if spec.map_only
+        else f"{work_prefix}{MANIFESTS_DIR}/{REDUCE_MANIFEST}",
         results_prefix=f"{work_prefix}sfn-results/",
-        failures_prefix=f"{work_prefix}failures/",
+        failures_prefix=f"{work_prefix}{FAILURES_DIR}/",
         input_prefixes=inputs,
         output_prefix=output,
     )
@@ -142,9 +145,7 @@ def lower(
         ("map", spec.map.memory_mb, spec.map.timeout_s, map_ephemeral_mb(spec.map.bin_size))
     ]
     if spec.reduce is not None:
-        sizes.append(
-            ("reduce", spec.reduce.memory_mb, spec.reduce.timeout_s, REDUCE_EPHEMERAL_MB)
-        )
+        sizes.append(("reduce", spec.reduce.memory_mb, spec.reduce.timeout_s, REDUCE_EPHEMERAL_MB))
     sizes.append(("commit", COMMIT_MEMORY_MB, COMMIT_TIMEOUT_S, MIN_EPHEMERAL_MB))
     environment = frozen_map(
         {
@@ -158,7 +159,9 @@ def lower(
     functions: list[Function] = []
     for logical, memory, timeout, ephemeral in sizes:
         lg_name = names.function_log_group(logical)
-        log_groups.append(LogGroup(logical, lg_name, location.log_group_arn(lg_name), retention, tags))
+        log_groups.append(
+            LogGroup(logical, lg_name, location.log_group_arn(lg_name), retention, tags)
+        )
         fn_name = names.function(logical)
         functions.append(
             Function(

@@ -47,7 +47,6 @@ _LONGEST_SUFFIX = 7
 MAX_JOB_PART = MAX_FUNCTION_NAME - len(NAME_PREFIX) - 1 - MAX_RUN_ID - _LONGEST_SUFFIX
 
 
-
 def _empty_mapping() -> Mapping[str, str]:
     return MappingProxyType({})
 
@@ -470,7 +469,9 @@ class StackModel:
     functions: tuple[Function, ...]
     state_machine: StateMachine
     phases: tuple[Phase, ...]  # map, then reduce (absent for map-only jobs)
-    tags: Mapping[str, str] = field(default_factory=_empty_mapping)  # on every resource (spec tags + mrspec:* tags)
+    tags: Mapping[str, str] = field(
+        default_factory=_empty_mapping
+    )  # on every resource (spec tags + mrspec:* tags)
     spec_digest: str = ""
     emulator: bool = False  # True: the moto-accepted variant of the definition
 

@@ -1,0 +1,271 @@
+"""Lambda entry points: thin adapters from Step Functions events to ``mrspec.runtime``.
+
+Runs inside Lambda: standard library, boto3 (through ``mrspec.storage``) and mrspec's
+runtime only. The job's ``TaskConfig`` is ``mrspec_task_config.json`` at the package root
+(written by ``mrspec.aws.package``); the job's modules sit at the root too.
+
+Events (built by the state machine, see ``mrspec.aws.asl``)::
+
+    map / reduce:  {"phase": "map", "task": <MapTask | ReduceTask JSON>, "work": "s3://...",
+                    "attempt": <$$.State.RetryCount>, "run": <execution input>}
+    commit:        {"action": "commit", "work": ..., "started": <ISO time>, "run": ...}
+    failure:       {"action": "report_failure", "phase": "map", "work": ...,
+                    "error": ..., "cause": ...}
+
+A task that raises records ``{work}/failures/<phase>-<id>.json`` (its error type, message
+and traceback tail) before re-raising, and clears it when a retry succeeds. When a phase
+fails, ``report_failure`` re-raises the recorded error under the task's own error type, so
+the execution's ``error`` is, say, ``ValueError`` and its ``cause`` names the task and
+message instead of ``States.ExceedToleratedFailureThreshold``. The commit checks the same
+records and that every map task left a result, which also catches engines (moto) that let a
+Distributed Map succeed with failed children.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import tempfile
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from mrspec.errors import JobFailedError
+
+if TYPE_CHECKING:
+    from mrspec.runtime.config import TaskConfig
+
+TASK_CONFIG_FILE = "mrspec_task_config.json"
+TASK_CONFIG_ENV = "MRSPEC_TASK_CONFIG"  # overrides the config file's location
+SCRATCH_ENV = "MRSPEC_SCRATCH_DIR"  # default: the system temp dir (/tmp in Lambda)
+# Folders under a run's work prefix that the state machine and handlers share.
+MANIFESTS_DIR = "manifests"
+FAILURES_DIR = "failures"
+MAP_MANIFEST = "map.json"
+REDUCE_MANIFEST = "reduce.json"
+MAX_TRACEBACK_CHARS = 4000
+MAX_RESPONSE_BYTES = 200_000  # a state's payload must stay under 256 KiB
+
+
+class PhaseFailedError(JobFailedError):
+    """A phase failed and no task recorded why (a timeout or a crashed runtime)."""
+
+
+def package_root() -> Path:
+    """The folder holding ``mrspec/`` (``/var/task`` in Lambda)."""
+    return Path(__file__).resolve().parents[2]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_config(path: str) -> TaskConfig:
+    from mrspec.runtime.config import TaskConfig
+
+    return TaskConfig.from_json(Path(path).read_bytes())
+
+
+def task_config() -> TaskConfig:
+    path = os.environ.get(TASK_CONFIG_ENV) or str(package_root() / TASK_CONFIG_FILE)
+    return _load_config(path)
+
+
+def failure_uri(work: str, phase: str, task_id: int) -> str:
+    return f"{work.rstrip('/')}/{FAILURES_DIR}/{phase}-{task_id:05d}.json"
+
+
+def _log(**fields: Any) -> None:
+    print(json.dumps({"mrspec": fields}, default=str), flush=True)
+
+
+def _scratch_root() -> str:
+    return os.environ.get(SCRATCH_ENV) or tempfile.gettempdir()
+
+
+def _record_failure(work: str, phase: str, task_id: int, attempt: int, exc: BaseException) -> None:
+    from mrspec.storage import storage_for
+
+    record = {
+        "phase": phase,
+        "task_id": task_id,
+        "attempt": attempt,
+        "error": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:],
+        "time": time.time(),
+    }
+    uri = failure_uri(work, phase, task_id)
+    try:
+        storage_for(uri).write(uri, json.dumps(record, indent=2).encode())
+    except Exception as write_error:  # never hide the task's own error behind this one
+        _log(event="failure_record_not_written", uri=uri, error=repr(write_error))
+
+
+def _clear_failure(work: str, phase: str, task_id: int) -> None:
+    from mrspec.storage import storage_for
+
+    uri = failure_uri(work, phase, task_id)
+    storage_for(uri).delete([uri])
+
+
+def _run_task(phase: str, event: dict[str, Any]) -> dict[str, Any]:
+    from mrspec import runtime
+    from mrspec.plan.model import MapTask, ReduceTask
+
+    work = str(event["work"])
+    attempt = int(event.get("attempt") or 0) + 1
+    config = task_config()
+    if phase == "map":
+        map_task = MapTask.from_json(event["task"])
+        task_id = map_task.task_id
+    else:
+        task_id = ReduceTask.from_json(event["task"]).partition
+    _log(event="task_started", phase=phase, task_id=task_id, attempt=attempt)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"mrspec-{phase}-", dir=_scratch_root()) as tmp:
+            if phase == "map":
+                result = runtime.run_map_task(
+                    config, map_task, work_prefix=work, scratch_dir=tmp, attempt=attempt
+                )
+            else:
+                result = runtime.run_reduce_task(
+                    config, task_id, None, work_prefix=work, scratch_dir=tmp, attempt=attempt
+                )
+    except Exception as exc:
+        _record_failure(work, phase, task_id, attempt, exc)
+        _log(event="task_failed", phase=phase, task_id=task_id, error=type(exc).__name__)
+        raise
+    if attempt > 1:
+        _clear_failure(work, phase, task_id)
+    _log(event="task_finished", phase=phase, task_id=task_id, seconds=result.get("seconds"))
+    return _bounded(result)
+
+
+def _bounded(result: dict[str, Any]) -> dict[str, Any]:
+    """The result, trimmed to what fits a Step Functions payload."""
+    if len(json.dumps(result)) <= MAX_RESPONSE_BYTES:
+        return result
+    keep = ("kind", "task_id", "attempt", "counters", "bad_record_count", "seconds")
+    return {k: result[k] for k in keep if k in result}
+
+
+def map_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Run one map task (a bin of splits)."""
+    return _run_task("map", event)
+
+
+def reduce_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Reduce one partition."""
+    return _run_task("reduce", event)
+
+
+def _recorded_failures(work: str, phase: str | None = None) -> list[dict[str, Any]]:
+    from mrspec.storage import storage_for
+
+    folder = f"{work.rstrip('/')}/{FAILURES_DIR}/"
+    storage = storage_for(folder)
+    records = [json.loads(storage.read(o.uri)) for o in storage.list(folder)]
+    if phase is not None:
+        records = [r for r in records if r.get("phase") == phase]
+    return sorted(records, key=lambda r: (r.get("phase") != "map", int(r.get("task_id", 0))))
+
+
+def _error_class(name: str) -> type[JobFailedError]:
+    """An exception class carrying the task's own error name (Lambda reports the class
+    name as the error type)."""
+    clean = re.sub(r"\W", "_", name) or "TaskFailedError"
+    if not clean[0].isalpha():
+        clean = f"E{clean}"
+    return type(clean, (JobFailedError,), {})
+
+
+def _raise_recorded(records: list[dict[str, Any]]) -> NoReturn:
+    first = records[0]
+    others = len(records) - 1
+    message = (
+        f"{first['phase']} task {first['task_id']} failed (attempt {first['attempt']}): "
+        f"{first['error']}: {first['message']}"
+    )
+    if others:
+        message += f" (and {others} more failed task(s))"
+    message += f"\n{first.get('traceback', '')}"
+    raise _error_class(str(first["error"]))(message)
+
+
+def _parse_time(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return time.time()
+
+
+def _expected_map_tasks(work: str) -> int:
+    from mrspec.storage import storage_for
+
+    uri = f"{work.rstrip('/')}/{MANIFESTS_DIR}/{MAP_MANIFEST}"
+    return len(json.loads(storage_for(uri).read(uri)))
+
+
+def _commit(event: dict[str, Any]) -> dict[str, Any]:
+    from mrspec import runtime
+    from mrspec.runtime.errors import TaskFailedError
+
+    work = str(event["work"])
+    config = task_config()
+    failures = _recorded_failures(work)
+    if failures:
+        _raise_recorded(failures)
+    map_results = runtime.load_results(work, "map")
+    expected = _expected_map_tasks(work)
+    if len(map_results) != expected:
+        present = {int(r["task_id"]) for r in map_results}
+        missing = sorted(set(range(expected)) - present)[:10]
+        raise TaskFailedError(
+            f"commit: {len(map_results)} of {expected} map task results are present "
+            f"(missing task ids include {missing}); refusing to commit partial output"
+        )
+    manifest = runtime.commit(
+        config,
+        work_prefix=work,
+        map_results=map_results,
+        started=_parse_time(event.get("started")),
+        extra={"run_id": os.environ.get("MRSPEC_RUN_ID", "")},
+    )
+    kept = ("job", "records", "bytes", "tasks", "timings")
+    summary: dict[str, Any] = {k: manifest[k] for k in kept if k in manifest}
+    summary["manifest"] = f"{config.output_prefix.rstrip('/')}/_SUCCESS"
+    summary["parts"] = len(manifest.get("parts", []))
+    summary["counters"] = manifest.get("counters", {})
+    summary["user_counters"] = manifest.get("user_counters", {})
+    return _bounded(summary)
+
+
+def _report_failure(event: dict[str, Any]) -> NoReturn:
+    work = str(event["work"])
+    phase = str(event.get("phase", "map"))
+    records = _recorded_failures(work, phase)
+    if records:
+        _raise_recorded(records)
+    raise PhaseFailedError(
+        f"the {phase} phase failed and no task recorded an error (a timeout or a crash?): "
+        f"{event.get('error')}: {event.get('cause')}"
+    )
+
+
+def commit_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Commit a successful run, or turn a failed phase into the task's own error."""
+    action = event.get("action", "commit")
+    if action == "commit":
+        return _commit(event)
+    if action == "report_failure":
+        _report_failure(event)
+    raise ValueError(f"unknown commit action {action!r}")
+
+
+__all__ = ["commit_handler", "map_handler", "reduce_handler"]
