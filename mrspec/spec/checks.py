@@ -13,6 +13,7 @@ entrypoints found statically under ``code.path``, the combiner of a map-only job
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ def semantic_problems(data: Any, base: Path) -> list[Finding]:
     if not isinstance(data, dict):
         return []
     checks = (
+        _finite_numbers,
         _name,
         _locations,
         _sizes,
@@ -55,6 +57,22 @@ def _convert(fn: Callable[[Any], T], value: Any) -> T | None:
         return fn(value)
     except ValueError:
         return None
+
+
+def _finite_numbers(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    """YAML has ``.inf`` and ``.nan``; no field of a spec means either."""
+
+    def walk(value: Any, path: YamlPath) -> Iterator[Finding]:
+        if isinstance(value, float) and not math.isfinite(value):
+            yield Finding(path, f"{value} is not a finite number")
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                yield from walk(child, (*path, key))
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                yield from walk(child, (*path, index))
+
+    yield from walk(data, ())
 
 
 def _name(data: dict[str, Any], base: Path) -> Iterator[Finding]:

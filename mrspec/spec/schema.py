@@ -77,8 +77,14 @@ def schema_problems(data: Any) -> list[Finding]:
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(load_schema())
+    errors = list(validator.iter_errors(data))
+    # A value of the wrong type also breaks the rules for the right type (``.inf`` is no
+    # integer and above the maximum): the type error says it all.
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     problems: list[Finding] = []
-    for error in validator.iter_errors(data):
+    for error in errors:
+        if error.validator != "type" and tuple(error.absolute_path) in mistyped:
+            continue
         problems.extend(_translate(error))
     return problems
 
@@ -174,7 +180,7 @@ def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
         if path[:2] == ("aws", "tags") and len(path) == 3:
             return f"tag values must be strings, got {_type_of(value)}; quote it"
         msg = f"expected {want}, got {_type_of(value)}"
-        if "string" in types and isinstance(value, bool | int | float):
+        if types == ["string"] and isinstance(value, bool | int | float):
             msg += "; quote it if it is meant as text"
         return msg
     if kind == "enum":
@@ -207,9 +213,10 @@ def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
         return f"{value!r} does not match the expected form {expected}"
     if kind in ("minimum", "maximum"):
         leaf = path[-1] if path else ""
-        if leaf == "memory":
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if leaf == "memory" and whole:
             return rules.memory_range_problem(int(value)) or f"{value} is out of range"
-        if leaf == "timeout":
+        if leaf == "timeout" and whole:
             return rules.timeout_range_problem(int(value)) or f"{value} is out of range"
         node = subschema(path) or {}
         low, high = node.get("minimum"), node.get("maximum")

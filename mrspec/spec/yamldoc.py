@@ -111,7 +111,10 @@ def parse(text: str) -> YamlDocument:
     An empty document (or one with only comments) gives ``data=None``. More than one
     document in the stream is a syntax error: a spec is one document.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(text, exc) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -121,7 +124,9 @@ def parse(text: str) -> YamlDocument:
         if exc.context and "expected a single document" in exc.context:
             problem = "the file holds more than one YAML document (a spec is one document)"
         raise YamlSyntaxError(problem, line, col) from None
-    except yaml.YAMLError as exc:  # errors without a mark (reader errors, ...)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(text, exc) from None
+    except yaml.YAMLError as exc:  # any other error without a mark
         raise YamlSyntaxError(str(exc), 1, 1) from None
     finally:
         loader.dispose()
@@ -133,16 +138,37 @@ def parse(text: str) -> YamlDocument:
     return doc
 
 
+def _reader_error(text: str, exc: yaml.reader.ReaderError) -> YamlSyntaxError:
+    """Control characters and the like: PyYAML gives a character offset, not a mark."""
+    at = max(0, min(exc.position, len(text)))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    char = exc.character
+    code = f"U+{ord(char):04X}" if isinstance(char, str) else repr(char)
+    return YamlSyntaxError(f"character {code} is not allowed in YAML; remove it", line, column)
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument) -> None:
         self.loader = loader
         self.doc = doc
+        self.active: set[int] = set()  # the nodes being built: a repeat is a recursive alias
 
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
         self.doc.values.setdefault(path, _pos(node))
-        if depth > _MAX_DEPTH:
-            self._problem(path, node, "nesting too deep (a recursive alias?)")
+        if id(node) in self.active:
+            self._problem(path, node, "a recursive alias (a value that contains itself)")
             return None
+        if depth > _MAX_DEPTH:
+            self._problem(path, node, "nesting too deep")
+            return None
+        self.active.add(id(node))
+        try:
+            return self._build(node, path, depth)
+        finally:
+            self.active.discard(id(node))
+
+    def _build(self, node: yaml.Node, path: Path, depth: int) -> Any:
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
             self._problem(path, node, f"unsupported YAML tag {node.tag!r}: remove it")
             return None
@@ -166,7 +192,12 @@ class _Builder:
         first_seen: dict[str, Position] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self._problem(path, key_node, "a key must be a plain name, not a list or mapping")
+                self._problem(
+                    path,
+                    key_node,
+                    "a key must be a plain name, not a list or mapping",
+                    value_lost=False,
+                )
                 continue
             # Keys are taken as written: ``yes:`` is the key "yes", ``1:`` the key "1".
             key = str(key_node.value)
