@@ -18,7 +18,7 @@ with :meth:`LambdaEmulator.invoke`, which
   becomes Lambda's error payload (``errorType`` = the exception class name, ``errorMessage``,
   ``stackTrace``), which Step Functions turns into the task's error and cause.
 
-Calls are serialised by one lock (module swapping is process-wide). Concurrency inside the
+Calls are serialised by one lock (module swapping and stdout capture are process-wide). Concurrency inside the
 state machine still happens (moto starts one thread per Map child up to MaxConcurrency);
 only the handler bodies take turns. Correctness, not speed, is what these tests show.
 
@@ -43,7 +43,7 @@ import types
 import uuid
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,12 +110,18 @@ class LambdaEmulator:
                 invoked_function_arn=function.function_arn,
             )
             started = time.monotonic()
+            output = io.StringIO()  # what the handler prints goes to its log, as in Lambda
             try:
-                with self._isolated(digest, folder), _environment(function.environment_vars):
+                with (
+                    self._isolated(digest, folder),
+                    _environment(function.environment_vars),
+                    redirect_stdout(output),
+                    redirect_stderr(output),
+                ):
                     handler = _resolve_handler(function.handler)
                     result = handler(event, context)
                 payload, errored = json.dumps(result), False
-                logs = ""
+                logs = output.getvalue()
             except Exception as exc:  # the handler's failure is the function's result
                 trace = traceback.format_exception(exc)
                 payload = json.dumps(
@@ -127,7 +133,7 @@ class LambdaEmulator:
                     }
                 )
                 errored = True
-                logs = "".join(trace)
+                logs = output.getvalue() + "".join(trace)
             elapsed_ms = (time.monotonic() - started) * 1000
             self.invocations.append(
                 Invocation(function.function_name, event, errored, payload)

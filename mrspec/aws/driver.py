@@ -205,11 +205,7 @@ def compile_stack(run: AwsRun) -> None:
         emulator=run.options.emulator,
     )
     folder = Path(tempfile.mkdtemp(prefix="mrspec-package-"))
-    builder = run.options.package_builder
-    if builder is None:
-        from mrspec.aws.package import build_package  # type: ignore[import-not-found]
-
-        builder = build_package
+    builder = run.options.package_builder or _build_package
     run.package = builder(run.spec, folder)
 
 
@@ -389,6 +385,12 @@ def report(run: AwsRun, failure: BaseException | None) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _build_package(spec: JobSpec, folder: Path) -> Path:
+    from mrspec.aws.package import build_package
+
+    return build_package(spec, folder, output_prefix=spec.output.prefix).path
 
 
 def _with_locations(spec: JobSpec, options: AwsRunOptions) -> JobSpec:

@@ -210,11 +210,18 @@ def failures_from_bucket(session: Any, layout: Any, limit: int = 3) -> list[Task
             TaskFailure(
                 phase=str(data.get("phase", "")),
                 error=str(data.get("error") or data.get("errorType") or "Error"),
-                cause=str(data.get("cause") or data.get("errorMessage") or "")[:2000],
+                cause=_task_cause(data),
                 source=f"s3://{layout.bucket}/{obj['Key']}",
             )
         )
     return found
+
+
+def _task_cause(data: dict[str, Any]) -> str:
+    message = str(data.get("message") or data.get("cause") or data.get("errorMessage") or "")
+    if "task_id" in data:
+        message = f"task {data['task_id']} (attempt {data.get('attempt', '?')}): {message}"
+    return message[:2000]
 
 
 def failures_from_logs(session: Any, log_group: str, phase: str) -> list[TaskFailure]:
