@@ -156,6 +156,8 @@ def _record_form(
             try:
                 out = mapper(record)
                 pairs = [*out] if out is not None else []
+            except MemoryError:
+                raise  # the task is over its cap: not a bad record
             except Exception as exc:
                 bad(block.uri, block.record_offset(i), describe(exc))
                 continue
@@ -259,6 +261,8 @@ def _map_only(
             try:
                 out = mapper(record)
                 pairs = [*out] if out is not None else []
+            except MemoryError:
+                raise  # the task is over its cap: not a bad record
             except Exception as exc:
                 bad(block.uri, block.record_offset(i), describe(exc))
                 continue

@@ -1,0 +1,165 @@
+"""Helpers for runtime and local-engine tests: write a job's code and input, build its spec."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mrspec.plan import plan_job
+from mrspec.runtime import TaskConfig, commit, prepare_output, run_map_task, run_reduce_task
+from mrspec.spec.model import (
+    CodeSpec,
+    InputSpec,
+    JobSpec,
+    Limits,
+    MapSpec,
+    OutputSpec,
+    ReduceSpec,
+)
+
+WORDCOUNT = """
+def mapper(line):
+    for word in line.split():
+        yield word, 1
+
+def reducer(word, counts):
+    yield word, sum(counts)
+
+combiner = reducer
+
+def task_mapper(lines):
+    counts = {}
+    for line in lines:
+        for word in line.split():
+            counts[word] = counts.get(word, 0) + 1
+    yield from counts.items()
+"""
+
+
+def write_code(root: Path, code: str) -> str:
+    """Write ``code`` as a uniquely named module under ``root/code``; return its name."""
+    name = f"job_{uuid.uuid4().hex[:12]}"
+    folder = root / "code"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(textwrap.dedent(code))
+    return name
+
+
+def make_job(
+    root: Path,
+    code: str,
+    *,
+    inputs: str | list[str] | None = None,
+    output: str | None = None,
+    mapper: str = "mapper",
+    reducer: str | None = "reducer",
+    combiner: str | None = None,
+    form: str = "record",
+    fmt: str = "text",
+    output_format: str = "tsv",
+    partitions: int = 3,
+    split_size: int = 64 * 1024,
+    bin_size: int = 128 * 1024,
+    map_memory: int = 512,
+    reduce_memory: int = 512,
+    max_attempts: int = 1,
+    max_bad_records: int = 0,
+) -> JobSpec:
+    module = write_code(root, code)
+    prefixes = [inputs] if isinstance(inputs, str) else (inputs or [str(root / "input")])
+    return JobSpec(
+        name="test-job",
+        input=InputSpec(prefixes=tuple(prefixes), format=fmt, split_size=split_size),  # type: ignore[arg-type]
+        map=MapSpec(
+            entrypoint=f"{module}:{mapper}",
+            combiner=f"{module}:{combiner}" if combiner else None,
+            form=form,  # type: ignore[arg-type]
+            memory_mb=map_memory,
+            bin_size=bin_size,
+        ),
+        reduce=(
+            ReduceSpec(entrypoint=f"{module}:{reducer}", partitions=partitions, memory_mb=reduce_memory)
+            if reducer
+            else None
+        ),
+        output=OutputSpec(prefix=output or str(root / "out"), format=output_format),  # type: ignore[arg-type]
+        code=CodeSpec(path=root / "code"),
+        limits=Limits(max_attempts=max_attempts, max_bad_records=max_bad_records),
+        digest="0" * 64,
+    )
+
+
+def run_in_process(spec: JobSpec, work: Path, **config_changes: Any) -> dict[str, Any]:
+    """Plan, map, reduce and commit in this process (no engine): the Lambda call pattern."""
+    import dataclasses
+    import time
+
+    config = dataclasses.replace(TaskConfig.from_spec(spec), **config_changes)
+    plan = plan_job(spec)
+    prepare_output(config, overwrite=True)
+    started = time.time()
+    work_prefix = str(work / "work")
+    scratch = work / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    maps = [
+        run_map_task(config, task, work_prefix=work_prefix, scratch_dir=str(scratch))
+        for task in plan.map_tasks
+    ]
+    reduces = [
+        run_reduce_task(config, p, work_prefix=work_prefix, scratch_dir=str(scratch))
+        for p in range(config.partitions)
+    ]
+    manifest = commit(config, work_prefix=work_prefix, started=started)
+    manifest["_map_results"] = maps
+    manifest["_reduce_results"] = reduces
+    return manifest
+
+
+def output_lines(prefix: str | Path) -> list[str]:
+    """Every line of the parts the ``_SUCCESS`` manifest lists (local output)."""
+    manifest = json.loads((Path(prefix) / "_SUCCESS").read_text())
+    lines: list[str] = []
+    for part in manifest["parts"]:
+        data = Path(part["uri"]).read_bytes()
+        assert len(data) == part["size"]
+        chunk = data.decode().splitlines()
+        assert len(chunk) == part["records"]
+        lines.extend(chunk)
+    return lines
+
+
+def tsv_counts(prefix: str | Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in output_lines(prefix):
+        key, value = line.split("\t")
+        assert key not in out, f"key {key!r} written twice"
+        out[key] = int(value)
+    return out
+
+
+def write_words(folder: Path, files: int, lines: int, seed: int, words: int = 3000) -> None:
+    """Seeded text with a Zipf-like word distribution."""
+    import random
+
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(words)]
+    weights = [1 / (i + 1) for i in range(words)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        text = "\n".join(
+            " ".join(rng.choices(vocab, weights, k=rng.randint(0, 15))) for _ in range(lines)
+        )
+        (folder / f"part{f:03d}.txt").write_text(text + ("\n" if f % 2 else ""))
+
+
+def reference_counts(folder: Path) -> dict[str, int]:
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            counts.update(path.read_bytes().decode("utf-8", "replace").split())
+    return dict(counts)

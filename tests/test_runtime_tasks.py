@@ -1,0 +1,199 @@
+"""Map, reduce and commit in one process (the way a Lambda handler calls them)."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from local_jobs import (
+    WORDCOUNT,
+    make_job,
+    output_lines,
+    reference_counts,
+    run_in_process,
+    tsv_counts,
+    write_words,
+)
+
+from mrspec.plan import plan_job
+from mrspec.runtime import TaskConfig, TaskFailedError, run_map_task, run_reduce_task
+from mrspec.runtime.buffer import partition_of
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_words(root / "input", files=4, lines=1500, seed=11)
+    return root / "input"
+
+
+@pytest.mark.parametrize(
+    ("combiner", "form", "spill_bytes"),
+    [
+        ("combiner", "record", 0),
+        ("combiner", "record", 32 * 1024),  # many spills, combined again while merging
+        (None, "record", 32 * 1024),
+        (None, "task", 0),
+        ("combiner", "task", 16 * 1024),
+    ],
+)
+def test_word_count_equals_reference(
+    tmp_path: Path, corpus: Path, combiner: str | None, form: str, spill_bytes: int
+) -> None:
+    spec = make_job(
+        tmp_path,
+        WORDCOUNT,
+        inputs=str(corpus),
+        combiner=combiner,
+        form=form,
+        mapper="task_mapper" if form == "task" else "mapper",
+        split_size=20_000,
+        bin_size=60_000,
+    )
+    manifest = run_in_process(spec, tmp_path, spill_bytes=spill_bytes)
+    assert tsv_counts(spec.output.prefix) == reference_counts(corpus)
+    counters = manifest["counters"]
+    assert counters["map_input_records"] == sum(
+        len(p.read_bytes().split(b"\n")) - p.read_bytes().endswith(b"\n") for p in corpus.iterdir()
+    )
+    assert counters["output_records"] == len(reference_counts(corpus))
+    if spill_bytes:
+        tasks = len(manifest["_map_results"])
+        assert counters["spilled_runs"] > tasks if form == "record" else counters["spilled_runs"] >= tasks
+    if combiner and form == "record":
+        assert counters["combine_output_records"] < counters["combine_input_records"]
+    assert not list((tmp_path / "work" / "shuffle").glob("*"))  # commit removed the shuffle
+
+
+def test_partitioning_is_stable() -> None:
+    # CRC-32 of the UTF-8 bytes: fixed values, whatever the process or PYTHONHASHSEED
+    assert [partition_of(k, 8) for k in ("the", "apple", "é", "")] == [6, 0, 6, 0]
+    assert partition_of("the", 2**32) == 0x3C456DE6  # CRC-32 check value of b"the"
+
+
+def test_hot_key_is_streamed_to_the_reducer(tmp_path: Path) -> None:
+    code = """
+    def mapper(line):
+        for i in range(int(line)):
+            yield "hot", i
+        yield "cold", 1
+
+    def reducer(key, values):
+        n = total = 0
+        for v in values:
+            n += 1
+            total += v
+        yield key, [n, total]
+    """
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "n.txt").write_text("200000\n" * 6)
+    spec = make_job(tmp_path, code, partitions=1, split_size=7, bin_size=14)
+    config = TaskConfig.from_spec(spec)
+    config = TaskConfig.from_dict({**config.to_dict(), "spill_bytes": 1024 * 1024})
+    work = str(tmp_path / "work")
+    maps = [
+        run_map_task(config, task, work_prefix=work, scratch_dir=str(tmp_path), attempt=1)
+        for task in plan_job(spec).map_tasks
+    ]
+    assert len(maps) == 3 and all(m["counters"]["spilled_runs"] >= 2 for m in maps)
+    tracemalloc.start()
+    try:
+        run_reduce_task(config, 0, maps, work_prefix=work, scratch_dir=str(tmp_path), attempt=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    n = 1_200_000
+    assert output_lines_sorted(spec.output.prefix, maps) == [
+        "cold\t[6,6]",
+        f"hot\t[{n},{6 * (200000 * 199999 // 2)}]",
+    ]
+    # 1.2 million distinct ints held at once would need > 40 MB
+    assert peak < 16 * 1024**2, peak
+
+
+def output_lines_sorted(prefix: str, maps: object) -> list[str]:
+    return sorted((Path(prefix) / "part-00000").read_text().splitlines())
+
+
+def test_non_str_key_fails_the_task_clearly(tmp_path: Path) -> None:
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text("1\n2\n")
+    spec = make_job(tmp_path, "def mapper(line):\n    yield int(line), 1\n\ndef reducer(k, v):\n    yield k, 1\n")
+    with pytest.raises(TaskFailedError, match="key 1 of type int; keys must be str"):
+        run_in_process(spec, tmp_path)
+
+
+def test_tsv_and_jsonl_output_formats(tmp_path: Path) -> None:
+    code = r'''
+    import json
+    def mapper(record):
+        yield record["k"], record["v"]
+    def reducer(key, values):
+        for v in values:
+            yield key, v
+    '''
+    records = [
+        {"k": "tab\there", "v": "line\nbreak"},
+        {"k": "back\\slash", "v": 3},
+        {"k": "plain", "v": [1, "é", None]},
+        {"k": "cr\r", "v": {"a": True}},
+    ]
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "r.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    spec = make_job(tmp_path, code, fmt="jsonl", partitions=1)
+    run_in_process(spec, tmp_path)
+    assert sorted(output_lines(spec.output.prefix)) == sorted(
+        ["tab\\there\tline\\nbreak", "back\\\\slash\t3", 'plain\t[1,"é",null]', 'cr\\r\t{"a":true}']
+    )
+    spec = make_job(tmp_path, code, fmt="jsonl", partitions=1, output_format="jsonl")
+    run_in_process(spec, tmp_path)
+    got = [json.loads(line) for line in output_lines(spec.output.prefix)]
+    assert sorted(map(json.dumps, got)) == sorted(json.dumps([r["k"], r["v"]]) for r in records)
+
+
+def test_map_only_keeps_input_order_and_none_emits_nothing(tmp_path: Path) -> None:
+    code = """
+    from mrspec.api import increment
+    def mapper(line):
+        increment("seen")
+        if "keep" not in line:
+            return None
+        return [(line.split()[0], line)]
+    """
+    lines = [f"{i} {'keep' if i % 3 else 'drop'}" for i in range(3000)]
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text("\n".join(lines))
+    spec = make_job(tmp_path, code, reducer=None, split_size=5000, bin_size=10_000)
+    manifest = run_in_process(spec, tmp_path)
+    expected = [f"{line.split()[0]}\t{line}" for line in lines if "keep" in line]
+    assert output_lines(spec.output.prefix) == expected
+    assert len(manifest["parts"]) == len(manifest["_map_results"]) > 1
+    assert manifest["user_counters"] == {"seen": 3000}
+
+
+def test_bad_records_are_skipped_within_the_limit(tmp_path: Path) -> None:
+    code = """
+    def mapper(line):
+        if line.startswith("boom"):
+            raise ValueError("cannot parse " + line)
+        yield "ok", 1
+    def reducer(k, v):
+        yield k, sum(v)
+    """
+    lines = ["fine", "boom 1", "fine", "fine", "boom 2"]
+    data = "\n".join(lines) + "\n"
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text(data)
+    spec = make_job(tmp_path, code, max_bad_records=2)
+    manifest = run_in_process(spec, tmp_path)
+    assert output_lines(spec.output.prefix) == ["ok\t3"]
+    offsets = [data.index("boom 1"), data.index("boom 2")]
+    assert [(b["offset"], b["uri"]) for b in manifest["bad_records"]] == [
+        (o, str(tmp_path / "input" / "a.txt")) for o in offsets
+    ]
+    assert "ValueError: cannot parse boom 1" in manifest["bad_records"][0]["error"]
+    spec = make_job(tmp_path, code, max_bad_records=1)
+    with pytest.raises(TaskFailedError, match=rf"a\.txt at byte {offsets[1]}: ValueError"):
+        run_in_process(spec, tmp_path)
