@@ -333,6 +333,19 @@ def test_the_model_enums_match_the_schema() -> None:
     assert subschema(("apiVersion",))["enum"] == [model.API_VERSION]  # type: ignore[index]
 
 
+def test_the_schema_is_valid_and_accepts_the_examples_as_editors_see_them() -> None:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(load_schema())
+    validator = Draft202012Validator(load_schema())
+    examples = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*/job.yaml"))
+    assert examples
+    for spec_file in examples:
+        data = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        assert [e.message for e in validator.iter_errors(data)] == [], spec_file
+
+
 def test_suggest() -> None:
     choices = ["memory", "timeout", "bin_size", "entrypoint"]
     assert suggest("memroy", choices) == "memory"
