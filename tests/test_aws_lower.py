@@ -230,7 +230,7 @@ def test_distributed_map_phases() -> None:
     assert task["OutputPath"] == "$.Payload"
     assert task["Parameters"]["FunctionName"] == m.function("map").arn
     service, fatal, task_errors = task["Retry"]
-    assert fatal == {"ErrorEquals": ["TaskFailedError", "BadRecordLimitError"], "MaxAttempts": 0}
+    assert fatal == {"ErrorEquals": ["TaskFailedError"], "MaxAttempts": 0}
     assert service == {
         "ErrorEquals": list(asl.LAMBDA_SERVICE_ERRORS),
         "IntervalSeconds": 2,

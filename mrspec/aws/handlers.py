@@ -136,6 +136,10 @@ def _run_task(phase: str, event: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:
         _record_failure(work, phase, task_id, attempt, exc)
         _log(event="task_failed", phase=phase, task_id=task_id, error=type(exc).__name__)
+        if isinstance(exc, runtime.TaskFailedError) and type(exc) is not runtime.TaskFailedError:
+            # The state machine skips retries for the error name "TaskFailedError"; keep
+            # that name for every subclass (the failure record keeps the precise one).
+            raise runtime.TaskFailedError(f"{type(exc).__name__}: {exc}") from exc
         raise
     if attempt > 1:
         _clear_failure(work, phase, task_id)
