@@ -25,6 +25,8 @@ def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 
 def test_every_example_validates_from_the_command_line() -> None:
     assert EXAMPLES, "no example specs found"
+    # The acceptance command is `mrspec validate specs/*/*.yaml`: only specs there.
+    assert sorted((REPO / "specs").glob("*/*.y*ml")) == EXAMPLES
     result = run_cli("validate", *(str(p.relative_to(REPO)) for p in EXAMPLES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""

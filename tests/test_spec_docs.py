@@ -1,0 +1,52 @@
+"""The code in docs/job-api.md works: the unit-test example runs against the examples."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_unit_test_example_of_the_job_api_doc_passes(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "job-api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(# tests/test_jobs\.py.*?)```", text, re.DOTALL)
+    assert len(blocks) == 1
+    test_file = tmp_path / "test_jobs.py"
+    test_file.write_text(blocks[0])
+    # Run the doc's test functions with plain Python: the job folders on sys.path, as the
+    # doc says, and nothing of this test process's state.
+    runner = (
+        "import runpy\n"
+        f"names = runpy.run_path({str(test_file)!r})\n"
+        "tests = [f for n, f in names.items() if n.startswith('test_')]\n"
+        "for test in tests:\n"
+        "    test()\n"
+        "print(len(tests), 'passed')\n"
+    )
+    paths = [str(REPO / "specs" / "wordcount"), str(REPO / "specs" / "grep")]
+    result = subprocess.run(
+        [sys.executable, "-c", runner],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**_env(), "PYTHONPATH": ":".join(paths)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "4 passed"
+
+
+def test_every_python_block_of_the_job_api_doc_compiles() -> None:
+    text = (REPO / "docs" / "job-api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) >= 5
+    for block in blocks:
+        compile(block, "job-api.md", "exec")
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
