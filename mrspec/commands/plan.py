@@ -103,19 +103,22 @@ def command(
     for note in notes:
         click.echo(note, err=True)
 
+    # The old version first: a bad ref or a missing file fails before any listing.
+    old_spec, old_label = None, ""
+    if compare_file:
+        old_spec, old_label = load_spec(compare_file), compare_file
+    elif base_ref:
+        from mrspec.cost.compare import old_spec_from_git
+
+        old_spec, old_label = old_spec_from_git(spec_file, base_ref), f"{base_ref}:{spec_file}"
     new = estimate_for_spec(
         spec, book=book, overrides=overrides, sample_size=sample_size,
         sample_spread=sample_spread, spec_path=spec_file,
     )
     comparison = None
-    if compare_file or base_ref:
-        from mrspec.cost.compare import compare, old_spec_from_git
+    if old_spec is not None:
+        from mrspec.cost.compare import compare
 
-        if compare_file:
-            old_spec, old_label = load_spec(compare_file), compare_file
-        else:
-            assert base_ref is not None
-            old_spec, old_label = old_spec_from_git(spec_file, base_ref), f"{base_ref}:{spec_file}"
         old = estimate_for_spec(old_spec, book=book, overrides=overrides, spec_path=old_label)
         comparison = compare(old, new, old_label, spec_file)
 

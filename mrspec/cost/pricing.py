@@ -262,7 +262,7 @@ def validate_pricing(data: Any, where: str) -> None:
 def load_pricing(path: str | Path | None = None) -> PriceBook:
     """The bundled price data, or the file at ``path`` (validated)."""
     if path is None:
-        where = "<bundled mrspec/cost/pricing.json>"
+        where = "bundled mrspec/cost/pricing.json"
         text = resources.files("mrspec.cost").joinpath("pricing.json").read_text("utf-8")
     else:
         where = str(path)

@@ -1,0 +1,306 @@
+"""``mrspec plan``: outputs (table, JSON, markdown with golden files), local and s3://
+inputs (moto), 10,000 objects, change review (--compare, --base-ref), overrides,
+calibration with --sample, and errors.
+
+Regenerate the golden files with ``MRSPEC_UPDATE_GOLDEN=1 pytest tests/test_plan_command.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mrspec.cli import cli
+from mrspec.errors import MrspecError
+from mrspec.storage.s3 import S3Storage
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("MRSPEC_UPDATE_GOLDEN") == "1"
+
+SPEC = """\
+apiVersion: mrspec/v1
+name: goldenjob
+description: A fixed job for plan's snapshot tests.
+input:
+  prefix: {input}
+  split_size: 1MiB
+map:
+  entrypoint: job:mapper
+  combiner: job:reducer
+  memory: {memory}
+  timeout: 60
+  bin_size: 2MiB
+reduce:
+  entrypoint: job:reducer
+  partitions: {partitions}
+output:
+  prefix: {output}
+limits:
+  max_concurrency: 2
+  budget_usd: 1.00
+aws:
+  region: eu-west-1
+  architecture: x86_64
+"""
+
+JOB_PY = '''\
+def mapper(line):
+    for word in line.split():
+        yield word, 1
+
+
+def reducer(key, values):
+    yield key, sum(values)
+'''
+
+
+def corpus(seed: int, size: int) -> bytes:
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(500)]
+    lines, total = [], 0
+    while total < size:
+        line = " ".join(rng.choice(words) for _ in range(12))
+        lines.append(line)
+        total += len(line) + 1
+    return ("\n".join(lines) + "\n").encode()
+
+
+def write_job(folder: Path, *, memory: int = 1024, partitions: int = 3,
+              input_prefix: str = "input/", output: str = "out/") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.py").write_text(JOB_PY)
+    spec = folder / "job.yaml"
+    spec.write_text(SPEC.format(memory=memory, partitions=partitions, input=input_prefix,
+                                output=output))
+    return spec
+
+
+def write_input(folder: Path) -> None:
+    data = folder / "input"
+    data.mkdir(parents=True, exist_ok=True)
+    for i, size in enumerate((1_500_000, 500_000, 3_000_000)):
+        (data / f"part-{i}.txt").write_bytes(corpus(i, size))
+
+
+@pytest.fixture
+def job_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write_job(tmp_path)
+    write_input(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def plan(*args: str) -> str:
+    result = CliRunner().invoke(cli, ["plan", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def plan_json(*args: str) -> dict[str, Any]:
+    return json.loads(plan(*args, "--json"))  # type: ignore[no-any-return]
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"missing golden file {path}; run with MRSPEC_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} changed; run with MRSPEC_UPDATE_GOLDEN=1 if intended"
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def test_json_schema_and_local_input(job_dir: Path) -> None:
+    doc = plan_json("job.yaml")
+    assert doc["schema_version"] == 1
+    assert doc["input_objects"] == 3
+    assert doc["input_bytes"] == sum(p.stat().st_size for p in (job_dir / "input").iterdir())
+    assert doc["map_tasks"] >= 3 and doc["reduce_tasks"] == 3 and doc["partitions"] == 3
+    assert doc["cost"]["total_usd"] == pytest.approx(sum(ln["usd"] for ln in doc["cost"]["lines"]),
+                                                     abs=1e-5)
+    assert {ln["service"] for ln in doc["cost"]["lines"]} == {
+        "Lambda", "Step Functions", "S3", "CloudWatch Logs"}
+    assert doc["waves"]["map"] == -(-doc["map_tasks"] // 2)  # max_concurrency 2
+    assert {a["name"] for a in doc["assumptions"]} >= {"map_cpu_s_per_mib", "shuffle_ratio"}
+    assert any("input is local" in w for w in doc["warnings"])
+    assert doc["pricing"]["region"] == "eu-west-1" and doc["pricing"]["unconfirmed"]
+    kinds = {r["kind"] for r in doc["resources"]}
+    assert kinds == {"bucket", "log_group", "role", "function", "state_machine"}
+
+
+def test_golden_json_and_markdown(job_dir: Path) -> None:
+    check_golden("plan_goldenjob.json", plan("job.yaml", "--json"))
+    check_golden("plan_goldenjob.md", plan("job.yaml", "--format", "markdown"))
+
+
+def test_terminal_table_shows_every_section(job_dir: Path) -> None:
+    out = plan("job.yaml")
+    for section in ("Work", "Resources to create", "Estimated cost", "Free tier",
+                    "Estimated time", "Assumptions", "Warnings", "total wall time",
+                    "prices: eu-west-1"):
+        assert section in out, section
+
+
+def test_assume_overrides(job_dir: Path) -> None:
+    base = plan_json("job.yaml")
+    doc = plan_json("job.yaml", "--assume", "map_cpu_s_per_mib=1.0", "--assume", "retry_rate=0.1")
+    named = {a["name"]: a for a in doc["assumptions"]}
+    assert named["map_cpu_s_per_mib"] == {**named["map_cpu_s_per_mib"], "value": 1.0,
+                                          "source": "override"}
+    assert doc["cost"]["total_usd"] > base["cost"]["total_usd"]
+    with pytest.raises(MrspecError, match="unknown assumption"):
+        CliRunner().invoke(cli, ["plan", "job.yaml", "--assume", "nope=1"],
+                           catch_exceptions=False)
+    with pytest.raises(MrspecError, match="NAME=NUMBER"):
+        CliRunner().invoke(cli, ["plan", "job.yaml", "--assume", "shuffle_ratio"],
+                           catch_exceptions=False)
+
+
+def test_errors_are_messages_not_tracebacks(job_dir: Path) -> None:
+    (job_dir / "bad.json").write_text("{}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrspec", "plan", "job.yaml", "--pricing", "bad.json"],
+        capture_output=True, text=True, cwd=job_dir,
+    )
+    assert proc.returncode == 2
+    assert "invalid price data" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ change review
+
+
+def test_compare_shows_deltas(job_dir: Path) -> None:
+    write_job(job_dir / "old", memory=512, partitions=2, input_prefix=str(job_dir / "input"))
+    doc = plan_json("job.yaml", "--compare", "old/job.yaml")
+    deltas = {d["what"]: d for d in doc["comparison"]["deltas"]}
+    assert (deltas["reduce tasks"]["old"], deltas["reduce tasks"]["new"]) == (2, 3)
+    assert deltas["cost: total"]["new"] == pytest.approx(doc["cost"]["total_usd"], abs=1e-6)
+    changed = doc["comparison"]["resources"]["changed"]
+    assert any("function" in c and "512 MB" in c and "1024 MB" in c for c in changed)
+    md = plan("job.yaml", "--compare", "old/job.yaml", "--format", "markdown")
+    assert md.startswith("### mrspec plan: changes from `old/job.yaml` to `job.yaml`")
+    assert "| reduce tasks | 2 | 3 | +1 (+50%) |" in md
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"})
+
+
+def test_base_ref_reads_the_old_spec_from_git(job_dir: Path) -> None:
+    write_job(job_dir, partitions=2)
+    _git(job_dir, "init", "-q")
+    _git(job_dir, "add", "job.yaml", "job.py")
+    _git(job_dir, "commit", "-qm", "old")
+    write_job(job_dir, partitions=5)
+    doc = plan_json("job.yaml", "--base-ref", "HEAD")
+    deltas = {d["what"]: d for d in doc["comparison"]["deltas"]}
+    assert (deltas["reduce tasks"]["old"], deltas["reduce tasks"]["new"]) == (2, 5)
+    assert doc["comparison"]["old"] == "HEAD:job.yaml"
+    # A spec that did not exist at the ref, and a ref that does not exist.
+    (job_dir / "sub").mkdir()
+    write_job(job_dir / "sub")
+    with pytest.raises(MrspecError, match=r"sub/job\.yaml did not exist at HEAD"):
+        CliRunner().invoke(cli, ["plan", "sub/job.yaml", "--base-ref", "HEAD"],
+                           catch_exceptions=False)
+    with pytest.raises(MrspecError, match="no such commit"):
+        CliRunner().invoke(cli, ["plan", "job.yaml", "--base-ref", "nosuchbranch"],
+                           catch_exceptions=False)
+
+
+def test_base_ref_outside_a_repository(job_dir: Path) -> None:
+    with pytest.raises(MrspecError, match="not inside a git repository"):
+        CliRunner().invoke(cli, ["plan", "job.yaml", "--base-ref", "HEAD"],
+                           catch_exceptions=False)
+
+
+# ------------------------------------------------------------------ calibration
+
+
+def test_sample_measures_the_job(job_dir: Path) -> None:
+    doc = plan_json("job.yaml", "--sample", "1MiB")
+    named = {a["name"]: a for a in doc["assumptions"]}
+    for name in ("map_cpu_s_per_mib", "shuffle_ratio", "output_ratio", "records_per_mib",
+                 "map_peak_memory_mb", "reduce_cpu_s_per_mib"):
+        assert named[name]["source"] == "measured", name
+    assert named["map_cpu_s_per_mib"]["value"] > 0
+    # 12 words of 2-4 characters a line: about 45 bytes, so ~23,000 records per MiB.
+    assert 15_000 < named["records_per_mib"]["value"] < 35_000
+    # 500 distinct words: the combiner shrinks the shuffle far below the input.
+    assert 0 < named["shuffle_ratio"]["value"] < 0.2
+    assert named["map_peak_memory_mb"]["value"] > 10
+    assert doc["calibration"]["sample_bytes"] == 1024**2
+    assert not (job_dir / "out").exists()  # the sample never writes the job's output
+
+
+# ------------------------------------------------------------------ s3:// inputs (moto)
+
+
+@pytest.fixture
+def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from moto import mock_aws
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    S3Storage.reset_shared()
+    try:
+        with mock_aws():
+            import boto3
+
+            yield boto3.client("s3", region_name="us-east-1")
+    finally:
+        S3Storage.reset_shared()
+
+
+def test_s3_input(moto_s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_s3.create_bucket(Bucket="plan-input")
+    sizes = (1_500_000, 500_000, 3_000_000)
+    for i, size in enumerate(sizes):
+        moto_s3.put_object(Bucket="plan-input", Key=f"data/part-{i}.txt", Body=corpus(i, size))
+    moto_s3.put_object(Bucket="plan-input", Key="data/_SUCCESS", Body=b"{}")
+    write_job(tmp_path, input_prefix="s3://plan-input/data/", output="s3://plan-output/out/")
+    monkeypatch.chdir(tmp_path)
+    doc = plan_json("job.yaml")
+    assert doc["input_objects"] == 3  # _SUCCESS is hidden
+    assert doc["input_bytes"] == sum(len(corpus(i, s)) for i, s in enumerate(sizes))
+    assert not any("input is local" in w for w in doc["warnings"])
+    lines = {ln["item"]: ln for ln in doc["cost"]["lines"]}
+    assert lines["input LIST (planning)"]["quantity"] == 1
+
+
+def test_ten_thousand_s3_objects(moto_s3: Any, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.backends import get_backend
+
+    moto_s3.create_bucket(Bucket="plan-many")
+    backend = get_backend("s3")["123456789012"]["global"]
+    for i in range(10_000):  # moto's backend directly: setting up is not under test
+        backend.put_object("plan-many", f"data/{i:05d}.txt", b"alpha beta\n" * 10)
+    write_job(tmp_path, input_prefix="s3://plan-many/data/", output="s3://plan-output/out/")
+    monkeypatch.chdir(tmp_path)
+    started = time.perf_counter()
+    doc = plan_json("job.yaml")
+    elapsed = time.perf_counter() - started
+    print(f"\nplan over 10,000 moto objects: {elapsed:.1f} s")  # measured, not asserted
+    assert doc["input_objects"] == 10_000 and doc["input_bytes"] == 10_000 * 110
+    lines = {ln["item"]: ln for ln in doc["cost"]["lines"]}
+    assert lines["input LIST (planning)"]["quantity"] == 10
+    # 10,000 tiny objects: one split each, packed into one 2 MiB bin.
+    assert (doc["splits"], doc["map_tasks"]) == (10_000, 1)
+    assert lines["input GET (ranged, + read-ahead)"]["quantity"] == 10_000
