@@ -124,3 +124,16 @@ def test_pre_commit_hook_selects_job_specs_and_runs_validate() -> None:
     # The hook passes file names to the entry, exactly as here.
     result = run_cli(*hook["entry"].split()[1:], *(str(p) for p in EXAMPLES))
     assert result.returncode == 0, result.stdout
+
+
+def test_github_annotations(tmp_path: Path) -> None:
+    bad = tmp_path / "a,b.yaml"
+    bad.write_text("apiVersion: mrspec/v1\nname: Bad\n")
+    result = CliRunner().invoke(cli, ["validate", "--github", "--quiet", str(bad)])
+    lines = result.output.splitlines()
+    escaped = str(bad).replace(",", "%2C")
+    assert lines[0].startswith(f"::error file={escaped},line=1,col=1,title=mrspec validate::")
+    assert any(
+        line.startswith(f"::error file={escaped},line=2,col=7,") and "::name: the job name" in line
+        for line in lines
+    )

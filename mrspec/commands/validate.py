@@ -11,7 +11,7 @@ import json
 
 import click
 
-from mrspec.errors import ExitCode
+from mrspec.errors import ExitCode, Problem
 
 
 @click.command(
@@ -22,8 +22,13 @@ from mrspec.errors import ExitCode
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document with every file's result."
 )
+@click.option(
+    "--github",
+    is_flag=True,
+    help="Print problems as GitHub Actions annotations (::error file=...,line=...::).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only, no summary line.")
-def command(files: tuple[str, ...], as_json: bool, quiet: bool) -> int:
+def command(files: tuple[str, ...], as_json: bool, github: bool, quiet: bool) -> int:
     """Check job specs: schema, Lambda limits, S3 names, entrypoints.
 
     Every problem of every FILE is reported at once, one per line:
@@ -39,6 +44,7 @@ def command(files: tuple[str, ...], as_json: bool, quiet: bool) -> int:
     Examples:
       mrspec validate specs/*/job.yaml
       mrspec validate --json job.yaml | jq '.files[].problems'
+      mrspec validate --github specs/*/job.yaml     # in a GitHub Actions step
     """
     from mrspec.spec.loader import validate_file
 
@@ -71,10 +77,27 @@ def command(files: tuple[str, ...], as_json: bool, quiet: bool) -> int:
     else:
         for _, _, problems in results:
             for problem in problems:
-                click.echo(problem.format())
+                click.echo(_annotation(problem) if github else problem.format())
     if not quiet:
         click.echo(_summary(len(files), invalid, total), err=True)
     return int(ExitCode.INVALID) if invalid else int(ExitCode.OK)
+
+
+def _annotation(problem: Problem) -> str:
+    """A GitHub Actions workflow command; its data escapes %, CR and LF (and , : in
+    properties) the way the Actions toolkit does."""
+
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    where = problem.path or "<document>"
+    return (
+        f"::error file={prop(problem.file)},line={problem.line},col={problem.column},"
+        f"title={prop('mrspec validate')}::{data(f'{where}: {problem.message}')}"
+    )
 
 
 def _summary(files: int, invalid: int, problems: int) -> str:
