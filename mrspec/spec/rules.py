@@ -171,8 +171,8 @@ def bucket_name_problem(bucket: str) -> str | None:
     if not 3 <= len(bucket) <= 63:
         return f"S3 bucket name {bucket!r} must be 3 to 63 characters long, not {len(bucket)}"
     if not _BUCKET_CHARS.match(bucket):
-        lowered = bucket.lower()
-        hint = f"; did you mean {lowered!r}?" if _BUCKET_CHARS.match(lowered) else ""
+        fixed = re.sub(r"[^a-z0-9.-]+", "-", bucket.lower()).strip(".-")
+        hint = f"; did you mean {fixed!r}?" if bucket_name_problem(fixed) is None else ""
         return (
             f"S3 bucket name {bucket!r} may only hold lowercase letters, digits, dots "
             f"and dashes{hint}"
