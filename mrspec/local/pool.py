@@ -10,6 +10,7 @@ crash (a signal, an abort) fails that attempt only; it is retried like any failu
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import signal
 import tempfile
@@ -126,6 +127,8 @@ class TaskPool:
         process = ctx.Process(
             target=run_task,
             args=(
+                dict(os.environ),
+                os.getcwd(),
                 child_conn,
                 task.kind,
                 self.config_json,

@@ -6,6 +6,7 @@ so a task's memory cap, peak memory and crash are its own.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import traceback
@@ -32,6 +33,8 @@ def limit_memory(memory_mb: int) -> None:
 
 
 def run_task(
+    environ: dict[str, str],
+    cwd: str,
     conn: Connection,
     kind: str,
     config_json: str,
@@ -41,6 +44,12 @@ def run_task(
     attempt: int,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine handles Ctrl-C and stops us
+    # The fork server started with the environment of its time; a task sees the engine's
+    # current one (AWS_ENDPOINT_URL, credentials, ...) and working folder, as a fresh
+    # process would.
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     config = TaskConfig.from_json(config_json)
     outcome: tuple[str, Any, Any]
     try:

@@ -18,6 +18,7 @@ parse is a bad record (reported with its object and byte offset, then skipped).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ def split_blocks(storage: Storage, split: Split, chunk: int) -> Iterator[tuple[i
     """The raw lines a split owns, as (offset, bytes) blocks of complete lines."""
     uri, start, end, size = split.uri, split.start, split.end, split.object_size
     if split.compressed:
-        yield from _complete_lines(0, _gunzip(storage, uri, chunk), None)
+        yield from _complete_lines(0, _gunzip(storage, split, chunk), None)
         return
 
     def finish() -> Iterator[bytes]:
@@ -148,8 +149,38 @@ def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _gunzip(storage: Storage, uri: str, chunk: int) -> Iterator[bytes]:
-    with storage.open_read(uri) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+class _RangeStream(io.RawIOBase):
+    """A sequential reader over an object made of ranged reads of ``chunk`` bytes (S3's
+    streaming body closes itself at its end, which ``GzipFile`` does not expect)."""
+
+    def __init__(self, storage: Storage, uri: str, size: int, chunk: int) -> None:
+        super().__init__()
+        self._storage, self._uri, self._size, self._chunk = storage, uri, size, chunk
+        self._pos = 0
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        if not self._buf:
+            if self._pos >= self._size:
+                return 0
+            self._buf = self._storage.read(
+                self._uri, self._pos, min(self._pos + self._chunk, self._size)
+            )
+            if not self._buf:
+                return 0
+            self._pos += len(self._buf)
+        n = min(len(target), len(self._buf))
+        target[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _gunzip(storage: Storage, split: Split, chunk: int) -> Iterator[bytes]:
+    raw = io.BufferedReader(_RangeStream(storage, split.uri, split.object_size, chunk), chunk)
+    with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
         while True:
             data = stream.read(chunk)
             if not data:
