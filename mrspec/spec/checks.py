@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 
 from mrspec.spec import rules
 from mrspec.spec.entrypoints import entrypoint_problem
+from mrspec.spec.model import DEFAULT_BIN_SIZE, DEFAULT_SPLIT_SIZE
 from mrspec.spec.yamldoc import Finding
 from mrspec.spec.yamldoc import Path as YamlPath
+from mrspec.units import format_size
 
 T = TypeVar("T")
 
@@ -130,24 +132,15 @@ def _sizes(data: dict[str, Any], base: Path) -> Iterator[Finding]:
     split_value = _section(data, "input").get("split_size")
     bin_value = _section(data, "map").get("bin_size")
     for path, value in ((("input", "split_size"), split_value), (("map", "bin_size"), bin_value)):
-        if value is not None and not isinstance(value, bool) and isinstance(value, int | str):
-            problem = rules.size_problem(value)
-            if problem:
-                yield Finding(path, problem)
-    from mrspec.spec.model import DEFAULT_BIN_SIZE, DEFAULT_SPLIT_SIZE
-
-    split = _convert(rules.size_bytes, split_value) if split_value is not None else None
-    bin_ = _convert(rules.size_bytes, bin_value) if bin_value is not None else None
-    if (split_value is not None and split is None) or (bin_value is not None and bin_ is None):
-        return
-    split = DEFAULT_SPLIT_SIZE if split is None else split
-    bin_ = DEFAULT_BIN_SIZE if bin_ is None else bin_
-    if 0 < bin_ < split:
-        from mrspec.units import format_size
-
-        path = ("map", "bin_size") if bin_value is not None else ("input", "split_size")
+        problem = _convert(rules.size_problem, value) if value is not None else None
+        if problem:
+            yield Finding(path, problem)
+    # Compare the two sizes when both are readable; an unset one takes its default.
+    split = DEFAULT_SPLIT_SIZE if split_value is None else _convert(rules.size_bytes, split_value)
+    bin_ = DEFAULT_BIN_SIZE if bin_value is None else _convert(rules.size_bytes, bin_value)
+    if split is not None and bin_ is not None and 0 < bin_ < split:
         yield Finding(
-            path,
+            ("map", "bin_size") if bin_value is not None else ("input", "split_size"),
             f"map.bin_size ({format_size(bin_)}) is smaller than input.split_size "
             f"({format_size(split)}); a map task reads whole splits: make bin_size at "
             "least split_size",
