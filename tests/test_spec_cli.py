@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mrspec.cli import cli
@@ -49,7 +50,8 @@ def test_problem_lines_summary_and_exit_code(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_json_output(tmp_path: Path) -> None:
+def test_json_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
     bad = tmp_path / "job.yaml"
     bad.write_text("apiVersion: mrspec/v9\n")
     result = CliRunner().invoke(
