@@ -353,3 +353,16 @@ def test_suggest() -> None:
     assert suggest("Timeout", choices) == "timeout"
     assert suggest("binsize", choices) == "bin_size"
     assert suggest("qqq", choices) is None
+
+
+def test_reserved_tags_agree_with_what_the_stack_sets() -> None:
+    from mrspec.aws import lower
+
+    assert set(rules.MRSPEC_TAG_KEYS) == {
+        lower.MRSPEC_TAG_JOB,
+        lower.MRSPEC_TAG_RUN,
+        lower.MRSPEC_TAG_MANAGED,
+    }
+    assert subschema(("aws", "tags"))["maxProperties"] == rules.MAX_USER_TAGS  # type: ignore[index]
+    problem = rules.tag_problem("mrspec:run", "x")
+    assert problem is not None and problem[0] == "key"

@@ -91,8 +91,9 @@ problem at once with its line and column:
   `combiner = reducer`, or an import). The code is parsed with `ast`, never imported or run;
 - `map.combiner` only with a `reduce` section;
 - `code.path` is a folder and `code.requirements` a file;
-- AWS tags: at most 50, keys up to 128 characters and not starting with `aws:`, values
-  up to 256 characters, letters, digits, spaces and `_ . : / = + - @` only;
+- AWS tags: at most 47 (mrspec adds 3 of its own to AWS's 50), keys up to 128
+  characters and starting with neither `aws:` nor `mrspec:`, values up to 256
+  characters, letters, digits, spaces and `_ . : / = + - @` only;
 - `aws.region` looks like a region name, `aws.log_retention_days` is a value CloudWatch
   Logs accepts;
 - YAML itself: syntax errors, an empty file, a list or scalar instead of a mapping,

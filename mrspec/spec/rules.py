@@ -167,7 +167,8 @@ def region_problem(region: str) -> str:
 
 
 def bucket_name_problem(bucket: str) -> str | None:
-    """The naming rules of S3 general purpose buckets."""
+    """The naming rules of S3 general purpose buckets (Amazon S3 User Guide, "General
+    purpose bucket naming rules")."""
     if not 3 <= len(bucket) <= 63:
         return f"S3 bucket name {bucket!r} must be 3 to 63 characters long, not {len(bucket)}"
     if not _BUCKET_CHARS.match(bucket):
@@ -214,10 +215,25 @@ def location_problem(location: str) -> str | None:
     return None
 
 
+# mrspec tags every resource with these keys itself (see mrspec.aws.lower); with AWS's
+# limit of 50 tags per resource, that leaves 47 for the spec.
+MRSPEC_TAG_KEYS = ("mrspec:job", "mrspec:run", "mrspec:managed-by")
+MAX_USER_TAGS = 50 - len(MRSPEC_TAG_KEYS)
+
+
 def tag_problem(key: str, value: str) -> tuple[str, str] | None:
-    """``(what, message)`` where what is "key" or "value", or ``None``."""
+    """``(what, message)`` where what is "key" or "value", or ``None``.
+
+    AWS's tag rules: keys up to 128 characters, values up to 256 (both checked by the
+    schema), letters, digits, spaces and ``_ . : / = + - @``, no ``aws:`` prefix.
+    """
     if key.lower().startswith("aws:"):
         return "key", f"tag key {key!r}: the 'aws:' prefix is reserved by AWS"
+    if key.lower().startswith("mrspec:"):
+        return "key", (
+            f"tag key {key!r}: the 'mrspec:' prefix is reserved for the tags mrspec sets "
+            f"itself ({', '.join(MRSPEC_TAG_KEYS)})"
+        )
     if not _TAG_CHARS.match(key):
         return "key", (f"tag key {key!r} may only hold letters, digits, spaces and _ . : / = + - @")
     if not _TAG_CHARS.match(value):

@@ -235,5 +235,8 @@ def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
     if kind == "minItems":
         return "the list must not be empty"
     if kind == "maxProperties":
-        return f"{len(value)} tags; AWS allows at most {expected} per resource"
+        return (
+            f"{len(value)} tags; at most {expected} are allowed (AWS allows 50 per resource "
+            "and mrspec adds 3 of its own)"
+        )
     return str(error.message)
