@@ -328,3 +328,40 @@ def test_missing_credentials_are_refused(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(RefusedError, match="no AWS credentials"):
         run_on_aws(_spec(tmp_path), _options(tmp_path, session=None))
+
+
+def test_overwrite_replaces_the_old_output_only_once_the_stack_is_up(
+    emulated_aws: EmulatedAws, tmp_path: Path
+) -> None:
+    _input(emulated_aws, {"a.txt": b"x\n" * 5})
+    s3 = emulated_aws.client("s3")
+    s3.put_object(Bucket="out-bucket", Key="result/part-00009", Body=b"old")
+    s3.put_object(Bucket="out-bucket", Key="result/_SUCCESS", Body=b"{}")
+
+    assert run_on_aws(_spec(tmp_path), _options(tmp_path, overwrite=True)) == 0
+
+    out = _output(emulated_aws)
+    assert "result/part-00009" not in out
+    assert out["result/part-00000"] == b"lines\t5\n"
+    assert_nothing_left(emulated_aws)
+
+
+def test_sigterm_unwinds_like_ctrl_c_and_tears_down(
+    emulated_aws: EmulatedAws, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed from the main thread")
+    _input(emulated_aws, {f"{i}.txt": b"x\n" for i in range(4)})
+
+    def terminate(snapshot: Snapshot) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(driver.Terminated):
+        run_on_aws(_spec(tmp_path), _options(tmp_path, on_progress=terminate, handle_signals=True))
+    assert signal.getsignal(signal.SIGTERM) == previous  # the handler was restored
+    assert_nothing_left(emulated_aws)

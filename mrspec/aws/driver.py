@@ -48,6 +48,8 @@ from mrspec.aws.state import RunRecord, RunStatus, StateStore, new_run_id, state
 from mrspec.aws.watch import Backoff, Snapshot, TaskFailure, failed_task_errors, follow
 from mrspec.errors import ExitCode, JobFailedError, MrspecError, RefusedError, TeardownError
 from mrspec.plan.model import JobPlan
+from mrspec.runtime.commit import cleanup, prepare_output
+from mrspec.runtime.config import TaskConfig
 from mrspec.spec.model import JobSpec
 
 
@@ -137,6 +139,7 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
             elif run.execution_arn:
                 stop_execution(run, "failed")
             record_failures(run)
+            remove_partial_output(run)
         with _shielded(), _timed(run, "teardown"):
             teardown_error = tear_down(run, failure)
         report(run, failure)
@@ -255,6 +258,8 @@ def start_execution(run: AwsRun) -> None:
     import json
 
     assert run.outputs is not None and run.record is not None
+    if run.options.overwrite:  # the old output goes only now that the stack is up
+        prepare_output(TaskConfig.from_spec(run.spec), overwrite=True)
     sfn = run.session.client("stepfunctions")
     started = sfn.start_execution(
         stateMachineArn=run.outputs.state_machine_arn,
@@ -311,6 +316,17 @@ def stop_execution(run: AwsRun, why: str) -> None:
     if run.record is not None:
         status: RunStatus = "interrupted" if why == "interrupted" else "failed"
         run.record = run.store.save(replace(run.record, status=status))
+
+
+def remove_partial_output(run: AwsRun) -> None:
+    """A run that started and did not commit leaves no part a reader could mistake for
+    output (the output prefix was empty, or --overwrite emptied it, before the start)."""
+    if not run.execution_arn or run.model is None:
+        return
+    try:
+        cleanup(TaskConfig.from_spec(run.spec), work_prefix=run.model.layout.work_uri, remove_output=True)
+    except Exception as exc:  # reported, never hiding the run's own failure
+        sys.stderr.write(f"warning: could not remove the partial output of the failed run: {exc}\n")
 
 
 def record_failures(run: AwsRun) -> None:

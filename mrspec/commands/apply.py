@@ -29,6 +29,9 @@ class ApplyOptions:
     json: bool = False  # print the summary as JSON on stdout
     keep: bool = False  # AWS: keep the stack after the run (for debugging)
     output: str | None = None  # override the spec's output.prefix
+    state_dir: str | None = None  # AWS: mrspec's stack-state directory
+    provisioner: str = "pulumi"  # AWS: "pulumi" (Automation API) or "boto3"
+    inputs: tuple[str, ...] = ()  # AWS: s3:// input prefixes replacing the spec's
 
 
 @click.command(
@@ -52,6 +55,27 @@ class ApplyOptions:
     default=None,
     help="Write the output here instead of the spec's output.prefix (path or s3:// URI).",
 )
+@click.option(
+    "--input",
+    "inputs",
+    metavar="S3_PREFIX",
+    multiple=True,
+    help="AWS: read this s3:// prefix instead of the spec's input (repeatable).",
+)
+@click.option(
+    "--state-dir",
+    metavar="DIR",
+    envvar="MRSPEC_STATE_DIR",
+    default=None,
+    help="AWS: where mrspec records its stacks [default: $MRSPEC_STATE_DIR or ~/.mrspec/state].",
+)
+@click.option(
+    "--provisioner",
+    type=click.Choice(["pulumi", "boto3"]),
+    default="pulumi",
+    show_default=True,
+    help="AWS: create the stack with the Pulumi CLI (Automation API) or plain boto3 calls.",
+)
 def command(
     spec_file: str,
     local: bool,
@@ -60,6 +84,9 @@ def command(
     as_json: bool,
     keep: bool,
     output: str | None,
+    inputs: tuple[str, ...] = (),
+    state_dir: str | None = None,
+    provisioner: str = "pulumi",
 ) -> int:
     """Run a job: deploy, run and tear down on AWS, or run it here with --local.
 
@@ -74,7 +101,15 @@ def command(
     from mrspec.spec.loader import load_spec
 
     options = ApplyOptions(
-        local=local, workers=workers, overwrite=overwrite, json=as_json, keep=keep, output=output
+        local=local,
+        workers=workers,
+        overwrite=overwrite,
+        json=as_json,
+        keep=keep,
+        output=output,
+        state_dir=state_dir,
+        provisioner=provisioner,
+        inputs=inputs,
     )
     spec = with_output(load_spec(spec_file), options.output)
     if not options.local:
@@ -88,8 +123,15 @@ def command(
                 f"running on AWS is not available in this installation ({exc})",
                 hint="run it on this machine with --local",
             ) from exc
+        from pathlib import Path
+
         aws_options = AwsRunOptions(
-            keep=options.keep, overwrite=options.overwrite, json_output=options.json
+            keep=options.keep,
+            overwrite=options.overwrite,
+            json_output=options.json,
+            state_dir=Path(options.state_dir) if options.state_dir else None,
+            provisioner=options.provisioner,
+            input_prefixes=options.inputs,
         )
         rv = run_on_aws(spec, aws_options)
         return int(rv) if isinstance(rv, int) else 0
