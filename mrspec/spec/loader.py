@@ -20,7 +20,7 @@ from mrspec.spec import model, rules
 from mrspec.spec.checks import semantic_problems
 from mrspec.spec.model import JobSpec
 from mrspec.spec.schema import schema_problems
-from mrspec.spec.yamldoc import Finding, YamlDocument, YamlSyntaxError, parse
+from mrspec.spec.yamldoc import Finding, YamlDocument, YamlSyntaxError, format_path, parse
 
 __all__ = ["load_spec", "validate_file", "validate_text"]
 
@@ -106,8 +106,6 @@ def _covered(finding: Finding, paths: list[tuple[str | int, ...]]) -> bool:
 
 
 def _fmt(path: tuple[str | int, ...]) -> str:
-    from mrspec.spec.yamldoc import format_path
-
     return format_path(path)
 
 

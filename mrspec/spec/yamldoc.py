@@ -117,6 +117,10 @@ def parse(text: str) -> YamlDocument:
         raise _reader_error(text, exc) from None
     try:
         node = loader.get_single_node()
+        doc = YamlDocument(data=None)
+        if node is not None:
+            doc.data = _Builder(loader, doc).build(node, (), 0)
+        return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -130,12 +134,6 @@ def parse(text: str) -> YamlDocument:
         raise YamlSyntaxError(str(exc), 1, 1) from None
     finally:
         loader.dispose()
-    doc = YamlDocument(data=None)
-    if node is None:
-        return doc
-    builder = _Builder(loader, doc)
-    doc.data = builder.build(node, (), 0)
-    return doc
 
 
 def _reader_error(text: str, exc: yaml.reader.ReaderError) -> YamlSyntaxError:
