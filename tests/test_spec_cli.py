@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from mrspec.cli import cli
-from mrspec.spec.reference import markdown_reference
 from mrspec.spec.schema import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,13 +92,6 @@ def test_schema_command_prints_the_shipped_schema() -> None:
     assert result.returncode == 0
     assert json.loads(result.stdout) == load_schema()
     assert load_schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-
-
-def test_docs_spec_md_is_generated_from_the_schema() -> None:
-    current = (REPO / "docs" / "spec.md").read_text(encoding="utf-8")
-    assert current == markdown_reference(), (
-        "docs/spec.md is out of date: run `mrspec schema --markdown > docs/spec.md`"
-    )
 
 
 def test_help_of_both_commands() -> None:

@@ -1,4 +1,5 @@
-"""The code in docs/job-api.md works: the unit-test example runs against the examples."""
+"""The docs agree with the code: docs/spec.md is what the schema generates, and the code
+in docs/job-api.md works (its unit-test example runs against the example jobs)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mrspec.spec.reference import markdown_reference
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def test_docs_spec_md_is_generated_from_the_schema() -> None:
+    current = (REPO / "docs" / "spec.md").read_text(encoding="utf-8")
+    assert current == markdown_reference(), (
+        "docs/spec.md is out of date: run `mrspec schema --markdown > docs/spec.md`"
+    )
 
 
 def test_the_unit_test_example_of_the_job_api_doc_passes(tmp_path: Path) -> None:
