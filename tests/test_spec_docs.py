@@ -60,3 +60,13 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_the_minimal_spec_of_the_reference_is_valid() -> None:
+    from mrspec.spec.loader import validate_text
+
+    text = (REPO / "docs" / "spec.md").read_text(encoding="utf-8")
+    minimal = re.search(r"A minimal spec.*?```yaml\n(.*?)```", text, re.DOTALL)
+    assert minimal is not None
+    spec, problems = validate_text(minimal.group(1), base=REPO / "specs" / "wordcount")
+    assert problems == [] and spec is not None and spec.name == "wordcount"
