@@ -366,3 +366,30 @@ def test_reserved_tags_agree_with_what_the_stack_sets() -> None:
     assert subschema(("aws", "tags"))["maxProperties"] == rules.MAX_USER_TAGS  # type: ignore[index]
     problem = rules.tag_problem("mrspec:run", "x")
     assert problem is not None and problem[0] == "key"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rel", "hit"),
+    [
+        ("*.py", "job.py", True),
+        ("job.py", "job.py", True),
+        ("pkg", "pkg/mod.py", True),
+        ("pkg/**", "pkg/sub/mod.py", True),
+        ("pkg/", "pkg/mod.py", True),
+        ("*.csv", "job.py", False),
+        ("tests/*", "job.py", False),
+        ("pk", "pkg/mod.py", False),
+    ],
+)
+def test_exclude_patterns_match_like_the_packager(pattern: str, rel: str, hit: bool) -> None:
+    assert rules.excludes(pattern, rel) is hit
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fragment"),
+    [("/data/*", "write 'data/*'"), ("..\\x", "'/'"), ("../x", "outside code.path")],
+)
+def test_bad_exclude_patterns(pattern: str, fragment: str) -> None:
+    problem = rules.exclude_pattern_problem(pattern)
+    assert problem is not None and fragment in problem
+    assert rules.exclude_pattern_problem("data/**") is None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mrspec.spec import rules
-from mrspec.spec.entrypoints import entrypoint_problem
+from mrspec.spec.entrypoints import entrypoint_problem, module_file
 from mrspec.spec.model import DEFAULT_BIN_SIZE, DEFAULT_SPLIT_SIZE
 from mrspec.spec.yamldoc import Finding
 from mrspec.spec.yamldoc import Path as YamlPath
@@ -190,12 +190,33 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
             at_key="path" not in code,
         )
         return
+    excludes = code.get("exclude")
+    patterns = [p for p in excludes if isinstance(p, str)] if isinstance(excludes, list) else []
+    for index, pattern in enumerate(patterns):
+        problem = rules.exclude_pattern_problem(pattern)
+        if problem:
+            yield Finding(("code", "exclude", index), problem)
+    dropped: set[tuple[int, str]] = set()
     for section, key in (("map", "entrypoint"), ("map", "combiner"), ("reduce", "entrypoint")):
         entry = _section(data, section).get(key)
-        if isinstance(entry, str) and rules.is_entrypoint(entry):
-            problem = entrypoint_problem(code_path, entry)
-            if problem:
-                yield Finding((section, key), problem)
+        if not (isinstance(entry, str) and rules.is_entrypoint(entry)):
+            continue
+        problem = entrypoint_problem(code_path, entry)
+        if problem:
+            yield Finding((section, key), problem)
+            continue
+        module = module_file(code_path, entry.partition(":")[0])
+        if module is None:
+            continue
+        rel = module.relative_to(code_path).as_posix()
+        for index, pattern in enumerate(patterns):
+            if rules.excludes(pattern, rel) and (index, rel) not in dropped:
+                dropped.add((index, rel))
+                yield Finding(
+                    ("code", "exclude", index),
+                    f"{pattern!r} leaves {rel} out of the Lambda package, but "
+                    f"{section}.{key} ({entry}) needs it",
+                )
 
 
 def _tags(data: dict[str, Any], base: Path) -> Iterator[Finding]:

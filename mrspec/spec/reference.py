@@ -90,7 +90,8 @@ problem at once with its line and column:
   exists and binds the function at top level (a `def`, an assignment such as
   `combiner = reducer`, or an import). The code is parsed with `ast`, never imported or run;
 - `map.combiner` only with a `reduce` section;
-- `code.path` is a folder and `code.requirements` a file;
+- `code.path` is a folder and `code.requirements` a file; `code.exclude` globs are
+  relative, use `/`, and do not leave out a module an entrypoint needs;
 - AWS tags: at most 47 (mrspec adds 3 of its own to AWS's 50), keys up to 128
   characters and starting with neither `aws:` nor `mrspec:`, values up to 256
   characters, letters, digits, spaces and `_ . : / = + - @` only;

@@ -7,6 +7,7 @@ checks (``mrspec.spec.checks``) share them, so one mistake reads the same either
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import os
 import re
@@ -241,6 +242,35 @@ def tag_problem(key: str, value: str) -> tuple[str, str] | None:
             f"tag value {value!r} may only hold letters, digits, spaces and _ . : / = + - @"
         )
     return None
+
+
+# -- code.exclude ---------------------------------------------------------------------------
+
+
+def exclude_pattern_problem(pattern: str) -> str | None:
+    """``code.exclude`` globs match paths relative to ``code.path``, with ``/``."""
+    if "\\" in pattern:
+        return f"{pattern!r}: write paths with '/', not '\\'"
+    if pattern.startswith("/"):
+        return f"{pattern!r}: patterns are relative to code.path; write {pattern.lstrip('/')!r}"
+    if ".." in pattern.split("/"):
+        return f"{pattern!r}: a pattern cannot reach outside code.path"
+    return None
+
+
+def excludes(pattern: str, rel: str) -> bool:
+    """Whether ``pattern`` leaves the file ``rel`` (relative to code.path) out of the
+    package: it matches the path, the file name, or (``dir/**``) a folder above it, as
+    the packager (``mrspec.aws.package``) applies it."""
+    pat = pattern.rstrip("/")
+    parts = rel.split("/")
+    for depth in range(1, len(parts) + 1):
+        text = "/".join(parts[:depth])
+        if fnmatch.fnmatchcase(text, pat) or fnmatch.fnmatchcase(parts[depth - 1], pat):
+            return True
+        if pat.endswith("/**") and (text == pat[:-3] or text.startswith(pat[:-2])):
+            return True
+    return False
 
 
 # -- locations ---------------------------------------------------------------------------
