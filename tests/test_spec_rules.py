@@ -393,3 +393,18 @@ def test_bad_exclude_patterns(pattern: str, fragment: str) -> None:
     problem = rules.exclude_pattern_problem(pattern)
     assert problem is not None and fragment in problem
     assert rules.exclude_pattern_problem("data/**") is None
+
+
+def test_exclude_matching_agrees_with_the_packager() -> None:
+    from pathlib import PurePosixPath
+
+    from mrspec.aws import package
+
+    patterns = ["*.py", "job.py", "pkg", "pkg/**", "pkg/", "*.csv", "tests/*", "p*", "sub"]
+    files = ["job.py", "pkg/mod.py", "pkg/sub/deep.py", "tests/test_x.py", "data.csv"]
+    for pattern in patterns:
+        for rel in files:
+            parts = rel.split("/")
+            ancestors = [PurePosixPath("/".join(parts[:n])) for n in range(1, len(parts) + 1)]
+            packager = any(package._excluded(a, [pattern]) for a in ancestors)
+            assert rules.excludes(pattern, rel) is packager, (pattern, rel)
