@@ -139,13 +139,14 @@ def test_tsv_and_jsonl_output_formats(tmp_path: Path) -> None:
         {"k": "back\\slash", "v": 3},
         {"k": "plain", "v": [1, "é", None]},
         {"k": "cr\r", "v": {"a": True}},
+        {"k": "json", "v": ["a\nb"]},  # JSON text is final: its backslash stays single
     ]
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "r.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     spec = make_job(tmp_path, code, fmt="jsonl", partitions=1)
     run_in_process(spec, tmp_path)
     assert sorted(output_lines(spec.output.prefix)) == sorted(
-        ["tab\\there\tline\\nbreak", "back\\\\slash\t3", 'plain\t[1,"é",null]', 'cr\\r\t{"a":true}']
+        ["tab\\there\tline\\nbreak", "back\\\\slash\t3", 'plain\t[1,"é",null]', 'cr\\r\t{"a":true}', 'json\t["a\\nb"]']
     )
     spec = make_job(tmp_path, code, fmt="jsonl", partitions=1, output_format="jsonl")
     run_in_process(spec, tmp_path)

@@ -26,7 +26,7 @@ from mrspec.storage.local import LocalStorage
 
 KEY_COST = 232  # str header, dict slot, list header and growth, per distinct key
 VALUE_SLOT = 9  # list pointer plus growth, per value
-COMBINE_MIN_VALUES = 262_144  # combine no more often than every this many new values
+COMBINE_MIN_VALUES = 1_048_576  # combine no more often than every this many new values
 RUN_WINDOW = 1024**2  # read window per spilled run during the final merge
 
 
@@ -87,7 +87,7 @@ class MapBuffer:
         self.fresh += count
         self.counters["map_output_records"] += count
         if self.combiner is not None and self.fresh >= max(
-            COMBINE_MIN_VALUES, 2 * len(self.groups)
+            COMBINE_MIN_VALUES, 4 * len(self.groups)
         ):
             self.combine()
         self._sample()

@@ -14,23 +14,42 @@ docs/job-api.md states both formats for users.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from mrspec.runtime.errors import TaskFailedError
 
-FLUSH_CHARS = 1024 * 1024
+FLUSH_PAIRS = 16_384  # pairs formatted and written at once
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_INF = float("inf")
+
+
+class _Json(str):
+    """JSON text holding a backslash: already final, never escaped for tsv."""
+
+
+def _text(item: Any) -> str:
+    """A non-``str`` item as compact JSON (fast paths for int and finite float)."""
+    kind = type(item)
+    if kind is int:
+        return str(item)
+    if kind is float and -_INF < item < _INF:
+        return repr(item)  # what json.dumps writes for a finite float
+    text = str(_dumps(item))
+    return _Json(text) if "\\" in text else text
 
 
 def _tsv_field(item: Any) -> str:
-    if type(item) is not str:
-        return str(_dumps(item))
-    if "\\" in item or "\t" in item or "\n" in item or "\r" in item:
-        return item.translate(_ESCAPES)
-    return item
+    kind = type(item)
+    if kind is _Json:
+        return str(item)
+    if kind is not str:
+        return _text(item)
+    text: str = item
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_ESCAPES)
+    return text
 
 
 def tsv_line(key: Any, value: Any) -> str:
@@ -41,38 +60,71 @@ def jsonl_line(key: Any, value: Any) -> str:
     return _dumps([key, value]) + "\n"
 
 
-FORMATTERS: dict[str, Callable[[Any, Any], str]] = {"tsv": tsv_line, "jsonl": jsonl_line}
+def _tsv_chunk(pairs: list[tuple[str, str]]) -> str:
+    """Lines for pairs whose fields are already text.
+
+    The lines of a chunk are joined at once and checked with a few scans for characters
+    that need escaping; a dirty chunk is halved until the dirty pairs are found, so one
+    key with a backslash does not make its 16,000 neighbours pay per-field checks.
+    """
+    text = "".join([f"{k}\t{v}\n" for k, v in pairs])
+    n = len(pairs)
+    if "\\" in text or "\r" in text or text.count("\t") != n or text.count("\n") != n:
+        if n <= 32:
+            return "".join([f"{_tsv_field(k)}\t{_tsv_field(v)}\n" for k, v in pairs])
+        half = n // 2
+        return _tsv_chunk(pairs[:half]) + _tsv_chunk(pairs[half:])
+    return text
 
 
 class PartWriter:
-    """Buffers formatted lines and writes them to one output object in large pieces."""
+    """Formats pairs in chunks and writes them to one output object in large pieces.
+
+    For ``tsv`` each pair is only converted to text in the loop (``str`` as is, numbers
+    with ``str``/``repr``, the rest with JSON); the lines of a chunk are joined at once and
+    checked for characters that need escaping with a few scans of the whole chunk, so the
+    common case pays no per-field escaping checks.
+    """
 
     def __init__(self, out: BinaryIO, output_format: str) -> None:
-        if output_format not in FORMATTERS:
+        if output_format not in ("tsv", "jsonl"):
             raise TaskFailedError(f"unknown output format {output_format!r}")
         self._out = out
-        self._format = FORMATTERS[output_format]
-        self._lines: list[str] = []
-        self._chars = 0
+        self._tsv = output_format == "tsv"
+        self._pairs: list[tuple[Any, Any]] = []
         self.records = 0
         self.bytes = 0
 
     def write_pairs(self, pairs: Any) -> None:
         """Write every ``(key, value)`` pair of an iterable."""
-        fmt = self._format
-        lines = self._lines
-        for key, value in pairs:
-            line = fmt(key, value)
-            lines.append(line)
-            self._chars += len(line)
-            if self._chars >= FLUSH_CHARS:
-                self.flush()
+        pending = self._pairs
+        append = pending.append
+        if self._tsv:
+            for key, value in pairs:
+                append(
+                    (
+                        key if type(key) is str else _text(key),
+                        value if type(value) is str else _text(value),
+                    )
+                )
+                if len(pending) >= FLUSH_PAIRS:
+                    self.flush()
+        else:
+            for key, value in pairs:
+                append((key, value))
+                if len(pending) >= FLUSH_PAIRS:
+                    self.flush()
 
     def flush(self) -> None:
-        if self._lines:
-            data = "".join(self._lines).encode("utf-8", "surrogatepass")
-            self._out.write(data)
-            self.bytes += len(data)
-            self.records += len(self._lines)
-            self._lines.clear()
-            self._chars = 0
+        pending = self._pairs
+        if not pending:
+            return
+        if self._tsv:
+            text = _tsv_chunk(pending)
+        else:
+            text = "".join([_dumps([k, v]) + "\n" for k, v in pending])
+        data = text.encode("utf-8", "surrogatepass")
+        self._out.write(data)
+        self.bytes += len(data)
+        self.records += len(pending)
+        pending.clear()

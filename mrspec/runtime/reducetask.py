@@ -77,23 +77,29 @@ def run_reduce_task(
             heapq.merge(*runs, key=_first) if len(runs) > 1 else (runs[0] if runs else iter(()))
         )
         uri = part_uri(config.output_prefix, partition)
-        groups = 0
+        current: list[Any] = [None, 0]  # the key being reduced, groups so far
+
+        def outputs() -> Iterator[Any]:
+            for key, group in groupby(merged, key=_first):
+                current[0] = key
+                current[1] += 1
+                pairs = reducer(key, chain.from_iterable(map(_second, group)))
+                if pairs is not None:
+                    yield from pairs
+
         with storage_for(uri).open_write(uri) as out:
             writer = PartWriter(out, config.output_format)
-            for key, group in groupby(merged, key=_first):
-                groups += 1
-                values = chain.from_iterable(map(_second, group))
-                try:
-                    writer.write_pairs(reducer(key, values) or ())
-                except (TaskFailedError, MemoryError):
-                    raise
-                except Exception as exc:
-                    raise UserCodeError(
-                        f"{name}: the reducer failed on key {key!r}: {describe(exc)}",
-                        hint="a reducer must yield (key, value) pairs with JSON-serialisable "
-                        "values",
-                    ) from exc
+            try:
+                writer.write_pairs(outputs())
+            except (TaskFailedError, MemoryError):
+                raise
+            except Exception as exc:
+                raise UserCodeError(
+                    f"{name}: the reducer failed on key {current[0]!r}: {describe(exc)}",
+                    hint="a reducer must yield (key, value) pairs with JSON-serialisable values",
+                ) from exc
             writer.flush()
+        groups = current[1]
         counters.update(
             reduce_input_groups=groups,
             reduce_input_records=input_records,

@@ -1,0 +1,329 @@
+"""Word count, side by side: the local engine against hand-written Python on the same files.
+
+    python -m mrspec.bench                      # 256 MiB: Linux docs if installed, else generated
+    python -m mrspec.bench --size 64MiB --corpus /usr/share/doc/linux-doc-6.1
+
+Rows (all on the same corpus files, in one run):
+
+- ``counter-2proc``: a hand-written ``collections.Counter`` over the files in 2 processes
+  (``multiprocessing.Pool``), merged at the end: the target's yardstick.
+- ``counter-1proc``: the same in one process.
+- ``mapper-only``: the per-record mapper alone (iterating its pairs) in one process.
+- ``plain-loop``: the same user functions (mapper, then reducer per key) in a plain
+  single-process loop, values grouped in a dict of lists.
+- ``engine-record+combiner``: ``mrspec`` local engine, per-record mapper with a combiner.
+- ``engine-task``: the local engine with a task-level mapper (in-mapper combining).
+
+Every row's counts are checked against ``counter-1proc``'s. docs/performance.md records
+the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import importlib
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from mrspec.spec.model import DEFAULT_BIN_SIZE
+from mrspec.units import format_size, parse_size
+
+LINUX_DOC = "/usr/share/doc/linux-doc-6.1"
+FILE_SIZE = 16 * 1024**2
+
+JOB_CODE = """\
+from collections import Counter
+
+
+def mapper(line):
+    for word in line.split():
+        yield word, 1
+
+
+def reducer(word, counts):
+    yield word, sum(counts)
+
+
+combiner = reducer
+
+
+def task_mapper(lines):
+    counts = Counter()
+    for line in lines:
+        counts.update(line.split())
+    yield from counts.items()
+"""
+
+
+# -- corpus ---------------------------------------------------------------------------------
+def _source_texts(folder: Path) -> Iterator[bytes]:
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.name
+        if name.endswith(".gz"):
+            try:
+                yield gzip.decompress(path.read_bytes())
+            except (OSError, EOFError):
+                continue
+        elif name.endswith((".txt", ".rst", ".html", ".md")):
+            yield path.read_bytes()
+
+
+def _generated_texts(seed: int) -> Iterator[bytes]:
+    """Sentences over a Zipf-distributed vocabulary, with punctuation and some markup."""
+    rng = random.Random(seed)
+    letters = "etaoinshrdlcumwfgypbvkjxqz"
+    vocab = [
+        "".join(rng.choice(letters[: rng.randint(6, 26)]) for _ in range(rng.randint(1, 12)))
+        for _ in range(50_000)
+    ]
+    weights = [1 / (i + 1) ** 1.05 for i in range(len(vocab))]
+    while True:
+        lines = []
+        for _ in range(20_000):
+            words = rng.choices(vocab, weights, k=rng.randint(0, 18))
+            if words and rng.random() < 0.3:
+                words[-1] += rng.choice(".,;:")
+            if rng.random() < 0.05:
+                words.insert(0, rng.choice(["*", "-", "::", "..", "#"]))
+            lines.append(" ".join(words))
+        yield ("\n".join(lines) + "\n").encode()
+
+
+def build_corpus(size: int, source: Path | None, folder: Path, seed: int = 42) -> list[Path]:
+    """Files of about 16 MiB holding ``size`` bytes of text (cycled if the source is short)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    written = 0
+    current = bytearray()
+
+    def flush() -> None:
+        nonlocal current
+        path = folder / f"corpus-{len(files):04d}.txt"
+        path.write_bytes(current)
+        files.append(path)
+        current = bytearray()
+
+    while written < size:
+        texts = _source_texts(source) if source is not None else _generated_texts(seed)
+        produced = False
+        for text in texts:
+            produced = True
+            take = text[: size - written]
+            current += take
+            written += len(take)
+            if len(current) >= FILE_SIZE:
+                flush()
+            if written >= size:
+                break
+        if not produced:
+            raise SystemExit(f"no text files found under {source}")
+    if current:
+        flush()
+    return files
+
+
+# -- the contenders --------------------------------------------------------------------------
+def _count_file(path: str) -> collections.Counter[str]:
+    counts: collections.Counter[str] = collections.Counter()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            counts.update(line.split())
+    return counts
+
+
+def counter_processes(files: list[Path], processes: int) -> dict[str, int]:
+    if processes == 1:
+        total: collections.Counter[str] = collections.Counter()
+        for path in files:
+            total.update(_count_file(str(path)))
+        return dict(total)
+    with get_context("fork").Pool(processes) as pool:
+        total = collections.Counter()
+        for counts in pool.imap_unordered(_count_file, [str(p) for p in files]):
+            total.update(counts)
+    return dict(total)
+
+
+def _lines(files: list[Path]) -> Iterator[str]:
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+            for line in f:
+                yield line.rstrip("\r\n") if line.endswith("\n") else line
+
+
+def mapper_only(files: list[Path], mapper: Callable[[str], Any]) -> int:
+    pairs = 0
+    for line in _lines(files):
+        for _ in mapper(line):
+            pairs += 1
+    return pairs
+
+
+def plain_loop(files: list[Path], module: Any) -> dict[str, int]:
+    groups: dict[str, list[int]] = collections.defaultdict(list)
+    for line in _lines(files):
+        for key, value in module.mapper(line):
+            groups[key].append(value)
+    return {k: v for key in groups for k, v in module.reducer(key, groups[key])}
+
+
+def engine(
+    files: list[Path], code_dir: Path, out_dir: Path, *, form: str, workers: int, bin_size: int
+) -> tuple[dict[str, int], dict[str, Any]]:
+    from mrspec.local.engine import LocalOptions, run_local
+    from mrspec.spec.model import CodeSpec, InputSpec, JobSpec, MapSpec, OutputSpec, ReduceSpec
+
+    spec = JobSpec(
+        name=f"bench-{form}",
+        input=InputSpec(prefixes=(str(files[0].parent),), format="text"),
+        map=MapSpec(
+            entrypoint="benchjob:task_mapper" if form == "task" else "benchjob:mapper",
+            combiner=None if form == "task" else "benchjob:combiner",
+            form="task" if form == "task" else "record",
+            bin_size=bin_size,
+        ),
+        reduce=ReduceSpec(entrypoint="benchjob:reducer", partitions=workers),
+        output=OutputSpec(prefix=str(out_dir / form)),
+        code=CodeSpec(path=code_dir),
+    )
+    summary = run_local(spec, LocalOptions(workers=workers, overwrite=True))
+    counts: dict[str, int] = {}
+    for path in sorted((out_dir / form).glob("part-*")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.rstrip("\n").partition("\t")
+                counts[key.replace("\\\\", "\\")] = int(value)
+    return counts, summary
+
+
+# -- main -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mrspec.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--size", default="256MiB", help="corpus size (default 256MiB)")
+    parser.add_argument(
+        "--corpus", help=f"folder of text (default: {LINUX_DOC} if installed, else generated)"
+    )
+    parser.add_argument(
+        "--generate", action="store_true", help="use generated text even if the Linux docs exist"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="engine workers and Counter processes"
+    )
+    parser.add_argument(
+        "--bin-size",
+        default="auto",
+        help="engine map task size (default: the spec default, 128MiB, or less so that "
+        "every worker gets a task)",
+    )
+    parser.add_argument("--only", help="comma-separated rows to run (default: all)")
+    parser.add_argument(
+        "--work-dir", help="where to build the corpus (default: a temporary folder)"
+    )
+    args = parser.parse_args(argv)
+    size = parse_size(args.size)
+    source: Path | None = None
+    if args.corpus:
+        source = Path(args.corpus)
+    elif not args.generate and Path(LINUX_DOC).is_dir():
+        source = Path(LINUX_DOC)
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="mrspec-bench-"))
+    try:
+        return _run(args, size, source, work)
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -> int:
+    files = build_corpus(size, source, work / "corpus")
+    total = sum(p.stat().st_size for p in files)
+    code_dir = work / "code"
+    code_dir.mkdir(exist_ok=True)
+    (code_dir / "benchjob.py").write_text(JOB_CODE)
+    sys.path.insert(0, str(code_dir))
+    module = importlib.import_module("benchjob")
+    print(
+        f"corpus: {len(files)} files, {format_size(total)} from "
+        f"{source or 'generated text (seed 42)'}; {os.cpu_count()} CPUs, workers={args.workers}",
+        flush=True,
+    )
+    if args.bin_size == "auto":
+        per_worker = -(-total // args.workers)
+        bin_size = min(DEFAULT_BIN_SIZE, -(-per_worker // FILE_SIZE) * FILE_SIZE)
+    else:
+        bin_size = parse_size(args.bin_size)
+    rows: dict[str, Callable[[], Any]] = {
+        "counter-2proc": lambda: counter_processes(files, args.workers),
+        "counter-1proc": lambda: counter_processes(files, 1),
+        "mapper-only": lambda: mapper_only(files, module.mapper),
+        "plain-loop": lambda: plain_loop(files, module),
+        "engine-record+combiner": lambda: engine(
+            files,
+            code_dir,
+            work / "out",
+            form="record",
+            workers=args.workers,
+            bin_size=bin_size,
+        ),
+        "engine-task": lambda: engine(
+            files,
+            code_dir,
+            work / "out",
+            form="task",
+            workers=args.workers,
+            bin_size=bin_size,
+        ),
+    }
+    only = set(args.only.split(",")) if args.only else set(rows)
+    print(f"engine map task size: {format_size(bin_size)}", flush=True)
+    times: dict[str, float] = {}
+    reference: dict[str, int] | None = None
+    print(f"{'run':<24} {'seconds':>8} {'MB/s':>7} {'x counter-2proc':>16}  check", flush=True)
+    for name, run in rows.items():
+        if name not in only:
+            continue
+        start = time.perf_counter()
+        result = run()
+        seconds = time.perf_counter() - start
+        times[name] = seconds
+        counts = result[0] if isinstance(result, tuple) else result
+        check = "-"
+        if isinstance(counts, dict):
+            if reference is None:
+                reference = counts
+            check = "same counts" if counts == reference else "COUNTS DIFFER"
+        base = times.get("counter-2proc")
+        ratio = f"{seconds / base:.2f}x" if base else "-"
+        print(
+            f"{name:<24} {seconds:8.2f} {total / 1e6 / seconds:7.1f} {ratio:>16}  {check}",
+            flush=True,
+        )
+        if isinstance(result, tuple):
+            summary = result[1]
+            peaks = summary["memory"]["map"]["peak_bytes_max"] / 1024**2
+            phases = summary["timings"]
+            print(
+                f"{'':<24} map {phases.get('map_seconds', 0):.2f}s, reduce "
+                f"{phases.get('reduce_seconds', 0):.2f}s, {summary['tasks']['map']} map tasks, "
+                f"map peak {peaks:.0f} MB of {summary['memory']['map']['cap_mb']} MB",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
