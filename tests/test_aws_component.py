@@ -302,13 +302,22 @@ def test_children_are_parented_to_the_component(mocks: RecordingMocks, tmp_path:
 @pulumi.runtime.test
 def test_outputs(mocks: RecordingMocks, tmp_path: Path) -> Any:
     job, done = build(model(), package_file(tmp_path))
-    names = pulumi.Output.all(job.working_bucket, job.state_machine_arn, job.function_names["map"])
+    names = pulumi.Output.all(
+        job.working_bucket_name,
+        job.state_machine_arn,
+        job.function_names["map"],
+        *job.log_group_names,
+    )
 
     def check(values: list[str]) -> None:
         assert values == [
             "mrspec-wordcount-r1",
             f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mrspec-wordcount-r1",
             "mrspec-wordcount-r1-map",
+            "/aws/lambda/mrspec-wordcount-r1-map",
+            "/aws/lambda/mrspec-wordcount-r1-reduce",
+            "/aws/lambda/mrspec-wordcount-r1-commit",
+            "/aws/vendedlogs/states/mrspec-wordcount-r1",
         ]
 
     return pulumi.Output.all(done, names).apply(lambda v: check(v[1]))

@@ -67,17 +67,18 @@ class MapReduceJob(pulumi.ComponentResource):
 
         assert self.state_machine is not None
         work = self.buckets[model.work_bucket.logical_name]
-        self.working_bucket: pulumi.Output[str] = work.bucket
+        self.working_bucket_name: pulumi.Output[str] = work.bucket
         self.state_machine_arn: pulumi.Output[str] = self.state_machine.arn
         self.function_names: dict[str, pulumi.Output[str]] = {
             k: f.name for k, f in self.functions.items()
         }
+        self.log_group_names: list[pulumi.Output[str]] = [g.name for g in self.log_groups.values()]
         self.register_outputs(
             {
-                "working_bucket": self.working_bucket,
+                "working_bucket": self.working_bucket_name,
                 "state_machine_arn": self.state_machine_arn,
-                "function_names": self.function_names,
-                "log_groups": [g.name for g in self.log_groups.values()],
+                "functions": self.function_names,
+                "log_groups": self.log_group_names,
             }
         )
 
