@@ -304,3 +304,30 @@ def test_ten_thousand_s3_objects(moto_s3: Any, tmp_path: Path,
     # 10,000 tiny objects: one split each, packed into one 2 MiB bin.
     assert (doc["splits"], doc["map_tasks"]) == (10_000, 1)
     assert lines["input GET (ranged, + read-ahead)"]["quantity"] == 10_000
+
+
+def test_refresh_pricing_without_credentials_fails_clearly(job_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(job_dir / "none"),
+               AWS_CONFIG_FILE=str(job_dir / "none"), AWS_EC2_METADATA_DISABLED="true")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrspec", "plan", "job.yaml", "--refresh-pricing"],
+        capture_output=True, text=True, cwd=job_dir, env=env,
+    )
+    assert proc.returncode == 2
+    assert "needs AWS credentials" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sample_splits_first_and_spread() -> None:
+    from mrspec.cost.calibrate import sample_splits
+    from mrspec.plan.model import Split
+
+    splits = [Split(f"f{i}", 0, 100, 100) for i in range(8)] + [Split("z.gz", 0, 50, 50, True)]
+    first = sample_splits(splits, 250)
+    assert [(s.uri, s.start, s.end) for s in first] == [("f0", 0, 100), ("f1", 0, 100),
+                                                        ("f2", 0, 50)]
+    spread = sample_splits(splits, 90, spread=True)  # 9 slices of 10 bytes, gz taken whole
+    assert [s.uri for s in spread] == [f"f{i}" for i in range(8)] + ["z.gz"]
+    assert sum(s.length for s in spread if not s.compressed) == 80
+    with pytest.raises(MrspecError, match="positive size"):
+        sample_splits(splits, 0)
