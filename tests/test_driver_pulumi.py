@@ -132,3 +132,60 @@ def test_wordcount_on_real_aws_leaves_only_its_output(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["teardown"] == "destroyed"
     assert s3.head_object(Bucket=bucket, Key=f"{prefix}/out/_SUCCESS")
+
+
+def test_the_inline_program_emits_the_component_and_its_outputs(tmp_path: Path) -> None:
+    """The program the Automation API runs, under pulumi.runtime.Mocks (no CLI needed)."""
+    from typing import Any
+
+    import pulumi
+    from aws_emulation import ACCOUNT_ID, make_zip
+
+    from mrspec.aws.lower import lower
+    from mrspec.spec.model import CodeSpec, InputSpec, JobSpec, MapSpec, OutputSpec
+
+    registered: list[str] = []
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            registered.append(args.typ)
+            outputs = dict(args.inputs)
+            name = outputs.get("name") or outputs.get("bucket") or args.name
+            arns = {
+                "aws:lambda/function:Function": f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{name}",
+                "aws:s3/bucket:Bucket": f"arn:aws:s3:::{name}",
+            }
+            outputs["arn"] = arns.get(args.typ, f"arn:aws:mock:::{name}")
+            outputs.setdefault("bucket", name)
+            return f"{name}-id", outputs
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+            return {}
+
+    pulumi.runtime.set_mocks(Mocks(), project="mrspec", stack="mrspec-grep-t1", preview=False)
+    spec = JobSpec(
+        name="grep",
+        input=InputSpec(prefixes=("s3://in/logs/",)),
+        map=MapSpec(entrypoint="grep:mapper"),
+        output=OutputSpec(prefix="s3://out/grep/"),
+        code=CodeSpec(path=tmp_path),
+    )
+    package = tmp_path / "package.zip"
+    package.write_bytes(make_zip({"mrspec/__init__.py": ""}))
+    from dataclasses import replace
+
+    provisioner = PulumiProvisioner(
+        replace(_record(), job="grep", stack="mrspec-grep-t1"), StateStore(tmp_path / "state")
+    )
+    provisioner._model = lower(spec, run_id="t1", account_id=ACCOUNT_ID)
+    provisioner._package = package
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        provisioner._program()
+        return pulumi.Output.from_input(True)
+
+    run()
+    assert "mrspec:index:MapReduceJob" in registered
+    assert registered.count("aws:lambda/function:Function") == 2  # map and commit
+    assert "aws:sfn/stateMachine:StateMachine" in registered

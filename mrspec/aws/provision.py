@@ -119,7 +119,7 @@ class PulumiProvisioner:
         """The inline Pulumi program: the job's component and its outputs."""
         import pulumi
 
-        from mrspec.aws.component import MapReduceJob  # type: ignore[import-not-found]
+        from mrspec.aws.component import MapReduceJob
 
         if self._model is None or self._package is None:
             raise MrspecError("internal: the Pulumi program ran without a model (use up())")
