@@ -90,6 +90,8 @@ class LambdaEmulator:
         self._unpacked: dict[str, Path] = {}
         self._warm: dict[str, dict[str, types.ModuleType]] = {}
         self.invocations: list[Invocation] = []
+        # The function whose handler runs in the current thread (for request accounting).
+        self.current = threading.local()
 
     # -- the replacement for LambdaFunction._invoke_lambda --------------------------------
     def invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
@@ -110,6 +112,8 @@ class LambdaEmulator:
                 invoked_function_arn=function.function_arn,
             )
             started = time.monotonic()
+            self.current.function = function.function_name
+            self.current.request_id = context.aws_request_id
             output = io.StringIO()  # what the handler prints goes to its log, as in Lambda
             try:
                 with (
@@ -134,6 +138,7 @@ class LambdaEmulator:
                 )
                 errored = True
                 logs = output.getvalue() + "".join(trace)
+            self.current.function = None
             elapsed_ms = (time.monotonic() - started) * 1000
             self.invocations.append(
                 Invocation(function.function_name, event, errored, payload)
@@ -250,6 +255,36 @@ def _denies_plain_http_only(statement: dict[str, Any]) -> bool:
         and list(condition) == ["Bool"]
         and secure in ("false", ["false"])
     )
+
+
+@dataclass(frozen=True)
+class S3Request:
+    function: str  # the Lambda function whose handler made it, "" for other callers
+    request_id: str  # the invocation (one task attempt), "" for other callers
+    operation: str  # GetObject, PutObject, ListObjectsV2, ...
+
+
+@contextmanager
+def count_s3_requests(emulator: LambdaEmulator) -> Iterator[list[S3Request]]:
+    """Record every S3 API call made through botocore, tagged with the invocation that
+    made it (handlers run in the thread that invoked them)."""
+    from botocore.client import BaseClient
+
+    requests: list[S3Request] = []
+    original = BaseClient._make_api_call
+
+    def counting(self: Any, operation_name: str, api_params: Any) -> Any:
+        if self.meta.service_model.service_name == "s3":
+            function = getattr(emulator.current, "function", None) or ""
+            request_id = getattr(emulator.current, "request_id", "") if function else ""
+            requests.append(S3Request(function, request_id, operation_name))
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    try:
+        yield requests
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 @dataclass
