@@ -102,20 +102,22 @@ def facts(
                       parent_transitions=len(phases) + 1)
 
 
-def run(spec: JobSpec, objects: list[ObjectInfo], stack: StackFacts) -> Estimate:
-    # Timeouts come from the spec (the warnings use them).
+def with_timeouts(spec: JobSpec, stack: StackFacts) -> StackFacts:
+    """The stack with the spec's timeouts (the warnings use them)."""
+    timeouts = {"map": spec.map.timeout_s,
+                "reduce": spec.reduce.timeout_s if spec.reduce else 0}
     fixed = tuple(
-        FunctionFacts(f.logical_name, f.memory_mb,
-                      {"map": spec.map.timeout_s,
-                       "reduce": spec.reduce.timeout_s if spec.reduce else 0}.get(
-                          f.logical_name, f.timeout_s),
+        FunctionFacts(f.logical_name, f.memory_mb, timeouts.get(f.logical_name, f.timeout_s),
                       f.architecture, f.ephemeral_storage_mb)
         for f in stack.functions
     )
-    stack = StackFacts(stack.region, stack.architecture, fixed, stack.phases,
-                       stack.parent_transitions)
+    return StackFacts(stack.region, stack.architecture, fixed, stack.phases,
+                      stack.parent_transitions)
+
+
+def run(spec: JobSpec, objects: list[ObjectInfo], stack: StackFacts) -> Estimate:
     plan = make_plan(spec, objects)
-    return estimate(spec, plan, stack, load_pricing(), default_assumptions())
+    return estimate(spec, plan, with_timeouts(spec, stack), load_pricing(), default_assumptions())
 
 
 def line(e: Estimate, item: str) -> float:
@@ -376,3 +378,48 @@ def test_retries_add_invocations_and_transitions() -> None:
     # 3 + 96 started + 96 child transitions + 48 retry transitions
     assert qty(e, "STANDARD state transitions") == 3 + 96 + 96 + 48
     assert next(x for x in e.assumptions if x.name == "retry_rate").source == "override"
+
+
+def test_warnings_for_timeouts_memory_and_payloads() -> None:
+    spec, objects, stack = fixture_x86()  # map tasks of 15.468 s, map timeout 180 s
+    stack = with_timeouts(spec, stack)
+    plan = make_plan(spec, objects)
+    slow = default_assumptions().with_values(
+        {"map_cpu_s_per_mib": 1.5, "map_peak_memory_mb": 1700}, "override")
+    # 0.3 + 128 * 1.5 + 1.6 + 0.768 = 194.668 s > 180 s
+    e = estimate(spec, plan, stack, load_pricing(), slow)
+    assert any("would run about 195 s, past its timeout of 180 s" in w for w in e.warnings)
+    assert any("peaked at 1700 MB" in w and "near the 1769 MB cap" in w for w in e.warnings)
+    # Near the timeout: 0.3 + 128 * 1.2 + 2.368 = 156.268 s > 0.8 * 180
+    near = default_assumptions().with_values({"map_cpu_s_per_mib": 1.2}, "override")
+    e = estimate(spec, plan, stack, load_pricing(), near)
+    assert any("near its timeout of 180 s" in w for w in e.warnings)
+    # A bin of 3,000 tiny splits: its item passes the 256 KiB state payload limit.
+    tiny = make_spec(arch="x86_64", split=10, bin_size=30_000, map_memory=1769,
+                     map_timeout=180, partitions=None)
+    objects = [ObjectInfo(f"s3://in-bucket/data/a-rather-long-object-name-{i:05d}", 10)
+               for i in range(3000)]
+    e = estimate(tiny, make_plan(tiny, objects), stack, load_pricing(), default_assumptions())
+    assert any("over Step Functions' 256 KiB payload limit" in w for w in e.warnings)
+
+
+def test_express_children_that_would_pass_five_minutes_are_flagged() -> None:
+    spec, objects, stack = fixture_arm_express()
+    stack = with_timeouts(spec, stack)
+    slow = default_assumptions().with_values({"map_cpu_s_per_mib": 3.0}, "override")
+    # 0.3 + 64 * 3.0 * 1769/1024 + 0.8 + 0.384 = 333.17 s
+    e = estimate(spec, make_plan(spec, objects), stack, load_pricing(), slow)
+    assert any("EXPRESS workflows (at most 300 s)" in w and "333 s" in w for w in e.warnings)
+
+
+def test_partition_skew_lengthens_the_reduce_wave_not_the_cost() -> None:
+    spec, objects, stack = fixture_x86()
+    plan = make_plan(spec, objects)
+    even = estimate(spec, plan, stack, load_pricing(), default_assumptions())
+    skewed = estimate(spec, plan, stack, load_pricing(),
+                      default_assumptions().with_values({"partition_skew": 3.0}, "override"))
+    # Hot partition: 576 MiB shuffle, 192 MiB output: 0.3 + 28.8 + 7.2 + 3.84 = 40.14 s
+    assert skewed.timing.reduce is not None and even.timing.reduce is not None
+    assert skewed.timing.reduce.longest_task_s == pytest.approx(40.14)
+    assert skewed.timing.reduce.phase_s == pytest.approx(2 + 1 + 0.1 + 40.14)
+    assert skewed.cost.total_usd == pytest.approx(even.cost.total_usd, rel=1e-3)
