@@ -62,7 +62,17 @@ def map_events(spec: JobSpec, work: str) -> list[dict[str, Any]]:
     return [{"phase": "map", "task": t, "work": work, "attempt": 0, "run": {}} for t in tasks]
 
 
-def test_a_whole_job_through_the_handlers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("runs", [2])
+def test_a_whole_job_through_the_handlers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: int
+) -> None:
+    # Twice in one process, like a warm Lambda container serving two runs.
+    for n in range(runs):
+        (tmp_path / f"run{n}").mkdir()
+        run_whole_job(tmp_path / f"run{n}", monkeypatch)
+
+
+def run_whole_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec, work = setup_job(tmp_path, monkeypatch)
     for event in map_events(spec, work):
         result = handlers.map_handler(event, None)

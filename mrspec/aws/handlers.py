@@ -234,11 +234,18 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
             f"commit: {len(map_results)} of {expected} map task results are present "
             f"(missing task ids include {missing}); refusing to commit partial output"
         )
-    manifest = runtime.commit(
+    # Imported from its module: once ``mrspec.runtime.commit`` (the module) is loaded, the
+    # package attribute ``mrspec.runtime.commit`` names the module, not the function, and a
+    # warm Lambda container would fail its second commit.
+    from mrspec.runtime.commit import commit as run_commit
+
+    manifest = run_commit(
         config,
         work_prefix=work,
         map_results=map_results,
+        reduce_results=None,
         started=_parse_time(event.get("started")),
+        timings=None,
         extra={"run_id": os.environ.get("MRSPEC_RUN_ID", "")},
     )
     kept = ("job", "records", "bytes", "tasks", "timings")
