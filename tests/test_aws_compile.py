@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from aws_specs import REPO
 from click.testing import CliRunner
 
@@ -82,3 +83,13 @@ def test_overrides_give_real_locations(tmp_path: Path) -> None:
     policy = json.loads((tmp_path / "stacks" / "wordcount" / "iam" / "lambda.json").read_text())
     statements = policy["inline_policies"]["mrspec-tasks"]["Statement"]
     assert statements[0]["Resource"] == ["arn:aws:s3:::corpus/books/*"]
+
+
+def test_two_specs_with_one_job_name_are_refused(tmp_path: Path) -> None:
+    from mrspec.errors import MrspecError
+
+    spec = REPO / "specs" / "wordcount" / "job.yaml"
+    copy = tmp_path / "copy"
+    shutil.copytree(REPO / "specs" / "wordcount", copy, ignore=shutil.ignore_patterns("out"))
+    with pytest.raises(MrspecError, match="both name the job 'wordcount'"):
+        run("--out", str(tmp_path / "stacks"), str(spec), str(copy / "job.yaml"))

@@ -106,11 +106,21 @@ def command(
     output_prefix: str | None,
 ) -> int:
     """Write each job's state machine, resource model and IAM policies to OUT/<job-name>/."""
+    from mrspec.errors import MrspecError
+
     stale: list[str] = []
+    seen: dict[str, Path] = {}
     for spec_path in specs:
         name, files, placeholders = compile_spec(
             spec_path, input_prefixes=input_prefixes, output_prefix=output_prefix
         )
+        if name in seen:
+            raise MrspecError(
+                f"{spec_path} and {seen[name]} both name the job {name!r}; their artifacts "
+                f"would share {out_dir / name}",
+                hint="give each job spec a unique name",
+            )
+        seen[name] = spec_path
         folder = out_dir / name
         if check:
             for rel, text in files.items():
