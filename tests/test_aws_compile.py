@@ -93,3 +93,11 @@ def test_two_specs_with_one_job_name_are_refused(tmp_path: Path) -> None:
     shutil.copytree(REPO / "specs" / "wordcount", copy, ignore=shutil.ignore_patterns("out"))
     with pytest.raises(MrspecError, match="both name the job 'wordcount'"):
         run("--out", str(tmp_path / "stacks"), str(spec), str(copy / "job.yaml"))
+
+
+def test_overrides_must_be_s3(tmp_path: Path) -> None:
+    from mrspec.errors import MrspecError
+
+    spec = REPO / "specs" / "wordcount" / "job.yaml"
+    with pytest.raises(MrspecError, match="take s3:// URIs"):
+        run("--out", str(tmp_path), "--input", "/data/in", str(spec))

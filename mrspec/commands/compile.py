@@ -107,7 +107,14 @@ def command(
 ) -> int:
     """Write each job's state machine, resource model and IAM policies to OUT/<job-name>/."""
     from mrspec.errors import MrspecError
+    from mrspec.spec.model import is_s3_uri
 
+    for given in (*input_prefixes, *([output_prefix] if output_prefix else [])):
+        if not is_s3_uri(given):
+            raise MrspecError(
+                f"--input/--output take s3:// URIs, not {given!r}",
+                hint="pass the S3 locations the job will read and write on AWS",
+            )
     stale: list[str] = []
     seen: dict[str, Path] = {}
     for spec_path in specs:
