@@ -101,6 +101,7 @@ class AwsRun:
     failures: list[TaskFailure] = field(default_factory=list)
     phase_s: dict[str, float] = field(default_factory=dict)
     estimate_usd: float | None = None
+    actual_usd: float | None = None
     collected: dict[str, Any] = field(default_factory=dict)
     teardown: str = "not needed"  # "destroyed" | "kept" | "failed: ..." | "not needed"
 
@@ -297,8 +298,53 @@ def watch(run: AwsRun) -> None:
 
 def collect(run: AwsRun) -> None:
     run.collected = read_output_manifest(run.session, run.spec.output.prefix)
+    try:
+        run.actual_usd = actual_cost(run)
+    except Exception as exc:  # a summary detail must never fail a committed run
+        sys.stderr.write(f"warning: could not compute the run's actual cost: {exc}\n")
     if run.record is not None:
         run.record = run.store.save(replace(run.record, status="succeeded"))
+
+
+def actual_cost(run: AwsRun) -> float | None:
+    """The run's cost from what the tasks measured, priced like the estimate.
+
+    Lambda time is the tasks' own measured seconds (billing adds start-up and rounding to
+    the millisecond), state transitions are those of a run without retries; the figure is
+    a close lower bound, shown next to the estimate.
+    """
+    import json
+
+    from mrspec.cost.actual import RunMeasurements
+    from mrspec.cost.actual import actual_cost as price_run
+    from mrspec.cost.pricing import load_pricing
+    from mrspec.cost.stack import facts_from_stack_model
+
+    model = run.model
+    s3 = run.session.client("s3")
+    durations: dict[str, list[float]] = {"map": [], "reduce": []}
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=model.layout.bucket, Prefix=model.layout.results_prefix):
+        for obj in page.get("Contents", []):
+            name = obj["Key"].rsplit("/", 1)[-1]
+            kind = name.partition("-")[0]
+            if kind in durations and name.endswith(".json"):
+                result = json.loads(s3.get_object(Bucket=model.layout.bucket, Key=obj["Key"])["Body"].read())
+                durations[kind].append(float(result.get("seconds", 0.0)) * 1000)
+    if not durations["map"]:
+        return None
+    standard_children = sum(
+        p.child_transitions * (p.items or 0) for p in model.phases if p.execution_type == "STANDARD"
+    )
+    express_ms = [
+        ms for p in model.phases if p.execution_type == "EXPRESS" for ms in durations[p.name]
+    ]
+    measured = RunMeasurements(
+        invocation_ms=durations,
+        sfn_transitions=model.state_machine.parent_transitions + standard_children,
+        express_child_ms=express_ms,
+    )
+    return price_run(measured, facts_from_stack_model(model), load_pricing()).total_usd
 
 
 def stop_execution(run: AwsRun, why: str) -> None:
@@ -323,6 +369,8 @@ def remove_partial_output(run: AwsRun) -> None:
     output (the output prefix was empty, or --overwrite emptied it, before the start)."""
     if not run.execution_arn or run.model is None:
         return
+    if run.last is not None and run.last.succeeded:
+        return  # committed: the output is the user's now, whatever failed afterwards
     try:
         cleanup(TaskConfig.from_spec(run.spec), work_prefix=run.model.layout.work_uri, remove_output=True)
     except Exception as exc:  # reported, never hiding the run's own failure
@@ -391,6 +439,7 @@ def report(run: AwsRun, failure: BaseException | None) -> None:
             teardown=run.teardown,
             destroy_command=destroy_command(run) if run.record else "",
             estimate_usd=run.estimate_usd,
+            actual_usd=run.actual_usd,
             outcome=_outcome(failure),
             failures=tuple(run.failures),
             log_groups=run.outputs.log_groups if run.outputs else (),
@@ -448,12 +497,15 @@ def _failure_message(run: AwsRun) -> str:
     last = run.last
     assert last is not None
     record_failures(run)
-    lines = [f"job {run.spec.name} failed (execution {last.status})"]
+    if last.status == "RUNNING":
+        lines = [f"job {run.spec.name} failed: a task failed; the execution was stopped"]
+    else:
+        lines = [f"job {run.spec.name} failed (execution {last.status})"]
     for phase in last.phases:
         if phase.unsuccessful:
             lines.append(
                 f"  {phase.phase}: {phase.unsuccessful} of {phase.total} tasks failed "
-                f"after {run.spec.limits.max_attempts} attempts"
+                f"(up to {run.spec.limits.max_attempts} attempts each)"
             )
     for failure in run.failures:
         lines.append(f"  {failure.phase} task error: {failure.error}: {failure.cause}")

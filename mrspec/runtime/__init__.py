@@ -51,6 +51,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+# Load the ``commit`` submodule before the ``commit`` function below is defined: the first
+# import of a submodule binds it as an attribute of its package, so a later first import of
+# ``mrspec.runtime.commit`` (the lazy wrappers below make one) would replace the public
+# ``commit`` function with the module for every later ``from mrspec.runtime import commit``.
+import mrspec.runtime.commit as _commit_module  # noqa: F401
 from mrspec.plan.model import MapTask
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
