@@ -117,7 +117,9 @@ def runtime_module_files() -> dict[str, Path]:
 
     root = Path(mrspec.__file__).resolve().parent.parent
     handlers = root / "mrspec" / "aws" / "handlers.py"
-    finder = modulefinder.ModuleFinder(path=[str(root)])
+    # Only mrspec's own folder is searched (an installed mrspec sits in site-packages:
+    # boto3 and friends are excluded so they are not scanned).
+    finder = modulefinder.ModuleFinder(path=[str(root)], excludes=sorted(LAMBDA_THIRD_PARTY))
     finder.run_script(str(handlers))
     stdlib = sys.stdlib_module_names
     foreign = sorted(
