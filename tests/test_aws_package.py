@@ -246,3 +246,19 @@ def test_unavailable_requirement_fails_clearly(tmp_path: Path) -> None:
             pip_args=["--no-index", "--find-links", str(tmp_path)],
         )
     assert "manylinux2014_aarch64" in str(info.value)
+
+
+def test_handlers_importing_non_lambda_libraries_are_refused(tmp_path: Path) -> None:
+    write(tmp_path / "mrspec" / "__init__.py", "")
+    write(tmp_path / "mrspec" / "aws" / "__init__.py", "")
+    write(tmp_path / "mrspec" / "aws" / "handlers.py", "import json\nfrom mrspec import util\n")
+    write(tmp_path / "mrspec" / "util.py", "import boto3\n\ndef f():\n    import yaml\n")
+    with pytest.raises(PackageError, match="Lambda does not provide: yaml"):
+        pkg.runtime_module_files(tmp_path)
+    write(tmp_path / "mrspec" / "util.py", "import boto3\nimport botocore.config\n")
+    assert sorted(pkg.runtime_module_files(tmp_path)) == [
+        "mrspec/__init__.py",
+        "mrspec/aws/__init__.py",
+        "mrspec/aws/handlers.py",
+        "mrspec/util.py",
+    ]

@@ -107,15 +107,17 @@ class Package:
 # --------------------------------------------------------------------------- mrspec modules
 
 
-def runtime_module_files() -> dict[str, Path]:
+def runtime_module_files(root: Path | None = None) -> dict[str, Path]:
     """Zip entry name -> source file of every mrspec module the handlers import.
 
-    Raises when the handlers (transitively) import anything outside the standard
-    library, boto3 and mrspec: that code could not run in Lambda.
+    ``root`` is the folder holding ``mrspec/`` (default: this installation's). Raises
+    when the handlers (transitively) import anything outside the standard library,
+    boto3 and mrspec: that code could not run in Lambda.
     """
-    import mrspec
+    if root is None:
+        import mrspec
 
-    root = Path(mrspec.__file__).resolve().parent.parent
+        root = Path(mrspec.__file__).resolve().parent.parent
     handlers = root / "mrspec" / "aws" / "handlers.py"
     # Only mrspec's own folder is searched (an installed mrspec sits in site-packages:
     # boto3 and friends are excluded so they are not scanned).
