@@ -104,6 +104,7 @@ def test_example_job_on_emulated_aws_matches_the_local_engine(
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == "succeeded" and summary["teardown"] == "destroyed"
+    assert summary["estimate_usd"] > 0 and summary["actual_usd"] > 0
     cloud = s3_output(emulated_aws, output)
     local = local_output(spec, tmp_path / "local-out")
     parts = sorted(name for name in local if name.startswith("part-"))

@@ -1,9 +1,5 @@
 """``mrspec apply`` on AWS: deploy a throw-away stack, run the job, collect, tear down.
 
-Modules this one needs while an execution runs are imported at the top: nothing is
-imported lazily once the execution has started (the emulated-AWS tests run Lambda code
-in this process, see tests/aws_emulation.py).
-
 The pipeline, in order (``run_on_aws``)::
 
     preflight -> plan -> budget guard -> compile + package
@@ -17,28 +13,31 @@ user's output prefix is never part of the stack: teardown cannot touch results.
 
 Exit codes: 0 success, 1 failed job, 3 refused preflight, 4 failed teardown,
 130 interrupted (see ``mrspec.errors.ExitCode``).
+
+What this module needs while an execution runs is imported at the top: nothing is
+imported lazily once the execution has started (the emulated-AWS tests run the Lambda
+handlers in this process, see tests/aws_emulation.py).
 """
 
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from mrspec.aws import preflight
+from mrspec.aws.interrupt import Terminated, shielded, terminate_like_ctrl_c
 from mrspec.aws.provision import Provisioner, ProvisionerFactory, StackOutputs, check_pulumi_cli
 from mrspec.aws.report import (
     ProgressView,
     RunReport,
+    actual_cost,
     failures_from_bucket,
     failures_from_logs,
     read_output_manifest,
@@ -51,10 +50,6 @@ from mrspec.plan.model import JobPlan
 from mrspec.runtime.commit import cleanup, prepare_output
 from mrspec.runtime.config import TaskConfig
 from mrspec.spec.model import JobSpec
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so the run unwinds like Ctrl-C."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
         store=StateStore(state_dir(options.state_dir)),
         run_id=options.run_id or new_run_id(),
     )
-    with _signals(options.handle_signals):
+    with terminate_like_ctrl_c(options.handle_signals):
         with _timed(run, "preflight"):
             check_preflight(run)
         with _timed(run, "plan"):
@@ -141,7 +136,7 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
                 stop_execution(run, "failed")
             record_failures(run)
             remove_partial_output(run)
-        with _shielded(), _timed(run, "teardown"):
+        with shielded(), _timed(run, "teardown"):
             teardown_error = tear_down(run, failure)
         report(run, failure)
     if teardown_error is not None:
@@ -299,52 +294,11 @@ def watch(run: AwsRun) -> None:
 def collect(run: AwsRun) -> None:
     run.collected = read_output_manifest(run.session, run.spec.output.prefix)
     try:
-        run.actual_usd = actual_cost(run)
+        run.actual_usd = actual_cost(run.session, run.model)
     except Exception as exc:  # a summary detail must never fail a committed run
         sys.stderr.write(f"warning: could not compute the run's actual cost: {exc}\n")
     if run.record is not None:
         run.record = run.store.save(replace(run.record, status="succeeded"))
-
-
-def actual_cost(run: AwsRun) -> float | None:
-    """The run's cost from what the tasks measured, priced like the estimate.
-
-    Lambda time is the tasks' own measured seconds (billing adds start-up and rounding to
-    the millisecond), state transitions are those of a run without retries; the figure is
-    a close lower bound, shown next to the estimate.
-    """
-    import json
-
-    from mrspec.cost.actual import RunMeasurements
-    from mrspec.cost.actual import actual_cost as price_run
-    from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_from_stack_model
-
-    model = run.model
-    s3 = run.session.client("s3")
-    durations: dict[str, list[float]] = {"map": [], "reduce": []}
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=model.layout.bucket, Prefix=model.layout.results_prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"].rsplit("/", 1)[-1]
-            kind = name.partition("-")[0]
-            if kind in durations and name.endswith(".json"):
-                result = json.loads(s3.get_object(Bucket=model.layout.bucket, Key=obj["Key"])["Body"].read())
-                durations[kind].append(float(result.get("seconds", 0.0)) * 1000)
-    if not durations["map"]:
-        return None
-    standard_children = sum(
-        p.child_transitions * (p.items or 0) for p in model.phases if p.execution_type == "STANDARD"
-    )
-    express_ms = [
-        ms for p in model.phases if p.execution_type == "EXPRESS" for ms in durations[p.name]
-    ]
-    measured = RunMeasurements(
-        invocation_ms=durations,
-        sfn_transitions=model.state_machine.parent_transitions + standard_children,
-        express_child_ms=express_ms,
-    )
-    return price_run(measured, facts_from_stack_model(model), load_pricing()).total_usd
 
 
 def stop_execution(run: AwsRun, why: str) -> None:
@@ -531,41 +485,6 @@ def _timed(run: AwsRun, phase: str) -> Iterator[None]:
         yield
     finally:
         run.phase_s[phase] = time.monotonic() - started
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
-
-
-@contextmanager
-def _signals(enabled: bool) -> Iterator[None]:
-    """SIGTERM unwinds the run like Ctrl-C (so teardown runs)."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _shielded() -> Iterator[None]:
-    """While tearing down, Ctrl-C and SIGTERM only warn: stopping now would leave resources."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def warn(signum: int, frame: FrameType | None) -> None:
-        sys.stderr.write("teardown in progress; mrspec exits when the stack is removed\n")
-
-    previous = {s: signal.signal(s, warn) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 __all__ = ["AwsRunOptions", "MrspecError", "Terminated", "run_on_aws"]

@@ -244,3 +244,43 @@ def failures_from_logs(session: Any, log_group: str, phase: str) -> list[TaskFai
 
 # "ValueError: message" ending a traceback, or Lambda's "[ERROR] ValueError: message".
 _EXCEPTION_LINE = re.compile(r"^(?:\[ERROR\]\s*)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure)):\s?(.*)$")
+
+
+def actual_cost(session: Any, model: Any) -> float | None:
+    """The run's cost from what the tasks measured, priced like the estimate.
+
+    Lambda time is the tasks' own measured seconds (billing adds start-up and rounding to
+    the millisecond), state transitions are those of a run without retries; the figure is
+    a close lower bound, shown next to the estimate.
+    """
+    import json
+
+    from mrspec.cost.actual import RunMeasurements
+    from mrspec.cost.actual import actual_cost as price_run
+    from mrspec.cost.pricing import load_pricing
+    from mrspec.cost.stack import facts_from_stack_model
+
+    s3 = session.client("s3")
+    durations: dict[str, list[float]] = {"map": [], "reduce": []}
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=model.layout.bucket, Prefix=model.layout.results_prefix):
+        for obj in page.get("Contents", []):
+            name = obj["Key"].rsplit("/", 1)[-1]
+            kind = name.partition("-")[0]
+            if kind in durations and name.endswith(".json"):
+                result = json.loads(s3.get_object(Bucket=model.layout.bucket, Key=obj["Key"])["Body"].read())
+                durations[kind].append(float(result.get("seconds", 0.0)) * 1000)
+    if not durations["map"]:
+        return None
+    standard_children = sum(
+        p.child_transitions * (p.items or 0) for p in model.phases if p.execution_type == "STANDARD"
+    )
+    express_ms = [
+        ms for p in model.phases if p.execution_type == "EXPRESS" for ms in durations[p.name]
+    ]
+    measured = RunMeasurements(
+        invocation_ms=durations,
+        sfn_transitions=model.state_machine.parent_transitions + standard_children,
+        express_child_ms=express_ms,
+    )
+    return price_run(measured, facts_from_stack_model(model), load_pricing()).total_usd
