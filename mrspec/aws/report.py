@@ -247,40 +247,67 @@ _EXCEPTION_LINE = re.compile(r"^(?:\[ERROR\]\s*)?([A-Za-z_][\w.]*(?:Error|Except
 
 
 def actual_cost(session: Any, model: Any) -> float | None:
-    """The run's cost from what the tasks measured, priced like the estimate.
+    """The run's cost from what Lambda measured, priced like the estimate.
 
-    Lambda time is the tasks' own measured seconds (billing adds start-up and rounding to
-    the millisecond), state transitions are those of a run without retries; the figure is
-    a close lower bound, shown next to the estimate.
+    Lambda time comes from the functions' ``REPORT`` log lines (``Duration`` and, for cold
+    starts, ``Init Duration``); state transitions are those of a run without retries. Log
+    delivery can lag a few seconds behind a run, so the figure is a close lower bound,
+    shown next to the estimate. None when no REPORT line was found.
     """
-    import json
-
     from mrspec.cost.actual import RunMeasurements
     from mrspec.cost.actual import actual_cost as price_run
     from mrspec.cost.pricing import load_pricing
     from mrspec.cost.stack import facts_from_stack_model
 
-    s3 = session.client("s3")
-    durations: dict[str, list[float]] = {"map": [], "reduce": []}
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=model.layout.bucket, Prefix=model.layout.results_prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"].rsplit("/", 1)[-1]
-            kind = name.partition("-")[0]
-            if kind in durations and name.endswith(".json"):
-                result = json.loads(s3.get_object(Bucket=model.layout.bucket, Key=obj["Key"])["Body"].read())
-                durations[kind].append(float(result.get("seconds", 0.0)) * 1000)
-    if not durations["map"]:
+    durations: dict[str, list[float]] = {}
+    inits: dict[str, list[float]] = {}
+    for function in model.functions:
+        group = model.log_group(function.log_group).name
+        runs, starts = _report_lines(session, group)
+        durations[function.logical_name], inits[function.logical_name] = runs, starts
+    if not any(durations.values()):
         return None
     standard_children = sum(
         p.child_transitions * (p.items or 0) for p in model.phases if p.execution_type == "STANDARD"
     )
     express_ms = [
-        ms for p in model.phases if p.execution_type == "EXPRESS" for ms in durations[p.name]
+        ms for p in model.phases if p.execution_type == "EXPRESS" for ms in durations.get(p.function, [])
     ]
     measured = RunMeasurements(
         invocation_ms=durations,
+        init_ms=inits,
         sfn_transitions=model.state_machine.parent_transitions + standard_children,
         express_child_ms=express_ms,
     )
     return price_run(measured, facts_from_stack_model(model), load_pricing()).total_usd
+
+
+_REPORT_DURATION = re.compile(r"(?<!Billed )(?<!Init )Duration: ([0-9.]+) ms")
+_REPORT_INIT = re.compile(r"Init Duration: ([0-9.]+) ms")
+
+
+def _report_lines(session: Any, log_group: str, max_pages: int = 50) -> tuple[list[float], list[float]]:
+    """(Duration, Init Duration) in ms of each invocation logged in ``log_group``."""
+    logs = session.client("logs")
+    durations: list[float] = []
+    inits: list[float] = []
+    kwargs: dict[str, Any] = {"logGroupName": log_group}
+    for _ in range(max_pages):
+        try:
+            page = logs.filter_log_events(**kwargs)
+        except logs.exceptions.ResourceNotFoundException:
+            break
+        for event in page.get("events", []):
+            message = str(event.get("message", ""))
+            if not message.startswith("REPORT "):
+                continue
+            found = _REPORT_DURATION.search(message)
+            if found:
+                durations.append(float(found.group(1)))
+            init = _REPORT_INIT.search(message)
+            if init:
+                inits.append(float(init.group(1)))
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    return durations, inits
