@@ -138,3 +138,34 @@ def test_a_failing_delete_is_reported_after_trying_the_rest(
     assert emulated_aws.client("lambda").list_functions()["Functions"] == []
     assert emulated_aws.client("s3").list_buckets()["Buckets"] == []
     assert len(emulated_aws.client("iam").list_roles()["Roles"]) == 2
+
+
+def test_creates_are_retried_while_a_new_role_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.exceptions
+
+    from mrspec.aws import boto_provision
+
+    monkeypatch.setattr(boto_provision.time, "sleep", lambda s: None)
+    calls: list[int] = []
+
+    def not_yet() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "InvalidParameterValueException",
+                           "Message": "The role defined for the function cannot be assumed by Lambda."}},
+                "CreateFunction",
+            )
+        return "created"
+
+    assert boto_provision._while_role_propagates(not_yet) == "created"
+    assert len(calls) == 3
+
+    def denied() -> None:
+        raise botocore.exceptions.ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to iam:PassRole"}},
+            "CreateStateMachine",
+        )
+
+    with pytest.raises(botocore.exceptions.ClientError):  # not a propagation delay: no retry
+        boto_provision._while_role_propagates(denied)

@@ -44,6 +44,24 @@ def outputs_of(model: StackModel) -> StackOutputs:
     )
 
 
+def _while_role_propagates(create: Callable[[], Any]) -> Any:
+    """Retry a create call AWS refuses because a role made seconds ago cannot be assumed
+    yet (Lambda: InvalidParameterValueException, Step Functions: AccessDeniedException,
+    both saying the role cannot be assumed)."""
+    import botocore.exceptions
+
+    for attempt in range(_ROLE_PROPAGATION_RETRIES):
+        try:
+            return create()
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            propagating = code in ("InvalidParameterValueException", "AccessDeniedException")
+            if not propagating or "assume" not in str(exc) or attempt == _ROLE_PROPAGATION_RETRIES - 1:
+                raise
+            time.sleep(_ROLE_PROPAGATION_WAIT_S)
+    return None
+
+
 def _tags(model_tags: Any) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in model_tags.items()]
 
@@ -178,19 +196,12 @@ class BotoProvisioner:
             },
             "Tags": dict(function.tags),
         }
-        for attempt in range(_ROLE_PROPAGATION_RETRIES):
-            try:
-                lam.create_function(**kwargs)
-                return
-            except lam.exceptions.InvalidParameterValueException as exc:
-                if "assume" not in str(exc) or attempt == _ROLE_PROPAGATION_RETRIES - 1:
-                    raise
-                time.sleep(_ROLE_PROPAGATION_WAIT_S)  # the new role is not visible yet
+        _while_role_propagates(lambda: lam.create_function(**kwargs))
 
     def _create_state_machine(self, machine: StateMachine, model: StackModel) -> None:
         sfn = self._client("stepfunctions")
         log_group = model.log_group(machine.log_group)
-        sfn.create_state_machine(
+        _while_role_propagates(lambda: sfn.create_state_machine(
             name=machine.name,
             definition=json.dumps(machine.definition),
             roleArn=model.role(machine.role).arn,
@@ -203,7 +214,7 @@ class BotoProvisioner:
                 ],
             },
             tags=[{"key": k, "value": v} for k, v in machine.tags.items()],
-        )
+        ))
 
     # -- delete ---------------------------------------------------------------------------------
     def destroy(self) -> None:
