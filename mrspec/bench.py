@@ -24,6 +24,7 @@ import argparse
 import collections
 import gzip
 import importlib
+import itertools
 import os
 import random
 import shutil
@@ -88,11 +89,11 @@ def _generated_texts(seed: int) -> Iterator[bytes]:
         "".join(rng.choice(letters[: rng.randint(6, 26)]) for _ in range(rng.randint(1, 12)))
         for _ in range(50_000)
     ]
-    weights = [1 / (i + 1) ** 1.05 for i in range(len(vocab))]
+    cumulative = list(itertools.accumulate(1 / (i + 1) ** 1.05 for i in range(len(vocab))))
     while True:
         lines = []
         for _ in range(20_000):
-            words = rng.choices(vocab, weights, k=rng.randint(0, 18))
+            words = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(0, 18))
             if words and rng.random() < 0.3:
                 words[-1] += rng.choice(".,;:")
             if rng.random() < 0.05:
@@ -102,35 +103,35 @@ def _generated_texts(seed: int) -> Iterator[bytes]:
 
 
 def build_corpus(size: int, source: Path | None, folder: Path, seed: int = 42) -> list[Path]:
-    """Files of about 16 MiB holding ``size`` bytes of text (cycled if the source is short)."""
+    """Files of 16 MiB (cut at a line end) holding ``size`` bytes of text; the source is
+    cycled if it is shorter. Equal files keep the engine's map tasks equal."""
     folder.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
+    pending = bytearray()
     written = 0
-    current = bytearray()
 
-    def flush() -> None:
-        nonlocal current
+    def emit(data: bytes) -> None:
         path = folder / f"corpus-{len(files):04d}.txt"
-        path.write_bytes(current)
+        path.write_bytes(data)
         files.append(path)
-        current = bytearray()
 
-    while written < size:
+    while written + len(pending) < size:
         texts = _source_texts(source) if source is not None else _generated_texts(seed)
         produced = False
         for text in texts:
             produced = True
-            take = text[: size - written]
-            current += take
-            written += len(take)
-            if len(current) >= FILE_SIZE:
-                flush()
-            if written >= size:
+            pending += text
+            while len(pending) >= FILE_SIZE and written < size:
+                cut = pending.rfind(b"\n", 0, min(FILE_SIZE, size - written)) + 1 or FILE_SIZE
+                emit(bytes(pending[:cut]))
+                written += cut
+                del pending[:cut]
+            if written + len(pending) >= size:
                 break
         if not produced:
             raise SystemExit(f"no text files found under {source}")
-    if current:
-        flush()
+    if written < size and pending:
+        emit(bytes(pending[: size - written]))
     return files
 
 

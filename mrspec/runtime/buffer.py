@@ -2,9 +2,10 @@
 
 Pairs are grouped as ``{key: [values]}`` while the mapper runs (one dict lookup per
 pair). The buffer's size is *estimated* (keys, values and container overheads, with a
-sampled value size) and compared with the task's budget: when combining does not bring
-it under half the budget, the groups are sorted, partitioned and spilled to a run file in
-the scratch folder. The shuffle object is the merge of the runs (or the buffer itself
+sampled value size) and compared with the task's budget. When it is full the combiner
+runs over the buffer (once per fill: a combine scans every key); when that does not bring
+it under three quarters of the budget, the groups are sorted, partitioned and spilled to
+a run file in the scratch folder. The combiner also runs once before the final write. The shuffle object is the merge of the runs (or the buffer itself
 when nothing spilled).
 
 Partitioning uses CRC-32 of the key's UTF-8 bytes, identical in every process and on
@@ -21,12 +22,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
-from mrspec.runtime.shuffle import Entry, merge_runs, read_segment, write_object
+from mrspec.runtime.shuffle import Entry, merge_runs, read_segment_blocks, write_object
 from mrspec.storage.local import LocalStorage
 
 KEY_COST = 232  # str header, dict slot, list header and growth, per distinct key
 VALUE_SLOT = 9  # list pointer plus growth, per value
-COMBINE_MIN_VALUES = 1_048_576  # combine no more often than every this many new values
 RUN_WINDOW = 1024**2  # read window per spilled run during the final merge
 
 
@@ -86,18 +86,16 @@ class MapBuffer:
         self.values += count
         self.fresh += count
         self.counters["map_output_records"] += count
-        if self.combiner is not None and self.fresh >= max(
-            COMBINE_MIN_VALUES, 4 * len(self.groups)
-        ):
-            self.combine()
         self._sample()
         estimate = self.estimate()
         self.peak_estimate = max(self.peak_estimate, estimate)
         if estimate <= self.budget:
             return False
-        if self.combiner is not None and self.fresh:
+        # Full. Combining scans every key, so it runs only now, and only when enough
+        # values arrived since the last time; if it frees too little, spill instead.
+        if self.combiner is not None and self.fresh > self.values // 4:
             self.combine()
-            if self.estimate() <= self.budget // 2:
+            if self.estimate() <= self.budget * 3 // 4:
                 return False
         self.spill()
         return True
@@ -191,7 +189,7 @@ class MapBuffer:
     ) -> Iterator[Entry]:
         local = LocalStorage()
         runs = [
-            read_segment(local, path, index[partition][0], index[partition][1], RUN_WINDOW)
+            read_segment_blocks(local, path, index[partition][0], index[partition][1], RUN_WINDOW)
             for path, index in self.runs
             if index[partition][1] > 0
         ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import heapq
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -18,7 +17,7 @@ from mrspec.runtime.loading import load_entrypoint
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.results import load_results, part_uri, store_result
-from mrspec.runtime.shuffle import Entry, read_segment
+from mrspec.runtime.shuffle import Entry, merge_blocks, read_segment_blocks
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.storage import storage_for
 
@@ -69,13 +68,11 @@ def run_reduce_task(
     try:
         reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
         window = read_window(config.reduce_memory_mb, len(segments))
-        runs: list[Iterator[Entry]] = [
-            read_segment(storage_for(uri), uri, offset, length, window)
+        runs: list[Iterator[list[Entry]]] = [
+            read_segment_blocks(storage_for(uri), uri, offset, length, window)
             for uri, offset, length in segments
         ]
-        merged: Iterator[Entry] = (
-            heapq.merge(*runs, key=_first) if len(runs) > 1 else (runs[0] if runs else iter(()))
-        )
+        merged: Iterator[Entry] = chain.from_iterable(merge_blocks(runs))
         uri = part_uri(config.output_prefix, partition)
         current: list[Any] = [None, 0]  # the key being reduced, groups so far
 
