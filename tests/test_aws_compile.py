@@ -101,3 +101,22 @@ def test_overrides_must_be_s3(tmp_path: Path) -> None:
     spec = REPO / "specs" / "wordcount" / "job.yaml"
     with pytest.raises(MrspecError, match="take s3:// URIs"):
         run("--out", str(tmp_path), "--input", "/data/in", str(spec))
+
+
+def test_cli_exit_codes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    spec = str(REPO / "specs" / "grep" / "job.yaml")
+    cmd = [sys.executable, "-m", "mrspec", "compile", "--out", str(tmp_path)]
+    stale = subprocess.run([*cmd, "--check", spec], capture_output=True, text=True, check=False)
+    assert stale.returncode == 1
+    assert "statemachine.asl.json: missing" in stale.stderr
+    assert subprocess.run([*cmd, spec], capture_output=True, check=False).returncode == 0
+    fresh = subprocess.run([*cmd, "--check", spec], capture_output=True, text=True, check=False)
+    assert fresh.returncode == 0, fresh.stderr
+    bad = subprocess.run(
+        [*cmd, "--output", "/tmp/x", spec], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "s3:// URIs" in bad.stderr
+    assert "Traceback" not in bad.stderr
