@@ -130,15 +130,12 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
             collect(run)
         except BaseException as exc:  # every outcome reaches teardown
             failure = exc
-            if isinstance(exc, KeyboardInterrupt):
-                stop_execution(run, "interrupted")
-            elif run.execution_arn:
-                stop_execution(run, "failed")
-            record_failures(run)
-            remove_partial_output(run)
-        with shielded(), _timed(run, "teardown"):
-            teardown_error = tear_down(run, failure)
-        report(run, failure)
+        with shielded():  # a second Ctrl-C must not skip what follows
+            if failure is not None:
+                after_failure(run, failure)
+            with _timed(run, "teardown"):
+                teardown_error = tear_down(run, failure)
+            _best_effort("print the run summary", lambda: report(run, failure))
     if teardown_error is not None:
         raise teardown_error from failure
     if failure is not None:
@@ -318,6 +315,24 @@ def stop_execution(run: AwsRun, why: str) -> None:
         run.record = run.store.save(replace(run.record, status=status))
 
 
+def after_failure(run: AwsRun, failure: BaseException) -> None:
+    """Stop the execution, read the failed tasks' errors while the working bucket exists,
+    remove partial output. Each step is best effort: teardown must follow whatever fails."""
+    if isinstance(failure, KeyboardInterrupt):
+        _best_effort("stop the execution", lambda: stop_execution(run, "interrupted"))
+    elif run.execution_arn:
+        _best_effort("stop the execution", lambda: stop_execution(run, "failed"))
+    _best_effort("read the failed tasks' errors", lambda: record_failures(run))
+    remove_partial_output(run)
+
+
+def _best_effort(what: str, step: Callable[[], None]) -> None:
+    try:
+        step()
+    except Exception as exc:  # reported; never hides the run's own outcome
+        sys.stderr.write(f"warning: could not {what}: {exc}\n")
+
+
 def remove_partial_output(run: AwsRun) -> None:
     """A run that started and did not commit leaves no part a reader could mistake for
     output (the output prefix was empty, or --overwrite emptied it, before the start)."""
@@ -348,8 +363,11 @@ def record_failures(run: AwsRun) -> None:
 
 def tear_down(run: AwsRun, failure: BaseException | None) -> TeardownError | None:
     """Destroy and forget the stack unless kept; a failure becomes a TeardownError."""
-    if run.record is None or run.provisioner is None:
+    if run.record is None:
         return None  # nothing was created
+    if run.provisioner is None:  # recorded, but creation never started
+        run.store.delete(run.record.stack)
+        return None
     if run.options.keep:
         run.teardown = "kept"
         run.record = run.store.save(replace(run.record, status="kept"))
