@@ -64,3 +64,13 @@ def test_an_empty_input_is_an_input_error(emulated_aws: EmulatedAws, tmp_path: P
     with pytest.raises(InputError, match="holds no data objects"):
         run_on_aws(_spec(tmp_path), _options(tmp_path))
     assert_nothing_left(emulated_aws)
+
+
+def test_an_unknown_region_is_refused(emulated_aws: EmulatedAws, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from mrspec.spec.model import AwsSpec
+
+    spec = replace(_spec(tmp_path), aws=AwsSpec(region="mars-north-1"))
+    with pytest.raises(RefusedError, match="'mars-north-1' is not a region"):
+        run_on_aws(spec, _options(tmp_path, session=None))

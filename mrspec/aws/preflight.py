@@ -47,7 +47,12 @@ def aws_session(spec: JobSpec) -> Any:
             hint="run `aws configure` or `aws sso login`, or set AWS_PROFILE; "
             "`aws sts get-caller-identity` must work",
         )
-    if spec.aws.region not in session.get_available_regions("states"):
+    regions = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("stepfunctions", partition_name=partition)
+    }
+    if regions and spec.aws.region not in regions:
         raise RefusedError(
             f"aws.region {spec.aws.region!r} is not a region where Step Functions is offered",
             hint="use a region name such as us-east-1 or eu-west-1",

@@ -1,0 +1,81 @@
+"""``mrspec apply`` on (emulated) AWS through the real command line boundary: options,
+exit codes, JSON on stdout, errors as one message without a traceback; then
+``mrspec runs`` / ``mrspec destroy`` on what ``--keep`` left."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_emulation import EmulatedAws
+from aws_emulation import emulated_aws as emulated_aws  # the fixture
+from test_driver_lifecycle import assert_nothing_left
+from test_emulated_jobs import IN_BUCKET, OUT_BUCKET, upload_input
+
+from mrspec.cli import main
+from mrspec.spec.loader import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDCOUNT = ROOT / "specs" / "wordcount" / "job.yaml"
+
+
+@pytest.fixture
+def moto_variant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compile the state machine variant moto accepts (STANDARD children), as the
+    emulated tests do; everything else is what `mrspec apply` runs."""
+    import mrspec.aws.lower as lower_module
+
+    real = lower_module.lower
+
+    def lower_for_moto(*args: Any, **kwargs: Any) -> Any:
+        kwargs["emulator"] = True
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lower_module, "lower", lower_for_moto)
+
+
+def _mrspec(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    code = exited.value.code
+    return int(code) if code is not None else 0
+
+
+def test_apply_keep_runs_and_destroy_through_the_cli(
+    emulated_aws: EmulatedAws,
+    moto_variant: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (inputs,) = upload_input(emulated_aws, load_spec(WORDCOUNT))
+    emulated_aws.client("s3").create_bucket(Bucket=OUT_BUCKET)
+    state = str(tmp_path / "state")
+    output = f"s3://{OUT_BUCKET}/wordcount/"
+    common = ["--provisioner", "boto3", "--input", inputs, "--state-dir", state]
+
+    code = _mrspec(["apply", str(WORDCOUNT), *common, "--output", output, "--json", "--keep"])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert summary["outcome"] == "succeeded" and summary["teardown"] == "kept"
+    assert summary["counters"]["map_input_records"] > 0
+
+    assert _mrspec(["runs", "--json", "--state-dir", state]) == 0
+    (record,) = json.loads(capsys.readouterr().out)["runs"]
+    assert record["status"] == "kept" and record["job"] == "wordcount"
+
+    # The same output again is refused (exit 3) before anything is created.
+    assert _mrspec(["apply", str(WORDCOUNT), *common, "--output", output]) == 3
+    err = capsys.readouterr().err
+    assert "is not empty" in err and "--overwrite" in err and "Traceback" not in err
+
+    assert _mrspec(["destroy", str(WORDCOUNT), "--state-dir", state]) == 0
+    capsys.readouterr()
+    assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
+    assert _mrspec(["runs", "--json", "--state-dir", state]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == []
+    s3 = emulated_aws.client("s3")
+    assert s3.head_object(Bucket=OUT_BUCKET, Key="wordcount/_SUCCESS")  # output intact
