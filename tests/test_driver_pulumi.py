@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from aws_emulation import EmulatedAws
+from aws_emulation import emulated_aws as emulated_aws  # the fixture
 
 from mrspec.aws.provision import PULUMI_INSTALL_URL, PulumiProvisioner
 from mrspec.aws.state import RunRecord, StateStore
@@ -189,3 +191,46 @@ def test_the_inline_program_emits_the_component_and_its_outputs(tmp_path: Path) 
     assert "mrspec:index:MapReduceJob" in registered
     assert registered.count("aws:lambda/function:Function") == 2  # map and commit
     assert "aws:sfn/stateMachine:StateMachine" in registered
+
+
+def test_destroy_sweeps_recorded_resources_pulumi_no_longer_knows(
+    emulated_aws: EmulatedAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An up interrupted mid-create can leave resources outside Pulumi's state: destroy
+    removes whatever the run record names, by physical name."""
+    from aws_emulation import ACCOUNT_ID, make_zip
+    from pulumi.automation import errors
+    from pulumi.automation._cmd import CommandResult
+
+    from mrspec.aws.boto_provision import BotoProvisioner, resources_of
+    from mrspec.aws.lower import lower
+    from mrspec.spec.model import CodeSpec, InputSpec, JobSpec, MapSpec, OutputSpec
+
+    aws = emulated_aws
+    spec = JobSpec(
+        name="grep",
+        input=InputSpec(prefixes=("s3://in/logs/",)),
+        map=MapSpec(entrypoint="grep:mapper"),
+        output=OutputSpec(prefix="s3://out/grep/"),
+        code=CodeSpec(path=tmp_path),
+    )
+    model = lower(spec, run_id="t1", account_id=ACCOUNT_ID, emulator=True)
+    from dataclasses import replace
+
+    record = replace(_record(), job="grep", stack=model.stack_name, resources=resources_of(model))
+    package = tmp_path / "package.zip"
+    package.write_bytes(make_zip({"mrspec/__init__.py": ""}))
+    BotoProvisioner(record).up(model, package)  # resources exist, Pulumi's state does not
+
+    provisioner = PulumiProvisioner(record, StateStore(tmp_path / "state"))
+
+    def no_stack(create: bool) -> None:
+        raise errors.StackNotFoundError(CommandResult(stdout="", stderr="no stack", code=255))
+
+    monkeypatch.setattr(provisioner, "_stack", no_stack)
+    provisioner.destroy()
+
+    assert aws.client("lambda").list_functions()["Functions"] == []
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    assert aws.client("iam").list_roles()["Roles"] == []
+    assert aws.client("stepfunctions").list_state_machines()["stateMachines"] == []

@@ -179,18 +179,41 @@ class PulumiProvisioner:
         )
 
     def destroy(self) -> None:
+        """``pulumi destroy``, then a sweep of the recorded resources by physical name.
+
+        An ``up`` interrupted mid-create leaves pending operations that block ``destroy``;
+        they are cleared with a refresh and the destroy retried. A pending create dropped
+        that way may still exist in AWS: the sweep (the boto3 provisioner's idempotent
+        delete over the run record's resources) removes anything Pulumi no longer knows.
+        """
         from pulumi import automation as auto
 
         try:
             stack = self._stack(create=False)
         except auto.errors.StackNotFoundError:
-            return
+            stack = None
+        if stack is not None:
+            try:
+                self._destroy(stack)
+            except auto.errors.CommandError as exc:
+                raise MrspecError(
+                    f"removing the Pulumi stack {self.record.stack} failed:\n{_tail(str(exc))}"
+                ) from exc
+        if self.record.resources:
+            from mrspec.aws.boto_provision import BotoProvisioner
+
+            BotoProvisioner(self.record, self.store, on_output=self.on_output).destroy()
+
+    def _destroy(self, stack: Any) -> None:
+        from pulumi import automation as auto
+
         try:
             stack.destroy(on_output=self._echo, color="never")
         except auto.errors.CommandError as exc:
-            raise MrspecError(
-                f"removing the Pulumi stack {self.record.stack} failed:\n{_tail(str(exc))}"
-            ) from exc
+            if "pending operation" not in str(exc):
+                raise
+            stack.refresh(on_output=self._echo, color="never", clear_pending_creates=True)
+            stack.destroy(on_output=self._echo, color="never")
 
     def remove(self) -> None:
         from pulumi import automation as auto
