@@ -38,6 +38,8 @@ from mrspec.aws.report import (
     ProgressView,
     RunReport,
     actual_cost,
+    failure_hint,
+    failure_message,
     failures_from_bucket,
     failures_from_logs,
     read_output_manifest,
@@ -224,6 +226,7 @@ def deploy(run: AwsRun) -> None:
     )
     run.provisioner = _provisioner(run)
     assert run.package is not None
+    _say(run, f"creating stack {model.stack_name} in {model.region} ({run.provisioner.name}) ...")
     run.outputs = run.provisioner.up(model, run.package)
     run.record = run.store.save(replace(run.record, status="running"))
 
@@ -285,7 +288,12 @@ def watch(run: AwsRun) -> None:
 
         run.last = follow(sfn, run.execution_arn, on_progress, backoff=run.options.poll)
     if not run.last.succeeded:
-        raise JobFailedError(_failure_message(run), hint=_failure_hint(run))
+        _best_effort("read the failed tasks' errors", lambda: record_failures(run))
+        groups = run.outputs.log_groups if run.outputs else ()
+        raise JobFailedError(
+            failure_message(run.spec, run.last, run.failures),
+            hint=failure_hint(run.last, groups, run.options.keep),
+        )
 
 
 def collect(run: AwsRun) -> None:
@@ -374,6 +382,7 @@ def tear_down(run: AwsRun, failure: BaseException | None) -> TeardownError | Non
         return None
     try:
         run.record = run.store.save(replace(run.record, status="destroying"))
+        _say(run, f"removing stack {run.record.stack} ...")
         run.provisioner.destroy()
         run.provisioner.remove()
     except Exception as exc:
@@ -424,6 +433,16 @@ def report(run: AwsRun, failure: BaseException | None) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
+def _say(run: AwsRun, text: str) -> None:
+    """A progress line on stderr (not with --json, whose stdout is for scripts)."""
+    if run.options.json_output:
+        return
+    if run.options.console is not None:
+        run.options.console.print(text, markup=False, highlight=False)
+    else:
+        sys.stderr.write(text + "\n")
+
+
 def _build_package(spec: JobSpec, folder: Path) -> Path:
     from mrspec.aws.package import build_package
 
@@ -463,37 +482,6 @@ def _outcome(failure: BaseException | None) -> str:
     if isinstance(failure, JobFailedError):
         return "failed"
     return "error"
-
-
-def _failure_message(run: AwsRun) -> str:
-    last = run.last
-    assert last is not None
-    record_failures(run)
-    if last.status == "RUNNING":
-        lines = [f"job {run.spec.name} failed: a task failed; the execution was stopped"]
-    else:
-        lines = [f"job {run.spec.name} failed (execution {last.status})"]
-    for phase in last.phases:
-        if phase.unsuccessful:
-            lines.append(
-                f"  {phase.phase}: {phase.unsuccessful} of {phase.total} tasks failed "
-                f"(up to {run.spec.limits.max_attempts} attempts each)"
-            )
-    for failure in run.failures:
-        lines.append(f"  {failure.phase} task error: {failure.error}: {failure.cause}")
-    if not run.failures and (last.error or last.cause):
-        lines.append(f"  error: {last.error}: {last.cause[:2000]}")
-    return "\n".join(lines)
-
-
-def _failure_hint(run: AwsRun) -> str:
-    groups = run.outputs.log_groups if run.outputs else ()
-    failed = [p.phase for p in (run.last.phases if run.last else ()) if p.unsuccessful]
-    names = [g for g in groups if any(g.endswith(f"-{phase}") for phase in failed)] or list(groups)
-    if not names:
-        return "read the functions' CloudWatch logs"
-    keep = "" if run.options.keep else " (rerun with --keep to read them after the run)"
-    return "read the task logs in CloudWatch: " + ", ".join(names) + keep
 
 
 @contextmanager

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from mrspec.aws.watch import Snapshot, TaskFailure
 from mrspec.plan.model import JobPlan
-from mrspec.spec.model import split_s3_uri
+from mrspec.spec.model import JobSpec, split_s3_uri
 from mrspec.units import format_duration, format_size
 
 
@@ -311,3 +312,33 @@ def _report_lines(session: Any, log_group: str, max_pages: int = 50) -> tuple[li
             break
         kwargs["nextToken"] = page["nextToken"]
     return durations, inits
+
+
+def failure_message(spec: JobSpec, last: Snapshot, failures: Sequence[TaskFailure]) -> str:
+    """What failed: per phase, how many tasks; each known task error."""
+    if last.status == "RUNNING":
+        lines = [f"job {spec.name} failed: a task failed; the execution was stopped"]
+    else:
+        lines = [f"job {spec.name} failed (execution {last.status})"]
+    for phase in last.phases:
+        if phase.unsuccessful:
+            lines.append(
+                f"  {phase.phase}: {phase.unsuccessful} of {phase.total} tasks failed "
+                f"(up to {spec.limits.max_attempts} attempts each)"
+            )
+    for failure in failures:
+        lines.append(f"  {failure.phase} task error: {failure.error}: {failure.cause}")
+    if not failures and (last.error or last.cause):
+        lines.append(f"  error: {last.error}: {last.cause[:2000]}")
+    return "\n".join(lines)
+
+
+def failure_hint(last: Snapshot, log_groups: Sequence[str], keep: bool) -> str:
+    """Where to read more: the failed phases' log groups."""
+    failed = [p.phase for p in last.phases if p.unsuccessful]
+    names = [g for g in log_groups if any(g.endswith(f"-{phase}") for phase in failed)]
+    names = names or list(log_groups)
+    if not names:
+        return "read the functions' CloudWatch logs"
+    after = "" if keep else " (rerun with --keep to read them after the run)"
+    return "read the task logs in CloudWatch: " + ", ".join(names) + after
