@@ -79,3 +79,29 @@ def test_apply_keep_runs_and_destroy_through_the_cli(
     assert json.loads(capsys.readouterr().out)["runs"] == []
     s3 = emulated_aws.client("s3")
     assert s3.head_object(Bucket=OUT_BUCKET, Key="wordcount/_SUCCESS")  # output intact
+
+
+def test_destroy_that_cannot_remove_a_stack_exits_4_and_keeps_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mrspec.aws.state import RunRecord, StateStore
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi: the recorded stack cannot be removed
+    store = StateStore(tmp_path / "state")
+    store.save(
+        RunRecord(
+            job="wordcount",
+            run_id="abc",
+            stack="mrspec-wordcount-abc",
+            region="us-east-1",
+            provisioner="pulumi",
+            created_at=0.0,
+        )
+    )
+
+    assert _mrspec(["destroy", "--all", "--state-dir", str(store.root)]) == 4
+    err = capsys.readouterr().err
+    assert "mrspec-wordcount-abc" in err and "Pulumi CLI" in err and "Traceback" not in err
+    assert [r.stack for r in store.runs()] == ["mrspec-wordcount-abc"]
+    assert _mrspec(["destroy", "nosuchjob", "--state-dir", str(store.root)]) == 0
+    assert "nothing to destroy" in capsys.readouterr().err
