@@ -162,3 +162,54 @@ def test_a_mapper_failing_beyond_its_retries_fails_the_run_with_its_error(
     assert failed_calls and all("mrspec-failing-" in i.function_name for i in failed_calls)
     assert "_SUCCESS" not in s3_output(emulated_aws, output)
     assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
+
+
+def test_the_compiled_state_machine_itself_fails_with_the_mappers_error(
+    emulated_aws: EmulatedAws, tmp_path: Path
+) -> None:
+    """Without the driver's early verdict: run the execution to its end in moto (which lets
+    a Distributed Map with a failed child succeed) and check the commit step turns the
+    recorded task failure into the execution's error and cause."""
+    from aws_emulation import ACCOUNT_ID, wait_for_execution
+
+    from mrspec.aws.boto_provision import BotoProvisioner, resources_of
+    from mrspec.aws.lower import lower
+    from mrspec.aws.package import build_package
+    from mrspec.aws.state import RunRecord
+    from mrspec.plan.planner import plan_job
+
+    folder = tmp_path / "job"
+    (folder / "input").mkdir(parents=True)
+    (folder / "input" / "a.txt").write_text("fine\nboom\n")
+    (folder / "failing.py").write_text(FAILING_MAPPER)
+    (folder / "job.yaml").write_text(FAILING_SPEC)
+    spec = load_spec(folder / "job.yaml")
+    inputs = upload_input(emulated_aws, spec)
+    spec = replace(
+        spec,
+        input=replace(spec.input, prefixes=inputs),
+        output=replace(spec.output, prefix=f"s3://{OUT_BUCKET}/failing/"),
+    )
+    emulated_aws.client("s3").create_bucket(Bucket=OUT_BUCKET)
+    plan = plan_job(spec)
+    model = lower(spec, plan, run_id="sm1", account_id=ACCOUNT_ID, emulator=True)
+    package = build_package(spec, tmp_path / "pkg", output_prefix=spec.output.prefix)
+    record = RunRecord("failing", "sm1", model.stack_name, "us-east-1", "boto3", 0.0,
+                       resources=resources_of(model))
+    BotoProvisioner(record).up(model, package.path)
+    s3 = emulated_aws.client("s3")
+    s3.put_object(Bucket=model.layout.bucket, Key=model.layout.map_manifest_key,
+                  Body=json.dumps([t.to_json() for t in plan.map_tasks]).encode())
+    sfn = emulated_aws.client("stepfunctions")
+    started = sfn.start_execution(
+        stateMachineArn=model.state_machine.arn, input=json.dumps({"job": "failing"})
+    )
+
+    described = wait_for_execution(sfn, started["executionArn"], timeout_s=120)
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "UserCodeError"
+    assert "mapper exploded on 'boom'" in described["cause"]
+    assert "_SUCCESS" not in s3_output(emulated_aws, spec.output.prefix)
+    BotoProvisioner(record).destroy()
+    assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
