@@ -365,3 +365,27 @@ def test_sigterm_unwinds_like_ctrl_c_and_tears_down(
         run_on_aws(_spec(tmp_path), _options(tmp_path, on_progress=terminate, handle_signals=True))
     assert signal.getsignal(signal.SIGTERM) == previous  # the handler was restored
     assert_nothing_left(emulated_aws)
+
+
+class InterruptedUp(BotoProvisioner):
+    """Ctrl-C arriving while the stack is half created."""
+
+    def _create_function(self, function: Any, model: Any, code: bytes) -> None:
+        if function.logical_name == "reduce":
+            raise KeyboardInterrupt
+        super()._create_function(function, model, code)
+
+
+def test_an_interruption_during_deploy_removes_what_was_created(
+    emulated_aws: EmulatedAws, tmp_path: Path
+) -> None:
+    _input(emulated_aws, {"a.txt": b"x\n"})
+
+    def factory(record: RunRecord, store: StateStore) -> BotoProvisioner:
+        return InterruptedUp(record, store)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_on_aws(_spec(tmp_path), _options(tmp_path, provisioner_factory=factory))
+
+    assert_nothing_left(emulated_aws)
+    assert list(StateStore(tmp_path / "state").runs()) == []
