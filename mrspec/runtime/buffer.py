@@ -147,20 +147,37 @@ class MapBuffer:
 
     # -- sort, spill, write ---------------------------------------------------------------
     def _sorted_partitions(self) -> list[list[Entry]]:
+        """The groups as sorted entries per partition, combined on the way (one pass)."""
         groups = self.groups
-        for key in groups:
+        count = self.partitions
+        parts: list[list[Entry]] = [[] for _ in range(count)]
+        appends = [part.append for part in parts]
+        crc = zlib.crc32
+        combiner = self.combiner
+        consumed = produced = 0
+        try:
+            for key in sorted(groups):
+                values = groups[key]
+                if combiner is not None and len(values) > 1:
+                    consumed += len(values)
+                    values = self._combine_one(combiner, key, values)
+                    produced += len(values)
+                appends[crc(key.encode("utf-8", "surrogatepass")) % count]((key, values))
+        except (TypeError, AttributeError):
+            self._check_keys()
+            raise
+        self.counters["combine_input_records"] += consumed
+        self.counters["combine_output_records"] += produced
+        return parts
+
+    def _check_keys(self) -> None:
+        for key in self.groups:
             if type(key) is not str:
                 raise TaskFailedError(
                     f"{self.task_name}: the mapper yielded the key {key!r} of type "
                     f"{type(key).__name__}; keys must be str",
                     hint="convert keys with str() or json.dumps() in the mapper",
                 )
-        parts: list[list[Entry]] = [[] for _ in range(self.partitions)]
-        count = self.partitions
-        crc = zlib.crc32
-        for key in sorted(groups):
-            parts[crc(key.encode("utf-8", "surrogatepass")) % count].append((key, groups[key]))
-        return parts
 
     def spill(self) -> None:
         path = os.path.join(self.scratch_dir, f"run-{len(self.runs):04d}.spill")
@@ -172,9 +189,7 @@ class MapBuffer:
         self.values = self.fresh = 0
 
     def finish(self, out: BinaryIO) -> list[list[int]]:
-        """Write the shuffle object; return its partition index."""
-        if self.combiner is not None and self.fresh:
-            self.combine()
+        """Write the shuffle object (combining what is left); return its partition index."""
         if not self.runs:
             parts = self._sorted_partitions()
             self.groups = {}

@@ -69,12 +69,14 @@ def _tsv_chunk(pairs: list[tuple[str, str]]) -> str:
     """
     text = "".join([f"{k}\t{v}\n" for k, v in pairs])
     n = len(pairs)
-    if "\\" in text or "\r" in text or text.count("\t") != n or text.count("\n") != n:
-        if n <= 32:
-            return "".join([f"{_tsv_field(k)}\t{_tsv_field(v)}\n" for k, v in pairs])
-        half = n // 2
-        return _tsv_chunk(pairs[:half]) + _tsv_chunk(pairs[half:])
-    return text
+    tabs, newlines = text.count("\t"), text.count("\n")
+    if "\\" not in text and "\r" not in text and tabs == n and newlines == n:
+        return text
+    dirty = text.count("\\") + text.count("\r") + tabs + newlines - 2 * n
+    if n <= 64 or dirty * 64 > n:  # small or dirty throughout: escape field by field
+        return "".join([f"{_tsv_field(k)}\t{_tsv_field(v)}\n" for k, v in pairs])
+    half = n // 2
+    return _tsv_chunk(pairs[:half]) + _tsv_chunk(pairs[half:])
 
 
 class PartWriter:
