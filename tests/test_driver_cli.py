@@ -105,3 +105,36 @@ def test_destroy_that_cannot_remove_a_stack_exits_4_and_keeps_its_record(
     assert [r.stack for r in store.runs()] == ["mrspec-wordcount-abc"]
     assert _mrspec(["destroy", "nosuchjob", "--state-dir", str(store.root)]) == 0
     assert "nothing to destroy" in capsys.readouterr().err
+
+
+def test_runs_lists_age_status_resources_and_the_destroy_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from mrspec.aws.state import Resource, RunRecord, StateStore
+
+    monkeypatch.setenv("COLUMNS", "250")
+    store = StateStore(tmp_path / "state")
+    assert _mrspec(["runs", "--state-dir", str(store.root)]) == 0
+    assert "no stacks left" in capsys.readouterr().out
+    store.save(
+        RunRecord(
+            job="wordcount",
+            run_id="abc",
+            stack="mrspec-wordcount-abc",
+            region="eu-west-1",
+            provisioner="pulumi",
+            created_at=time.time() - 7200,
+            status="interrupted",
+            spec_path="specs/wordcount/job.yaml",
+            resources=(Resource("bucket", "b"), Resource("function", "f1"), Resource("function", "f2")),
+        )
+    )
+
+    assert _mrspec(["runs", "--state-dir", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert "mrspec-wordcount-abc" in out and "interrupted" in out and "eu-west-1" in out
+    assert "1 bucket, 2 function" in out
+    assert "2h" in out  # the age
+    assert "mrspec destroy specs/wordcount/job.yaml --run abc" in out
