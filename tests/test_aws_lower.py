@@ -290,3 +290,20 @@ def test_to_json_is_stable_and_complete() -> None:
 def test_new_run_ids_are_valid_and_differ() -> None:
     ids = {new_run_id() for _ in range(20)}
     assert len(ids) == 20 and all(RUN_ID_RE.match(i) for i in ids)
+
+
+def test_definition_builder_refuses_unknown_phase_kinds() -> None:
+    phase = asl.PhaseInput("map", "arn:f", "k", "p", 1, "STANDARD")
+    odd = asl.PhaseInput("shuffle", "arn:f", "k", "p", 1, "STANDARD")
+    base = {
+        "job_name": "j",
+        "run_id": "r",
+        "bucket": "b",
+        "work_uri": "s3://b/r",
+        "commit_function_arn": "arn:c",
+        "max_attempts": 1,
+    }
+    with pytest.raises(ValueError, match="unknown phase kind 'shuffle'"):
+        asl.build_definition(asl.DefinitionInput(phases=(phase, odd), **base))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="first phase is its map phase"):
+        asl.build_definition(asl.DefinitionInput(phases=(odd,), **base))  # type: ignore[arg-type]
