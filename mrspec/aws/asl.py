@@ -211,10 +211,11 @@ def build_definition(inp: DefinitionInput) -> dict[str, Any]:
     if not inp.phases or inp.phases[0].name != "map":
         raise ValueError("a job's first phase is its map phase")
     state_names = {"map": MAP_STATE, "reduce": REDUCE_STATE}
-    states: dict[str, Any] = {}
-    for i, phase in enumerate(inp.phases):
+    for phase in inp.phases:
         if phase.name not in state_names:
             raise ValueError(f"unknown phase kind {phase.name!r}")
+    states: dict[str, Any] = {}
+    for i, phase in enumerate(inp.phases):
         nxt = state_names[inp.phases[i + 1].name] if i + 1 < len(inp.phases) else COMMIT_STATE
         states[state_names[phase.name]] = _map_state(inp, phase, nxt)
     commit = _invoke(
