@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 from itertools import chain
 from pathlib import Path
@@ -65,3 +66,23 @@ def test_segments_round_trip_with_a_hot_key(tmp_path: Path, monkeypatch: pytest.
                 assert len(values) <= shuffle.MAX_ENTRY_VALUES
                 regrouped.setdefault(key, []).extend(values)
             assert regrouped == dict(parts[p])
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_grouped_streams_each_key_once(seed: int) -> None:
+    from mrspec.runtime.shuffle import grouped
+
+    rng = random.Random(seed)
+    keys = sorted(rng.choice("abcd") for _ in range(rng.randint(0, 30)))
+    entries = [(k, [rng.randint(0, 9) for _ in range(rng.randint(1, 3))]) for k in keys]
+    expected: dict[str, list[int]] = {}
+    for k, vs in entries:
+        expected.setdefault(k, []).extend(vs)
+    got: dict[str, list[int]] = {}
+    for key, values in grouped(iter(entries)):
+        assert key not in got
+        take = rng.choice([None, 0, 1, 2])  # readers may stop early
+        got[key] = list(values) if take is None else list(itertools.islice(values, take))
+        if take is not None:
+            expected[key] = expected[key][:take]
+    assert got == expected

@@ -198,3 +198,26 @@ def test_bad_records_are_skipped_within_the_limit(tmp_path: Path) -> None:
     spec = make_job(tmp_path, code, max_bad_records=1)
     with pytest.raises(TaskFailedError, match=rf"a\.txt at byte {offsets[1]}: ValueError"):
         run_in_process(spec, tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_chunked_tsv_writer_equals_per_line_formatting(seed: int) -> None:
+    import io
+    import random
+
+    from mrspec.runtime import output
+
+    rng = random.Random(seed)
+    chars = "ab\\\t\n\ré"
+
+    def text() -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 4)))
+
+    values = [text, lambda: 5, lambda: ["x\\y", "\t"], lambda: None, lambda: 1.5, lambda: True]
+    pairs = [(text(), rng.choice(values)()) for _ in range(rng.randint(1, 3000))]
+    out = io.BytesIO()
+    writer = output.PartWriter(out, "tsv")
+    writer.write_pairs(pairs)
+    writer.flush()
+    assert out.getvalue().decode() == "".join(output.tsv_line(k, v) for k, v in pairs)
+    assert writer.records == len(pairs)

@@ -13,9 +13,12 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
+import types
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -32,6 +35,24 @@ def _mp_context() -> Any:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(["mrspec.local.worker"])
     return _context
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a process without making it re-import the caller's ``__main__``.
+
+    A forkserver child normally re-runs the main script (as ``__mp_main__``) so that
+    functions defined there can be unpickled. Task processes only run
+    ``mrspec.local.worker.run_task``, so a script calling ``run_local`` needs no
+    ``if __name__ == "__main__"`` guard, and no child pays for importing it.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 @dataclass(frozen=True)
@@ -140,7 +161,8 @@ class TaskPool:
             name=f"mrspec {task.name}",
             daemon=True,
         )
-        process.start()
+        with _main_module_hidden():
+            process.start()
         child_conn.close()
         return _Running(task, attempt, process, parent_conn, scratch)
 

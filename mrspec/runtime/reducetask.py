@@ -6,7 +6,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from itertools import chain, groupby
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -17,7 +17,7 @@ from mrspec.runtime.loading import load_entrypoint
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.results import load_results, part_uri, store_result
-from mrspec.runtime.shuffle import Entry, merge_blocks, read_segment_blocks
+from mrspec.runtime.shuffle import Entry, grouped, merge_blocks, read_segment_blocks
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.storage import storage_for
 
@@ -77,10 +77,10 @@ def run_reduce_task(
         current: list[Any] = [None, 0]  # the key being reduced, groups so far
 
         def outputs() -> Iterator[Any]:
-            for key, group in groupby(merged, key=_first):
+            for key, values in grouped(merged):
                 current[0] = key
                 current[1] += 1
-                pairs = reducer(key, chain.from_iterable(map(_second, group)))
+                pairs = reducer(key, values)
                 if pairs is not None:
                     yield from pairs
 

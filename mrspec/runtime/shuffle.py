@@ -189,3 +189,34 @@ def merge_runs(
             continue
         values = [v for _, more in entries for v in more]
         yield key, combine(key, values)
+
+
+def grouped(entries: Iterator[Entry]) -> Iterator[tuple[str, Iterator[Any]]]:
+    """``(key, values)`` for each key of a key-sorted entry stream.
+
+    A key held by one entry (the common case) gets an iterator over that entry's list;
+    a key spread over several entries (a hot key, or one key from several map tasks) gets
+    a generator that streams them one by one, so its values are never gathered in memory.
+    As with ``itertools.groupby``, the values must be read before the next key is taken.
+    """
+    following = next(entries, None)
+    while following is not None:
+        key, values = following
+        following = next(entries, None)
+        if following is None or following[0] != key:
+            yield key, iter(values)
+            continue
+        state: list[Entry | None] = [following]
+
+        def stream(
+            key: str = key, values: list[Any] = values, state: list[Entry | None] = state
+        ) -> Iterator[Any]:
+            yield from values
+            while (entry := state[0]) is not None and entry[0] == key:
+                state[0] = next(entries, None)
+                yield from entry[1]
+
+        yield key, stream()
+        while (entry := state[0]) is not None and entry[0] == key:
+            state[0] = next(entries, None)  # values the reducer did not read
+        following = state[0]
