@@ -47,7 +47,8 @@ def test_merge_runs_combines_equal_keys() -> None:
 
 
 def test_segments_round_trip_with_a_hot_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shuffle, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(shuffle, "BLOCK_ENTRIES", 2)
+    monkeypatch.setattr(shuffle, "MAX_FRAME_BYTES", 20_000)
     parts = [
         [("a", list(range(10))), ("hot", list(range(100_000))), ("z", ["é", None, {"x": [1.5]}])],
         [],

@@ -162,6 +162,8 @@ class MapBuffer:
                     consumed += len(values)
                     values = self._combine_one(combiner, key, values)
                     produced += len(values)
+                    if not values:
+                        continue  # the combiner dropped the key
                 appends[crc(key.encode("utf-8", "surrogatepass")) % count]((key, values))
         except (TypeError, AttributeError):
             self._check_keys()

@@ -14,16 +14,16 @@ docs/job-api.md states both formats for users.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Any, BinaryIO
 
 from mrspec.runtime.errors import TaskFailedError
 
 FLUSH_PAIRS = 16_384  # pairs formatted and written at once
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_ESCAPES_BUT_LF = str.maketrans({"\\": "\\\\", "\t": "\\t", "\r": "\\r"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _INF = float("inf")
+_PLAIN = frozenset((str, int))  # formatted by an f-string exactly as tsv wants
 
 
 class _Json(str):
@@ -49,7 +49,7 @@ def _tsv_field(item: Any) -> str:
         return _text(item)
     text: str = item
     if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        return text.translate(_ESCAPES)
+        return _escape(text).replace("\n", "\\n")
     return text
 
 
@@ -61,38 +61,61 @@ def jsonl_line(key: Any, value: Any) -> str:
     return _dumps([key, value]) + "\n"
 
 
-def _tsv_chunk(pairs: list[tuple[str, str]]) -> str:
-    """Lines for pairs whose fields are already text.
+def _tsv_chunk(pairs: list[Any]) -> str:
+    """The lines of a chunk of raw pairs.
 
-    The lines of a chunk are joined at once and checked for characters that need escaping
-    with a few scans of the whole chunk; a dirty chunk escapes its key and value columns
-    with one ``str.translate`` each, so no per-field checks run in Python.
+    ``str`` and ``int`` fields are formatted by one f-string per line (``f"{5}"`` is
+    ``5``, as JSON writes it); the joined chunk is then checked for characters that need
+    escaping with a few scans. A dirty chunk is redone column by column: each column
+    joined, escaped with three ``str.replace`` calls and split again, so no per-field checks
+    run in Python unless a field holds a line feed or is JSON text.
     """
-    text = "".join([f"{k}\t{v}\n" for k, v in pairs])
+    plain = _PLAIN
+    text = "".join(
+        [
+            f"{k}\t{v}\n" if type(k) in plain and type(v) in plain else _tsv_slow(k, v)
+            for k, v in pairs
+        ]
+    )
     n = len(pairs)
     if "\\" not in text and "\r" not in text and text.count("\t") == n == text.count("\n"):
         return text
-    keys = _escape_column([k for k, _ in pairs])
-    values = _escape_column([v for _, v in pairs])
+    keys = _escape_column([f"{k}" if type(k) in plain else _text(k) for k, _ in pairs])
+    values = _escape_column([f"{v}" if type(v) in plain else _text(v) for _, v in pairs])
     return "".join([f"{k}\t{v}\n" for k, v in zip(keys, values, strict=True)])
+
+
+def _tsv_slow(key: Any, value: Any) -> str:
+    return f"{_tsv_field(key)}\t{_tsv_field(value)}\n"
 
 
 def _escape_column(items: list[str]) -> list[str]:
     joined = "\n".join(items)
-    if joined.count("\n") != len(items) - 1 or any(type(i) is _Json for i in items):
+    if joined.count("\n") != len(items) - 1 or _Json in set(map(type, items)):
         return [_tsv_field(i) for i in items]  # line feeds inside, or final JSON text
     if "\\" not in joined and "\t" not in joined and "\r" not in joined:
         return items
-    return joined.translate(_ESCAPES_BUT_LF).split("\n")
+    return _escape(joined).split("\n")
+
+
+def _escape(text: str) -> str:
+    """Backslash, tab and CR escaped (``str.replace`` is far faster than ``translate``
+    with multi-character replacements)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def _bad_pair(pairs: list[Any], exc: Exception) -> TaskFailedError:
+    for item in pairs:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            return TaskFailedError(f"the job yielded {item!r} where a (key, value) pair belongs")
+    return TaskFailedError(f"an output pair cannot be written: {type(exc).__name__}: {exc}")
 
 
 class PartWriter:
-    """Formats pairs in chunks and writes them to one output object in large pieces.
+    """Collects pairs in chunks and writes them to one output object in large pieces.
 
-    For ``tsv`` each pair is only converted to text in the loop (``str`` as is, numbers
-    with ``str``/``repr``, the rest with JSON); the lines of a chunk are joined at once and
-    checked for characters that need escaping with a few scans of the whole chunk, so the
-    common case pays no per-field escaping checks.
+    Pairs are gathered with ``list.extend`` (no Python code per pair) and formatted a
+    chunk at a time (see ``_tsv_chunk``).
     """
 
     def __init__(self, out: BinaryIO, output_format: str) -> None:
@@ -100,38 +123,32 @@ class PartWriter:
             raise TaskFailedError(f"unknown output format {output_format!r}")
         self._out = out
         self._tsv = output_format == "tsv"
-        self._pairs: list[tuple[Any, Any]] = []
+        self._pairs: list[Any] = []
         self.records = 0
         self.bytes = 0
 
     def write_pairs(self, pairs: Any) -> None:
         """Write every ``(key, value)`` pair of an iterable."""
         pending = self._pairs
-        append = pending.append
-        if self._tsv:
-            for key, value in pairs:
-                append(
-                    (
-                        key if type(key) is str else _text(key),
-                        value if type(value) is str else _text(value),
-                    )
-                )
-                if len(pending) >= FLUSH_PAIRS:
-                    self.flush()
-        else:
-            for key, value in pairs:
-                append((key, value))
-                if len(pending) >= FLUSH_PAIRS:
-                    self.flush()
+        items = iter(pairs)
+        while True:
+            room = FLUSH_PAIRS - len(pending)
+            pending.extend(islice(items, room))
+            if len(pending) < FLUSH_PAIRS:
+                return
+            self.flush()
 
     def flush(self) -> None:
         pending = self._pairs
         if not pending:
             return
-        if self._tsv:
-            text = _tsv_chunk(pending)
-        else:
-            text = "".join([_dumps([k, v]) + "\n" for k, v in pending])
+        try:
+            if self._tsv:
+                text = _tsv_chunk(pending)
+            else:
+                text = "".join([_dumps([k, v]) + "\n" for k, v in pending])
+        except (TypeError, ValueError) as exc:
+            raise _bad_pair(pending, exc) from exc
         data = text.encode("utf-8", "surrogatepass")
         self._out.write(data)
         self.bytes += len(data)

@@ -6,6 +6,7 @@ reducer fetches its segment with ranged reads. A segment is a sequence of frames
 
     frame = 4-byte little-endian payload length, payload
     payload = zlib(marshal.dumps([(key, [value, ...]), ...]))   # keys ascending
+    (up to BLOCK_ENTRIES entries, about MAX_FRAME_BYTES at most before compression)
 
 ``marshal`` is the fastest standard serializer for str/int/float/list/dict/None/bool
 (all JSON values) and the shuffle is produced and consumed by the same mrspec version;
@@ -23,7 +24,7 @@ import struct
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, groupby
+from itertools import chain, groupby, islice
 from operator import itemgetter
 from typing import Any, BinaryIO
 
@@ -32,18 +33,14 @@ from mrspec.storage import Storage
 Entry = tuple[str, list[Any]]
 
 FRAME_HEADER = struct.Struct("<I")
-BLOCK_BYTES = 256 * 1024  # estimated uncompressed bytes per frame
+BLOCK_ENTRIES = 4096  # entries per frame
+MAX_BLOCK_VALUES = 32_768  # values per frame
+MAX_FRAME_BYTES = 2 * 1024**2  # a larger frame is split (large values)
 MAX_ENTRY_VALUES = 8192  # values per entry; more are cut into several entries
 COMPRESS_LEVEL = 1  # 0 disables compression
 
 _first = itemgetter(0)
-
-
-def _encode(entries: list[Entry]) -> bytes:
-    payload = marshal.dumps(entries)
-    if COMPRESS_LEVEL:
-        payload = zlib.compress(payload, COMPRESS_LEVEL)
-    return FRAME_HEADER.pack(len(payload)) + payload
+_second = itemgetter(1)
 
 
 def _decode(payload: bytes) -> list[Entry]:
@@ -54,30 +51,53 @@ def _decode(payload: bytes) -> list[Entry]:
 
 
 def write_segment(out: BinaryIO, entries: Iterable[Entry]) -> tuple[int, int]:
-    """Write entries (sorted by key) as frames; return (bytes written, values written)."""
+    """Write entries (sorted by key) as frames; return (bytes written, values written).
+
+    Blocks are cut by entry count with C-level slicing; only a block holding more than
+    ``MAX_BLOCK_VALUES`` values (a hot key, say) is reworked entry by entry, and one that
+    encodes to more than ``MAX_FRAME_BYTES`` is halved.
+    """
     written = values = 0
-    block: list[Entry] = []
-    size = 0
-    for key, vals in entries:
-        n = len(vals)
-        values += n
-        if n > MAX_ENTRY_VALUES:
-            for i in range(0, n, MAX_ENTRY_VALUES):
-                part = vals[i : i + MAX_ENTRY_VALUES]
-                block.append((key, part))
-                size += len(key) + 8 * len(part)
-                if size >= BLOCK_BYTES:
-                    written += out.write(_encode(block))
-                    block, size = [], 0
+    items = iter(entries)
+    while True:
+        block = list(islice(items, BLOCK_ENTRIES))
+        if not block:
+            return written, values
+        lengths = list(map(len, map(_second, block)))
+        count = sum(lengths)
+        values += count
+        if count <= MAX_BLOCK_VALUES:
+            written += _write_block(out, block)
             continue
-        block.append((key, vals))
-        size += len(key) + 16 + 8 * n
-        if size >= BLOCK_BYTES:
-            written += out.write(_encode(block))
-            block, size = [], 0
-    if block:
-        written += out.write(_encode(block))
-    return written, values
+        for part in _bounded_blocks(block):  # a hot key or many values: rework
+            written += _write_block(out, part)
+
+
+def _bounded_blocks(block: list[Entry]) -> Iterator[list[Entry]]:
+    """Entries cut to at most MAX_ENTRY_VALUES values, grouped in blocks of at most
+    MAX_BLOCK_VALUES values (a reader holds one decoded block per run)."""
+    part: list[Entry] = []
+    count = 0
+    for key, vals in block:
+        for i in range(0, max(1, len(vals)), MAX_ENTRY_VALUES):
+            piece = vals[i : i + MAX_ENTRY_VALUES] if len(vals) > MAX_ENTRY_VALUES else vals
+            if part and count + len(piece) > MAX_BLOCK_VALUES:
+                yield part
+                part, count = [], 0
+            part.append((key, piece))
+            count += len(piece)
+    if part:
+        yield part
+
+
+def _write_block(out: BinaryIO, block: list[Entry]) -> int:
+    payload = marshal.dumps(block)
+    if len(payload) > MAX_FRAME_BYTES and len(block) > 1:
+        half = len(block) // 2  # large values: keep frames (reader memory) bounded
+        return _write_block(out, block[:half]) + _write_block(out, block[half:])
+    if COMPRESS_LEVEL:
+        payload = zlib.compress(payload, COMPRESS_LEVEL)
+    return out.write(FRAME_HEADER.pack(len(payload)) + payload)
 
 
 def write_object(out: BinaryIO, partitions: Iterable[Iterable[Entry]]) -> list[list[int]]:
@@ -188,7 +208,9 @@ def merge_runs(
             yield entries[0]
             continue
         values = [v for _, more in entries for v in more]
-        yield key, combine(key, values)
+        combined = combine(key, values)
+        if combined:
+            yield key, combined
 
 
 def grouped(entries: Iterator[Entry]) -> Iterator[tuple[str, Iterator[Any]]]:
