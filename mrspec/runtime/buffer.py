@@ -19,6 +19,7 @@ import os
 import sys
 import zlib
 from collections.abc import Callable, Iterator
+from itertools import compress
 from typing import Any, BinaryIO
 
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
@@ -147,30 +148,49 @@ class MapBuffer:
 
     # -- sort, spill, write ---------------------------------------------------------------
     def _sorted_partitions(self) -> list[list[Entry]]:
-        """The groups as sorted entries per partition, combined on the way (one pass)."""
+        """The groups as sorted entries per partition, combined on the way.
+
+        Sorting, hashing, partitioning and picking the keys that need the combiner are
+        C-level passes (``sorted``, ``map``, ``compress``); Python runs per key only for
+        keys with several values when there is a combiner.
+        """
         groups = self.groups
         count = self.partitions
-        parts: list[list[Entry]] = [[] for _ in range(count)]
-        appends = [part.append for part in parts]
-        crc = zlib.crc32
-        combiner = self.combiner
-        consumed = produced = 0
         try:
-            for key in sorted(groups):
-                values = groups[key]
-                if combiner is not None and len(values) > 1:
-                    consumed += len(values)
-                    values = self._combine_one(combiner, key, values)
-                    produced += len(values)
-                    if not values:
-                        continue  # the combiner dropped the key
-                appends[crc(key.encode("utf-8", "surrogatepass")) % count]((key, values))
+            keys = sorted(groups)
+            hashes = map(zlib.crc32, map(str.encode, keys))
         except (TypeError, AttributeError):
             self._check_keys()
             raise
+        try:
+            pids = list(map(count.__rmod__, hashes))
+        except (TypeError, AttributeError):
+            self._check_keys()
+            raise
+        except UnicodeEncodeError:  # lone surrogates: encode them as they are
+            pids = [partition_of(key, count) for key in keys]
+        values = list(map(groups.__getitem__, keys))
+        if self.combiner is not None:
+            values = self._combine_all(keys, values)
+        entries = list(zip(keys, values, strict=True))
+        if self.combiner is not None and not all(values):
+            keep = list(map(bool, values))  # keys the combiner dropped reach no reducer
+            entries, pids = list(compress(entries, keep)), list(compress(pids, keep))
+        if count == 1:
+            return [entries]
+        return [list(compress(entries, map(p.__eq__, pids))) for p in range(count)]
+
+    def _combine_all(self, keys: list[str], values: list[list[Any]]) -> list[list[Any]]:
+        combiner = self.combiner
+        assert combiner is not None
+        consumed = produced = 0
+        for i in compress(range(len(keys)), map((1).__lt__, map(len, values))):
+            consumed += len(values[i])
+            values[i] = self._combine_one(combiner, keys[i], values[i])
+            produced += len(values[i])
         self.counters["combine_input_records"] += consumed
         self.counters["combine_output_records"] += produced
-        return parts
+        return values
 
     def _check_keys(self) -> None:
         for key in self.groups:

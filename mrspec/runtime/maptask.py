@@ -7,6 +7,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from mrspec import api
@@ -194,36 +195,36 @@ def _task_form(
             counters["map_input_bytes"] += len(block.data)
             yield from block.records
 
-    groups = buffer.groups
-    get = groups.get
-    added = 0
-    pair: Any = None
+    pairs: list[Any] = []
     try:
-        for pair in mapper(records()) or ():
-            key, value = pair
-            values = get(key)
-            if values is None:
-                groups[key] = [value]
-            else:
-                values.append(value)
-            added += 1
-            if added >= TASK_FORM_CHECK_PAIRS:
-                buffer.added(added)
-                added = 0
-                groups = buffer.groups
-                get = groups.get
+        output = iter(mapper(records()) or ())
+        while True:
+            pairs = list(islice(output, TASK_FORM_CHECK_PAIRS))  # C-level pull
+            if not pairs:
+                break
+            groups = buffer.groups
+            get = groups.get
+            for key, value in pairs:
+                values = get(key)
+                if values is None:
+                    groups[key] = [value]
+                else:
+                    values.append(value)
+            buffer.added(len(pairs))
     except (TaskFailedError, MemoryError):
         raise
+    except (TypeError, ValueError) as exc:
+        bad = [p for p in pairs if not (isinstance(p, tuple) and len(p) == 2)]
+        if bad:
+            raise _pairs_error(name, bad, exc) from exc
+        raise _user_error(name, exc, current) from exc
     except Exception as exc:
-        where = (
-            f"; it was reading {current[0].uri} near byte {current[0].offset}" if current else ""
-        )
-        if pair is not None and not (isinstance(pair, tuple) and len(pair) == 2):
-            raise _pairs_error(name, [pair], exc) from exc
-        raise UserCodeError(
-            f"{name}: the task-level mapper raised: {describe(exc)}{where}"
-        ) from exc
-    buffer.added(added)
+        raise _user_error(name, exc, current) from exc
+
+
+def _user_error(name: str, exc: Exception, current: list[Block]) -> UserCodeError:
+    where = f"; it was reading {current[0].uri} near byte {current[0].offset}" if current else ""
+    return UserCodeError(f"{name}: the task-level mapper raised: {describe(exc)}{where}")
 
 
 def _map_only(
