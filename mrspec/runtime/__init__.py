@@ -31,8 +31,8 @@ Functions state (each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records)::
       "user_counters": {"name": n, ...},             # mrspec.api.increment()
       "bad_records": [{"uri": ..., "offset": 123, "error": "ValueError: ..."}],
       "bad_record_count": 1,
-      "shuffle": {"uri": ..., "index": [[offset, length], ...]},  # map with reduce
-      "outputs": [{"uri": ..., "size": n, "records": n}],          # reduce, map-only
+      "shuffle": {"uri": ..., "index": [[offset, length, values], ...]},  # map+reduce
+      "outputs": [{"uri": ..., "size": n, "records": n}],  # reduce, map-only
       "started": unix_time, "seconds": float,
       "peak_memory_bytes": n,          # this process's peak RSS (getrusage maxrss)
       "memory_cap_mb": n,
