@@ -30,10 +30,30 @@ _context: Any = None
 
 
 def _mp_context() -> Any:
+    """The fork server context, started once per engine process.
+
+    The fork server listens on a Unix socket under the temporary folder, whose path must
+    stay under about 100 bytes; with a long ``TMPDIR`` (macOS, nested CI folders) the
+    multiprocessing temporary folder goes to ``/tmp`` instead. Where no fork server can
+    start at all, plain ``fork`` is used.
+    """
     global _context
     if _context is None:
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["mrspec.local.worker"])
+        from multiprocessing import forkserver, util
+
+        if len(tempfile.gettempdir()) > 60 and os.access("/tmp", os.W_OK):
+            saved, tempfile.tempdir = tempfile.tempdir, "/tmp"
+            try:
+                util.get_temp_dir()  # created now and cached for this process
+            finally:
+                tempfile.tempdir = saved
+        context: Any = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["mrspec.local.worker"])
+        try:
+            forkserver.ensure_running()
+        except OSError:
+            context = multiprocessing.get_context("fork")
+        _context = context
     return _context
 
 
