@@ -187,3 +187,32 @@ def test_map_only_job(tmp_path: Path) -> None:
     assert summary["tasks"]["reduce"] == 0 and summary["output"]["parts"] == summary["tasks"]["map"] > 1
     got = [json.loads(line) for line in output_lines(spec.output.prefix)]
     assert got == [[r["host"], r] for r in rows if r["level"] == "ERROR"]
+
+
+def test_hot_key_stays_under_the_reduce_cap(tmp_path: Path) -> None:
+    code = """
+    def mapper(line):
+        for i in range(int(line)):
+            yield "hot", i
+        yield "cold", 1
+
+    def reducer(key, values):
+        n = total = 0
+        for v in values:
+            n += 1
+            total += v
+        yield key, [n, total]
+    """
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "n.txt").write_text("600000\n" * 6)
+    # 3.6 million distinct ints for one key: about 130 MB as a list, past the 128 MB cap
+    spec = make_job(
+        tmp_path, code, partitions=1, split_size=7, bin_size=14, map_memory=192, reduce_memory=128
+    )
+    summary = run_local(spec, LocalOptions(workers=2))
+    assert sorted(output_lines(spec.output.prefix)) == [
+        "cold\t[6,6]",
+        f"hot\t[3600000,{6 * (600000 * 599999 // 2)}]",
+    ]
+    reduce = summary["memory"]["reduce"]
+    assert reduce["peak_bytes_max"] < 128 * 1024**2
