@@ -67,6 +67,7 @@ def make_job(
     reduce_memory: int = 512,
     max_attempts: int = 1,
     max_bad_records: int = 0,
+    map_timeout: int = 180,
 ) -> JobSpec:
     module = write_code(root, code)
     prefixes = [inputs] if isinstance(inputs, str) else (inputs or [str(root / "input")])
@@ -78,6 +79,7 @@ def make_job(
             combiner=f"{module}:{combiner}" if combiner else None,
             form=form,  # type: ignore[arg-type]
             memory_mb=map_memory,
+            timeout_s=map_timeout,
             bin_size=bin_size,
         ),
         reduce=(

@@ -154,6 +154,16 @@ def _reduce_phase(
     return results
 
 
+def _timeout_warnings(results: list[dict[str, Any]], kind: str, timeout_s: int) -> list[str]:
+    """Tasks that took longer here than their Lambda timeout (not enforced locally)."""
+    return [
+        f"{kind} task {r['task_id']} took {r['seconds']:.1f}s here, more than its "
+        f"{kind}.timeout of {timeout_s}s: on AWS it could time out"
+        for r in results
+        if float(r.get("seconds", 0)) > timeout_s
+    ]
+
+
 def _memory(results: list[dict[str, Any]], cap_mb: int) -> dict[str, Any]:
     peaks = [int(r.get("peak_memory_bytes", 0)) for r in results]
     return {
@@ -176,6 +186,9 @@ def summarize(
     """The run summary printed by ``mrspec apply --local`` (``--json`` prints it as is)."""
     counters = manifest["counters"]
     memory = {"map": _memory(map_results, config.map_memory_mb)}
+    warnings = _timeout_warnings(map_results, "map", spec.map.timeout_s)
+    if spec.reduce is not None:
+        warnings += _timeout_warnings(reduce_results, "reduce", spec.reduce.timeout_s)
     if reduce_results:
         memory["reduce"] = _memory(reduce_results, config.reduce_memory_mb)
     return {
@@ -204,6 +217,7 @@ def summarize(
         "bad_records": manifest["bad_records"],
         "timings": manifest["timings"],
         "memory": memory,
+        "warnings": warnings,
         "output": {
             "prefix": spec.output.prefix,
             "format": spec.output.format,

@@ -120,6 +120,8 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         shown = "; ".join(f"{b['uri']}@{b['offset']}: {b['error']}" for b in bad[:5])
         more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
         table.add_row("skipped", f"{len(bad)} bad record(s): {shown}{more}")
+    for warning in summary.get("warnings", []):
+        table.add_row("warning", warning)
     out = summary["output"]
     table.add_row(
         "output",
