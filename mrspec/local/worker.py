@@ -15,7 +15,7 @@ from typing import Any
 
 from mrspec.errors import MrspecError
 from mrspec.plan.model import MapTask
-from mrspec.runtime import run_map_task, run_reduce_task
+from mrspec.runtime import buffer, run_map_task, run_reduce_task
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError
 
@@ -51,6 +51,7 @@ def run_task(
     os.environ.update(environ)
     os.chdir(cwd)
     config = TaskConfig.from_json(config_json)
+    buffer.RETAIN = []  # this process exits after the task: skip freeing the map output
     outcome: tuple[str, Any, Any]
     try:
         limit_memory(config.memory_mb(kind))

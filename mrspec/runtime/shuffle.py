@@ -10,6 +10,9 @@ reducer fetches its segment with ranged reads. A segment is a sequence of frames
 
 ``marshal`` is the fastest standard serializer for str/int/float/list/dict/None/bool
 (all JSON values) and the shuffle is produced and consumed by the same mrspec version;
+its format version 2 skips the object-sharing table of versions 3 and 4 (measured on word
+count entries: 1.6x faster to write, a few percent slower to read, 15% more bytes before
+compression and 4% after);
 level-1 zlib keeps S3 traffic small for little CPU. A key's values may be cut across
 several consecutive entries (a hot key never needs one giant list); readers group
 equal keys themselves.
@@ -38,6 +41,7 @@ MAX_BLOCK_VALUES = 32_768  # values per frame
 MAX_FRAME_BYTES = 2 * 1024**2  # a larger frame is split (large values)
 MAX_ENTRY_VALUES = 8192  # values per entry; more are cut into several entries
 COMPRESS_LEVEL = 1  # 0 disables compression
+MARSHAL_VERSION = 2  # no object-sharing table (see above)
 
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -91,7 +95,7 @@ def _bounded_blocks(block: list[Entry]) -> Iterator[list[Entry]]:
 
 
 def _write_block(out: BinaryIO, block: list[Entry]) -> int:
-    payload = marshal.dumps(block)
+    payload = marshal.dumps(block, MARSHAL_VERSION)
     if len(payload) > MAX_FRAME_BYTES and len(block) > 1:
         half = len(block) // 2  # large values: keep frames (reader memory) bounded
         return _write_block(out, block[:half]) + _write_block(out, block[half:])
