@@ -221,3 +221,29 @@ def test_chunked_tsv_writer_equals_per_line_formatting(seed: int) -> None:
     writer.flush()
     assert out.getvalue().decode() == "".join(output.tsv_line(k, v) for k, v in pairs)
     assert writer.records == len(pairs)
+
+
+@pytest.mark.parametrize("chars", ["abé", "ab\\é", "ab\\\té", "a\\\r", "a\\\n"])
+@pytest.mark.parametrize("seed", range(5))
+def test_chunked_tsv_writer_on_str_and_int_pairs(chars: str, seed: int) -> None:
+    """str/int pairs whose only dirty character may be a backslash take a whole-chunk path."""
+    import io
+    import random
+
+    from mrspec.runtime import output
+
+    rng = random.Random(seed)
+
+    def text() -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 6)))
+
+    pairs: list[tuple[str, object]] = [
+        (text(), rng.choice([text(), rng.randint(-5, 10**6)])) for _ in range(rng.randint(1, 40_000))
+    ]
+    out = io.BytesIO()
+    writer = output.PartWriter(out, "tsv")
+    writer.write_pairs(pairs)
+    writer.flush()
+    assert out.getvalue().decode() == "".join(output.tsv_line(k, v) for k, v in pairs)
+    lines = out.getvalue().decode().split("\n")[:-1]
+    assert len(lines) == len(pairs) and all(line.count("\t") == 1 for line in lines)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from itertools import islice
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 from mrspec.runtime.errors import TaskFailedError
@@ -24,6 +25,10 @@ FLUSH_PAIRS = 16_384  # pairs formatted and written at once
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _INF = float("inf")
 _PLAIN = frozenset((str, int))  # formatted by an f-string exactly as tsv wants
+_first = itemgetter(0)
+_second = itemgetter(1)
+_TUPLE = {tuple}
+_TWO = {2}
 
 
 class _Json(str):
@@ -71,15 +76,26 @@ def _tsv_chunk(pairs: list[Any]) -> str:
     run in Python unless a field holds a line feed or is JSON text.
     """
     plain = _PLAIN
-    text = "".join(
-        [
-            f"{k}\t{v}\n" if type(k) in plain and type(v) in plain else _tsv_slow(k, v)
-            for k, v in pairs
-        ]
-    )
     n = len(pairs)
-    if "\\" not in text and "\r" not in text and text.count("\t") == n == text.count("\n"):
-        return text
+    if (
+        set(map(type, pairs)) == _TUPLE
+        and set(map(len, pairs)) == _TWO
+        and set(map(type, map(_first, pairs))) <= plain >= set(map(type, map(_second, pairs)))
+    ):
+        # str and int only: when the separators are the only tabs and line feeds and no
+        # CR occurs, the one escape left to do is doubling backslashes, on the whole text
+        text = "".join([f"{k}\t{v}\n" for k, v in pairs])
+        if "\r" not in text and text.count("\t") == n == text.count("\n"):
+            return text.replace("\\", "\\\\") if "\\" in text else text
+    else:
+        text = "".join(
+            [
+                f"{k}\t{v}\n" if type(k) in plain and type(v) in plain else _tsv_slow(k, v)
+                for k, v in pairs
+            ]
+        )
+        if "\\" not in text and "\r" not in text and text.count("\t") == n == text.count("\n"):
+            return text
     keys = _escape_column([f"{k}" if type(k) in plain else _text(k) for k, _ in pairs])
     values = _escape_column([f"{v}" if type(v) in plain else _text(v) for _, v in pairs])
     return "".join([f"{k}\t{v}\n" for k, v in zip(keys, values, strict=True)])
