@@ -38,6 +38,22 @@ def task_mapper(lines):
     yield from counts.items()
 """
 
+# One key gets every value of a line's count (plus one "cold" key): the reducer must see
+# them streamed, since a materialised list of them is what the memory tests guard against.
+HOT_KEY = """
+def mapper(line):
+    for i in range(int(line)):
+        yield "hot", i
+    yield "cold", 1
+
+def reducer(key, values):
+    n = total = 0
+    for v in values:
+        n += 1
+        total += v
+    yield key, [n, total]
+"""
+
 
 def write_code(root: Path, code: str) -> str:
     """Write ``code`` as a uniquely named module under ``root/code``; return its name."""

@@ -7,7 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-from local_jobs import WORDCOUNT, make_job, output_lines, reference_counts, tsv_counts, write_words
+from local_jobs import (
+    HOT_KEY,
+    WORDCOUNT,
+    make_job,
+    output_lines,
+    reference_counts,
+    tsv_counts,
+    write_words,
+)
 
 from mrspec.errors import JobFailedError, RefusedError
 from mrspec.local.engine import LocalOptions, run_local
@@ -191,19 +199,7 @@ def test_map_only_job(tmp_path: Path) -> None:
 
 
 def test_hot_key_stays_under_the_reduce_cap(tmp_path: Path) -> None:
-    code = """
-    def mapper(line):
-        for i in range(int(line)):
-            yield "hot", i
-        yield "cold", 1
-
-    def reducer(key, values):
-        n = total = 0
-        for v in values:
-            n += 1
-            total += v
-        yield key, [n, total]
-    """
+    code = HOT_KEY
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "n.txt").write_text("600000\n" * 6)
     # 3.6 million distinct ints for one key: about 130 MB as a list, past the 128 MB cap

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from local_jobs import (
+    HOT_KEY,
     WORDCOUNT,
     make_job,
     output_lines,
@@ -74,19 +75,7 @@ def test_partitioning_is_stable() -> None:
 
 
 def test_hot_key_is_streamed_to_the_reducer(tmp_path: Path) -> None:
-    code = """
-    def mapper(line):
-        for i in range(int(line)):
-            yield "hot", i
-        yield "cold", 1
-
-    def reducer(key, values):
-        n = total = 0
-        for v in values:
-            n += 1
-            total += v
-        yield key, [n, total]
-    """
+    code = HOT_KEY
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "n.txt").write_text("200000\n" * 6)
     spec = make_job(tmp_path, code, partitions=1, split_size=7, bin_size=14)
