@@ -139,7 +139,7 @@ def test_handlers_import_from_the_zip_alone(tmp_path: Path) -> None:
         sys.path.insert(0, {str(root)!r})
         import mrspec.aws.handlers as h
         import mrspec.runtime, mrspec.runtime.maptask, mrspec.runtime.reducetask
-        import mrspec.runtime.commit, mrspec.storage.s3, wordcount
+        import mrspec.runtime.committer, mrspec.storage.s3, wordcount
         config = h.task_config()
         assert config.code_path == "" and config.output_prefix == {OUT!r}, config
         outside = [n for n, m in sys.modules.items() if n.startswith("mrspec")

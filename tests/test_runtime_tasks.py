@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import tracemalloc
 from pathlib import Path
@@ -236,3 +237,18 @@ def test_chunked_tsv_writer_on_str_and_int_pairs(chars: str, seed: int) -> None:
     assert out.getvalue().decode() == "".join(output.tsv_line(k, v) for k, v in pairs)
     lines = out.getvalue().decode().split("\n")[:-1]
     assert len(lines) == len(pairs) and all(line.count("\t") == 1 for line in lines)
+
+
+def test_no_public_runtime_function_shares_a_submodule_name() -> None:
+    # Importing a submodule binds it as a package attribute, which would silently replace a
+    # public function of the same name (as ``mrspec.runtime.commit`` once did).
+    import pkgutil
+
+    import mrspec.runtime as runtime
+
+    submodules = {m.name for m in pkgutil.iter_modules(runtime.__path__)}
+    assert "committer" in submodules
+    assert not submodules & set(runtime.__all__)
+    for name in submodules:
+        importlib.import_module(f"mrspec.runtime.{name}")
+    assert all(callable(getattr(runtime, name)) for name in runtime.__all__ if name[0].islower())

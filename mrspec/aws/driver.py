@@ -49,7 +49,7 @@ from mrspec.aws.state import RunRecord, RunStatus, StateStore, new_run_id, state
 from mrspec.aws.watch import Backoff, Snapshot, TaskFailure, failed_task_errors, follow
 from mrspec.errors import ExitCode, JobFailedError, MrspecError, RefusedError, TeardownError
 from mrspec.plan.model import JobPlan
-from mrspec.runtime.commit import cleanup, prepare_output
+from mrspec.runtime.committer import cleanup, prepare_output
 from mrspec.runtime.config import TaskConfig
 from mrspec.spec.model import JobSpec
 

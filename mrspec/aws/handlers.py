@@ -234,10 +234,7 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
             f"commit: {len(map_results)} of {expected} map task results are present "
             f"(missing task ids include {missing}); refusing to commit partial output"
         )
-    # Imported from its module: once ``mrspec.runtime.commit`` (the module) is loaded, the
-    # package attribute ``mrspec.runtime.commit`` names the module, not the function, and a
-    # warm Lambda container would fail its second commit.
-    from mrspec.runtime.commit import commit as run_commit
+    from mrspec.runtime.committer import commit as run_commit
 
     manifest = run_commit(
         config,

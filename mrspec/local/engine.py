@@ -20,7 +20,7 @@ from typing import Any
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, plan_job
 from mrspec.runtime import cleanup, commit, prepare_output
-from mrspec.runtime.commit import check_bad_records
+from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
 from mrspec.spec.model import JobSpec
 

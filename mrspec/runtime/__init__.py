@@ -51,11 +51,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-# Load the ``commit`` submodule before the ``commit`` function below is defined: the first
-# import of a submodule binds it as an attribute of its package, so a later first import of
-# ``mrspec.runtime.commit`` (the lazy wrappers below make one) would replace the public
-# ``commit`` function with the module for every later ``from mrspec.runtime import commit``.
-import mrspec.runtime.commit as _commit_module  # noqa: F401
 from mrspec.plan.model import MapTask
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
@@ -149,7 +144,7 @@ def prepare_output(config: TaskConfig, *, overwrite: bool) -> int:
     with ``overwrite`` removes them (the old ``_SUCCESS`` first, so a reader never
     trusts a half-removed output). Returns the number of objects removed.
     """
-    from mrspec.runtime.commit import prepare_output as impl
+    from mrspec.runtime.committer import prepare_output as impl
 
     return impl(config, overwrite=overwrite)
 
@@ -173,7 +168,7 @@ def commit(
     summed built-in and user counters, bad records, timings (``started``, ``finished``,
     ``seconds`` and the caller's per-phase ``timings``), task counts and ``extra``.
     """
-    from mrspec.runtime.commit import commit as impl
+    from mrspec.runtime.committer import commit as impl
 
     return impl(
         config,
@@ -190,7 +185,7 @@ def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> Non
     """Remove the run's shuffle objects and task results under ``work_prefix``; with
     ``remove_output`` also every ``part-*`` object and any ``_SUCCESS`` under the output
     prefix (a failed or interrupted run leaves nothing a reader could trust)."""
-    from mrspec.runtime.commit import cleanup as impl
+    from mrspec.runtime.committer import cleanup as impl
 
     impl(config, work_prefix=work_prefix, remove_output=remove_output)
 
