@@ -90,6 +90,8 @@ class LambdaEmulator:
         self._unpacked: dict[str, Path] = {}
         self._warm: dict[str, dict[str, types.ModuleType]] = {}
         self.invocations: list[Invocation] = []
+        # Environment variables a call added to the process; removed when the fixture ends.
+        self.added_environment: set[str] = set()
         # The function whose handler runs in the current thread (for request accounting).
         self.current = threading.local()
 
@@ -118,7 +120,7 @@ class LambdaEmulator:
             try:
                 with (
                     self._isolated(digest, folder),
-                    _environment(function.environment_vars),
+                    _environment(function.environment_vars, self.added_environment),
                     redirect_stdout(output),
                     redirect_stderr(output),
                 ):
@@ -210,17 +212,21 @@ def _resolve_handler(handler: str) -> Any:
 
 
 @contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
+def _environment(variables: dict[str, str], added: set[str]) -> Iterator[None]:
+    """The function's variables in ``os.environ`` for one call.
+
+    Variables that existed get their old values back; ones the call added stay (recorded
+    in ``added``) until the fixture ends. Removing a key while the driver's thread creates
+    a boto3 client races botocore's ``os.environ.copy()``, which then raises KeyError.
+    Every call sets all of its own variables, so a later call never sees stale values.
+    """
+    saved = {name: os.environ[name] for name in variables if name in os.environ}
+    added.update(name for name in variables if name not in saved)
     os.environ.update(variables)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        os.environ.update(saved)
 
 
 def _bucket_permission_over_tls(bucket: Any, action: str, resource: str) -> Any:
@@ -348,8 +354,12 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
 
     monkeypatch.setattr(StepFunctionResponse, "list_executions", list_executions)
     S3Storage.reset_shared()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield EmulatedAws(region=REGION, lambdas=emulator)
+    try:
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            yield EmulatedAws(region=REGION, lambdas=emulator)
+    finally:
+        for name in emulator.added_environment:
+            os.environ.pop(name, None)
     S3Storage.reset_shared()
 
 

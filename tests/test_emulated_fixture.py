@@ -4,14 +4,17 @@ Lambda handler from an uploaded zip, in-process, with Lambda's error semantics."
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
-from aws_emulation import EmulatedAws, make_zip, wait_for_execution
+import pytest
+from aws_emulation import EmulatedAws, _environment, make_zip, wait_for_execution
 from aws_emulation import emulated_aws as emulated_aws  # the fixture
 
 HANDLER = """
 import os
 import boto3
+import pytest
 
 CALLS = []
 
@@ -167,3 +170,16 @@ def test_two_zips_with_the_same_module_name_do_not_collide(emulated_aws: Emulate
     failed = lam.invoke(FunctionName=first, Payload=json.dumps({"x": -1}))
     assert failed["FunctionError"] == "Handled"
     assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
+
+
+def test_a_call_never_deletes_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Deleting a key while another thread runs botocore's os.environ.copy() raises KeyError
+    # there; keys a call adds are recorded and stay until the fixture ends.
+    monkeypatch.setenv("MRSPEC_TEST_OLD", "before")
+    monkeypatch.delenv("MRSPEC_TEST_NEW", raising=False)
+    added: set[str] = set()
+    with _environment({"MRSPEC_TEST_OLD": "during", "MRSPEC_TEST_NEW": "x"}, added):
+        assert os.environ["MRSPEC_TEST_OLD"] == "during" and os.environ["MRSPEC_TEST_NEW"] == "x"
+    assert os.environ["MRSPEC_TEST_OLD"] == "before"
+    assert os.environ["MRSPEC_TEST_NEW"] == "x" and added == {"MRSPEC_TEST_NEW"}
+    monkeypatch.delenv("MRSPEC_TEST_NEW")
