@@ -69,10 +69,12 @@ def test_segments_round_trip_with_a_hot_key(tmp_path: Path, monkeypatch: pytest.
             assert regrouped == dict(parts[p])
 
 
+@pytest.mark.parametrize("gather", [1, 3, 4096])  # 1 and 3: most keys take the streaming path
 @pytest.mark.parametrize("seed", range(50))
-def test_grouped_streams_each_key_once(seed: int) -> None:
+def test_grouped_streams_each_key_once(seed: int, gather: int, monkeypatch: pytest.MonkeyPatch) -> None:
     from mrspec.runtime.shuffle import grouped
 
+    monkeypatch.setattr(shuffle, "GATHER_VALUES", gather)
     rng = random.Random(seed)
     keys = sorted(rng.choice("abcd") for _ in range(rng.randint(0, 30)))
     entries = [(k, [rng.randint(0, 9) for _ in range(rng.randint(1, 3))]) for k in keys]
@@ -80,7 +82,9 @@ def test_grouped_streams_each_key_once(seed: int) -> None:
     for k, vs in entries:
         expected.setdefault(k, []).extend(vs)
     got: dict[str, list[int]] = {}
-    for key, values in grouped(iter(entries)):
+    track: list[object] = [None, 0]
+    for key, values in grouped(iter(entries), track):
+        assert track == [key, len(got) + 1]
         assert key not in got
         take = rng.choice([None, 0, 1, 2])  # readers may stop early
         got[key] = list(values) if take is None else list(itertools.islice(values, take))

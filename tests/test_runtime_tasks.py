@@ -252,3 +252,19 @@ def test_no_public_runtime_function_shares_a_submodule_name() -> None:
     for name in submodules:
         importlib.import_module(f"mrspec.runtime.{name}")
     assert all(callable(getattr(runtime, name)) for name in runtime.__all__ if name[0].islower())
+
+
+def test_reducer_may_return_a_list_or_none(tmp_path: Path) -> None:
+    code = """
+def mapper(line):
+    yield line, 1
+
+def reducer(key, values):
+    return None if key == "skip" else [(key, sum(values)), (key + "!", 0)]
+"""
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text("x\nskip\nx\ny\n")
+    spec = make_job(tmp_path, code, partitions=1)
+    manifest = run_in_process(spec, tmp_path)
+    assert output_lines(spec.output.prefix) == ["x\t2", "x!\t0", "y\t1", "y!\t0"]
+    assert manifest["counters"]["reduce_input_groups"] == 3

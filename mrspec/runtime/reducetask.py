@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from itertools import chain
+from itertools import chain, starmap
 from operator import itemgetter
 from typing import Any
 
@@ -74,29 +75,28 @@ def run_reduce_task(
         ]
         merged: Iterator[Entry] = chain.from_iterable(merge_blocks(runs))
         uri = part_uri(config.output_prefix, partition)
-        current: list[Any] = [None, 0]  # the key being reduced, groups so far
+        track: list[Any] = [None, 0]  # the key being reduced, keys so far
+        call = reducer
+        if not inspect.isgeneratorfunction(reducer):
 
-        def outputs() -> Iterator[Any]:
-            for key, values in grouped(merged):
-                current[0] = key
-                current[1] += 1
-                pairs = reducer(key, values)
-                if pairs is not None:
-                    yield from pairs
+            def call(key: str, values: Iterator[Any]) -> Any:
+                return reducer(key, values) or ()  # None emits nothing
 
+        # starmap and chain run the per-key loop in C: one generator step per key fewer
+        outputs = chain.from_iterable(starmap(call, grouped(merged, track)))
         with storage_for(uri).open_write(uri) as out:
             writer = PartWriter(out, config.output_format)
             try:
-                writer.write_pairs(outputs())
+                writer.write_pairs(outputs)
             except (TaskFailedError, MemoryError):
                 raise
             except Exception as exc:
                 raise UserCodeError(
-                    f"{name}: the reducer failed on key {current[0]!r}: {describe(exc)}",
+                    f"{name}: the reducer failed on key {track[0]!r}: {describe(exc)}",
                     hint="a reducer must yield (key, value) pairs with JSON-serialisable values",
                 ) from exc
             writer.flush()
-        groups = current[1]
+        groups = track[1]
         counters.update(
             reduce_input_groups=groups,
             reduce_input_records=input_records,

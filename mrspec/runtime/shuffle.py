@@ -42,6 +42,7 @@ MAX_FRAME_BYTES = 2 * 1024**2  # a larger frame is split (large values)
 MAX_ENTRY_VALUES = 8192  # values per entry; more are cut into several entries
 COMPRESS_LEVEL = 1  # 0 disables compression
 MARSHAL_VERSION = 2  # no object-sharing table (see above)
+GATHER_VALUES = 4096  # a reducer's key over several entries: values gathered up to this
 
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -217,32 +218,51 @@ def merge_runs(
             yield key, combined
 
 
-def grouped(entries: Iterator[Entry]) -> Iterator[tuple[str, Iterator[Any]]]:
+def grouped(
+    entries: Iterator[Entry], track: list[Any] | None = None
+) -> Iterator[tuple[str, Iterator[Any]]]:
     """``(key, values)`` for each key of a key-sorted entry stream.
 
-    A key held by one entry (the common case) gets an iterator over that entry's list;
-    a key spread over several entries (a hot key, or one key from several map tasks) gets
-    a generator that streams them one by one, so its values are never gathered in memory.
-    As with ``itertools.groupby``, the values must be read before the next key is taken.
+    A key held by one entry (the common case) gets an iterator over that entry's list. A
+    key spread over a few entries (one per map task, say) has their values gathered into
+    one list, up to ``GATHER_VALUES``; past that (a hot key) the rest are streamed entry by
+    entry by a generator, so its values are never all in memory. As with
+    ``itertools.groupby``, the values must be read before the next key is taken.
+
+    ``track``, when given, is ``[key, groups]``: the key being handed out and the number of
+    keys so far (the reduce task reports both).
     """
+    track = track if track is not None else [None, 0]
     following = next(entries, None)
     while following is not None:
         key, values = following
+        track[0] = key
+        track[1] += 1
         following = next(entries, None)
         if following is None or following[0] != key:
             yield key, iter(values)
             continue
+        values = values + following[1]
+        following = next(entries, None)
+        while following is not None and following[0] == key and len(values) < GATHER_VALUES:
+            values += following[1]
+            following = next(entries, None)
+        if following is None or following[0] != key:
+            yield key, iter(values)
+            continue
         state: list[Entry | None] = [following]
-
-        def stream(
-            key: str = key, values: list[Any] = values, state: list[Entry | None] = state
-        ) -> Iterator[Any]:
-            yield from values
-            while (entry := state[0]) is not None and entry[0] == key:
-                state[0] = next(entries, None)
-                yield from entry[1]
-
-        yield key, stream()
+        yield key, _stream(key, values, state, entries)
         while (entry := state[0]) is not None and entry[0] == key:
             state[0] = next(entries, None)  # values the reducer did not read
         following = state[0]
+
+
+def _stream(
+    key: str, values: list[Any], state: list[Entry | None], entries: Iterator[Entry]
+) -> Iterator[Any]:
+    """The values of a hot key: those gathered, then the following entries of ``key``
+    (``state[0]`` is the next unread entry, shared with ``grouped``)."""
+    yield from values
+    while (entry := state[0]) is not None and entry[0] == key:
+        state[0] = next(entries, None)
+        yield from entry[1]
