@@ -19,6 +19,7 @@ from local_jobs import (
     write_words,
 )
 
+from mrspec.errors import JobFailedError
 from mrspec.plan import plan_job
 from mrspec.runtime import TaskConfig, TaskFailedError, run_map_task, run_reduce_task
 from mrspec.runtime.buffer import partition_of
@@ -252,6 +253,72 @@ def test_no_public_runtime_function_shares_a_submodule_name() -> None:
     for name in submodules:
         importlib.import_module(f"mrspec.runtime.{name}")
     assert all(callable(getattr(runtime, name)) for name in runtime.__all__ if name[0].islower())
+
+
+COMBINER_JOB = """
+def mapper(line):
+    word, n = line.split()
+    for i in range(int(n)):
+        yield word, i
+
+def reducer(word, values):
+    yield word, sorted(values)
+"""
+
+
+@pytest.mark.parametrize(
+    ("combiner", "expected"),
+    [
+        # the usual shape, one pair per key: combined in bulk
+        ("def combiner(k, vs):\n    yield k, sum(vs)", {"a": [10], "b": [1], "c": [0]}),
+        # a plain function returning a list, None for one key (which then reaches no reducer)
+        (
+            "def combiner(k, vs):\n    vs = list(vs)\n    return None if k == 'b' else [(k, max(vs))]",
+            {"a": [4], "c": [0]},
+        ),
+        # several pairs for some keys, none for others: checked key by key
+        (
+            "def combiner(k, vs):\n    for v in vs:\n        if v % 2 == 0:\n            yield k, v",
+            {"a": [0, 2, 4], "b": [0], "c": [0]},
+        ),
+    ],
+)
+def test_combiner_results_reach_the_reducer(tmp_path: Path, combiner: str, expected: dict[str, list[int]]) -> None:
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text("a 5\nb 2\nc 1\n")
+    spec = make_job(tmp_path, COMBINER_JOB + combiner, combiner="combiner", partitions=1)
+    manifest = run_in_process(spec, tmp_path)
+    got = {k: json.loads(v) for k, _, v in (line.partition("\t") for line in output_lines(spec.output.prefix))}
+    assert got == expected
+    counters = manifest["counters"]
+    # the combiner sees the keys with several values: a (5 values) and b (2)
+    assert counters["combine_input_records"] == 7
+    assert counters["combine_output_records"] == sum(len(v) for k, v in expected.items() if k != "c")
+
+
+@pytest.mark.parametrize(
+    ("combiner", "error"),
+    [
+        (
+            "def combiner(k, vs):\n    if k == 'b':\n        raise KeyError('no ' + k)\n    yield k, sum(vs)",
+            r"the combiner raised on key 'b': KeyError: 'no b'",
+        ),
+        (
+            "def combiner(k, vs):\n    yield k.upper(), sum(vs)",
+            r"the combiner must yield \(key, value\) pairs with the key it was given \('a'\); it yielded \('A', 10\)",
+        ),
+        (
+            "def combiner(k, vs):\n    yield [k, sum(vs)]",
+            r"with the key it was given \('a'\); it yielded \['a', 10\]",
+        ),
+    ],
+)
+def test_combiner_mistakes_name_the_key(tmp_path: Path, combiner: str, error: str) -> None:
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text("a 5\nb 2\nc 1\n")
+    spec = make_job(tmp_path, COMBINER_JOB + combiner, combiner="combiner", partitions=1)
+    with pytest.raises(JobFailedError, match=error):
+        run_in_process(spec, tmp_path)
 
 
 def test_reducer_may_return_a_list_or_none(tmp_path: Path) -> None:
