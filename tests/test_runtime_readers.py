@@ -133,3 +133,19 @@ def test_block_record_offsets(tmp_path: Path) -> None:
         for i, record in enumerate(block.records):
             seen.append((record["i"], block.record_offset(i)))
     assert seen == [(i, expected[i]) for i in range(500)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_decode_lines_drops_only_the_cr_of_a_line_end(seed: int) -> None:
+    # a line at a time, the obvious way: split at LF, then drop one CR at each line's end
+    def reference(data: bytes) -> list[str]:
+        text = data.decode("utf-8", "replace")
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+    rng = random.Random(seed)
+    for _ in range(4000):
+        data = bytes(rng.choice(b"ab\r\n\xff") for _ in range(rng.randint(0, 14)))
+        assert readers.decode_lines(data) == reference(data), data

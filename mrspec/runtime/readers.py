@@ -191,11 +191,13 @@ def _gunzip(storage: Storage, split: Split, chunk: int) -> Iterator[bytes]:
 def decode_lines(data: bytes) -> list[str]:
     """Lines of a block of complete lines, without ``\\n`` or a CRLF's ``\\r``."""
     text = data.decode("utf-8", "replace")
+    if "\r" in text:  # CRLF line ends: dropped in one C pass (a lone CR stays)
+        text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    if "\r" in text:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    elif lines[-1].endswith("\r"):  # the last line, without a line feed
+        lines[-1] = lines[-1][:-1]
     return lines
 
 
