@@ -14,8 +14,11 @@ Rows (all on the same corpus files, in one run):
 - ``engine-record+combiner``: ``mrspec`` local engine, per-record mapper with a combiner.
 - ``engine-task``: the local engine with a task-level mapper (in-mapper combining).
 
-Every row's counts are checked against ``counter-1proc``'s. docs/performance.md records
-the figures.
+Every row's counts are checked against ``counter-1proc``'s. Two ratios are printed: each
+row's best time over ``counter-2proc``'s best, and the median over the rounds of the
+row's time over ``counter-2proc``'s in the same round (paired, so a burst of load on a
+shared machine that slows one round does not decide the result).
+docs/performance.md records the figures.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import itertools
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -306,16 +310,24 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
     print(f"engine map task size: {format_size(bin_size)}", flush=True)
     best: dict[str, float] = {}
     notes: dict[str, str] = {}
+    ratios: dict[str, list[float]] = collections.defaultdict(list)
     reference: dict[str, int] | None = None
     for round_ in range(1, args.repeat + 1):
         print(f"round {round_}/{args.repeat}, load average {_load()}", flush=True)
+        yardstick: float | None = None
         for name, run in rows.items():
             if name not in only:
                 continue
             start = time.perf_counter()
             result = run()
             seconds = time.perf_counter() - start
-            print(f"  {name:<24} {seconds:8.2f} s", flush=True)
+            if name == "counter-2proc":
+                yardstick = seconds
+            ratio = ""
+            if yardstick is not None:
+                ratios[name].append(seconds / yardstick)
+                ratio = f" {seconds / yardstick:6.2f}x counter-2proc of this round"
+            print(f"  {name:<24} {seconds:8.2f} s{ratio}", flush=True)
             counts = read_counts(result[0]) if isinstance(result, tuple) else result
             if isinstance(counts, dict):
                 reference = reference if reference is not None else counts
@@ -326,11 +338,14 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
                 if isinstance(result, tuple):
                     notes[name] = _engine_note(result[1])
     print(f"\nbest of {args.repeat} round(s); load average at the end {_load()}")
-    print(f"{'run':<24} {'seconds':>8} {'MB/s':>7} {'x counter-2proc':>16}")
+    print(
+        f"{'run':<24} {'seconds':>8} {'MB/s':>7} {'x counter-2proc':>16} {'median of rounds':>17}"
+    )
     base = best.get("counter-2proc")
     for name, seconds in best.items():
         ratio = f"{seconds / base:.2f}x" if base else "-"
-        print(f"{name:<24} {seconds:8.2f} {total / 1e6 / seconds:7.1f} {ratio:>16}")
+        paired = f"{statistics.median(ratios[name]):.2f}x" if ratios[name] else "-"
+        print(f"{name:<24} {seconds:8.2f} {total / 1e6 / seconds:7.1f} {ratio:>16} {paired:>17}")
         if name in notes:
             print(f"{'':<24} {notes[name]}")
     print("every row's word counts were identical" if reference is not None else "")

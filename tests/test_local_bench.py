@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,14 @@ from mrspec import bench
 
 
 def test_bench_rows_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--size", "2MiB", "--generate", "--work-dir", str(tmp_path)]) == 0
+    assert bench.main(["--size", "2MiB", "--generate", "--work-dir", str(tmp_path), "--repeat", "2"]) == 0
     out = capsys.readouterr().out
     for row in ("counter-2proc", "plain-loop", "engine-record+combiner", "engine-task"):
         assert f"\n{row} " in out
+        # each round prints the row's ratio to that round's counter-2proc; the table adds
+        # the median of those paired ratios
+        assert len(re.findall(rf"\n  {re.escape(row)} +[0-9.]+ s +[0-9.]+x counter-2proc", out)) == 2
+        assert re.search(rf"\n{re.escape(row)} +[0-9.]+ +[0-9.]+ +[0-9.]+x +[0-9.]+x\n", out)
     assert "every row's word counts were identical" in out
 
 
