@@ -13,6 +13,7 @@ from local_jobs import (
     make_job,
     output_lines,
     reference_counts,
+    run_in_process,
     tsv_counts,
     write_words,
 )
@@ -235,3 +236,16 @@ def test_a_task_slower_than_its_lambda_timeout_is_flagged(tmp_path: Path) -> Non
         r"map task 0 took 1\.\ds here, more than its map\.timeout of 1s: on AWS it could time out",
         warning,
     )
+
+
+def test_local_shuffle_is_written_uncompressed(tmp_path: Path, corpus: Path) -> None:
+    # Lambda's task code compresses its shuffle objects; the local engine's shuffle never
+    # leaves the machine and skips zlib. Same job, same splits: the local engine reports
+    # the bytes of its raw frames, several times the compressed ones.
+    spec = make_job(tmp_path / "local", WORDCOUNT, inputs=str(corpus), combiner="combiner")
+    summary = run_local(spec, LocalOptions(workers=2))
+    cloud = make_job(tmp_path / "cloud", WORDCOUNT, inputs=str(corpus), combiner="combiner")
+    manifest = run_in_process(cloud, tmp_path / "cloud")
+    assert tsv_counts(spec.output.prefix) == tsv_counts(cloud.output.prefix)
+    raw, compressed = summary["counters"]["shuffle_bytes"], manifest["counters"]["shuffle_bytes"]
+    assert raw > 2 * compressed > 0

@@ -46,7 +46,10 @@ def test_merge_runs_combines_equal_keys() -> None:
     assert got == [("a", [1]), ("b", [5]), ("c", [4])]
 
 
-def test_segments_round_trip_with_a_hot_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("compress", [True, False])
+def test_segments_round_trip_with_a_hot_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compress: bool
+) -> None:
     monkeypatch.setattr(shuffle, "BLOCK_ENTRIES", 2)
     monkeypatch.setattr(shuffle, "MAX_FRAME_BYTES", 20_000)
     parts = [
@@ -55,9 +58,17 @@ def test_segments_round_trip_with_a_hot_key(tmp_path: Path, monkeypatch: pytest.
         [("only", [True])],
     ]
     buf = io.BytesIO()
-    index = write_object(buf, parts)
+    index = write_object(buf, parts, compress)
     path = tmp_path / "obj.shuffle"
     path.write_bytes(buf.getvalue())
+    # every frame header says whether its payload is compressed
+    data, pos, frames = buf.getvalue(), 0, 0
+    while pos < len(data):
+        (header,) = shuffle.FRAME_HEADER.unpack_from(data, pos)
+        assert bool(header & shuffle.RAW_FLAG) is not compress
+        pos += 4 + (header & ~shuffle.RAW_FLAG)
+        frames += 1
+    assert pos == len(data) and frames > 3
     assert [records for _, _, records in index] == [100_013, 0, 1]
     for p, (offset, length, _) in enumerate(index):
         for window in (64, 10_000, 10**7):

@@ -217,12 +217,15 @@ class MapBuffer:
         self.groups = {}
         self.values = self.fresh = 0
 
-    def finish(self, out: BinaryIO) -> list[list[int]]:
-        """Write the shuffle object (combining what is left); return its partition index."""
+    def finish(self, out: BinaryIO, compress: bool = True) -> list[list[int]]:
+        """Write the shuffle object (combining what is left); return its partition index.
+
+        Spilled runs are always compressed (they share the task's scratch space); the
+        shuffle object is compressed when ``compress`` is true."""
         if not self.runs:
             parts = self._sorted_partitions()
             self.groups = {}
-            index = write_object(out, parts)
+            index = write_object(out, parts, compress)
             if RETAIN is not None:
                 RETAIN.append(parts)
                 # Keep the cyclic collector off the retained entries: the task re-enables
@@ -233,7 +236,9 @@ class MapBuffer:
         if self.groups:
             self.spill()
         combine = self._combine_merged if self.combiner is not None else None
-        return write_object(out, (self._merged(p, combine) for p in range(self.partitions)))
+        return write_object(
+            out, (self._merged(p, combine) for p in range(self.partitions)), compress
+        )
 
     def _merged(
         self, partition: int, combine: Callable[[str, list[Any]], list[Any]] | None

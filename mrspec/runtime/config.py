@@ -25,6 +25,9 @@ class TaskConfig:
     already importable (the Lambda package puts them at its root) set it to ``""`` with
     ``dataclasses.replace(config, code_path="")``.
 
+    ``compress_shuffle``: zlib the map tasks' shuffle objects (S3 traffic and request
+    time); the local engine turns it off, its shuffle never leaving the machine.
+
     ``spill_bytes`` is the map task's in-memory buffer budget in estimated bytes; ``0``
     (the default) derives it from ``map_memory_mb`` (see ``buffer_budget``). Tests set it
     small to exercise spilling.
@@ -46,6 +49,7 @@ class TaskConfig:
     max_attempts: int = 3
     spec_digest: str = ""
     spill_bytes: int = 0
+    compress_shuffle: bool = True
 
     @property
     def map_only(self) -> bool:

@@ -104,7 +104,7 @@ def run_map_task(
                     _record_form(mapper, blocks, buffer, bad, context, counters, name)
                 uri = shuffle_uri(work_prefix, task.task_id, attempt)
                 with storage_for(uri).open_write(uri) as out:
-                    index = buffer.finish(out)
+                    index = buffer.finish(out, config.compress_shuffle)
             finally:
                 buffer.remove_runs()
             counters["shuffle_bytes"] = sum(length for _, length, _ in index)
