@@ -146,8 +146,8 @@ def _record_form(
     name: str,
 ) -> None:
     groups = buffer.groups
-    # setdefault: one lookup per pair (get, then a store for a new key, took two) at the
-    # price of an empty list per pair; measured 17% fewer instructions for the insertion
+    # setdefault looks each key up once (get plus a store looked a new key up twice), at
+    # the price of an empty list per pair: 17% fewer instructions for the insertion
     add = groups.setdefault
     for block in blocks:
         context.input_uri = block.uri

@@ -17,11 +17,11 @@ count entries: 1.6x faster to write, a few percent slower to read, 15% more byte
 compression and 4% after);
 level-1 zlib keeps S3 traffic small for little CPU. The local engine writes its shuffle
 uncompressed (``TaskConfig.compress_shuffle``): it never leaves the machine, and zlib took
-0.3 s of a 128 MiB word-count map task plus 0.1 s of each reduce task. A key's values may be cut across
-several consecutive entries (a hot key never needs one giant list); readers group
-equal keys themselves.
+0.3 s of a 128 MiB word-count map task plus 0.1 s of each reduce task. A key's values
+may be cut across several consecutive entries (a hot key never needs one giant list);
+readers group equal keys themselves.
 
-Spill files written to the task's scratch folder use the same format.
+Spill files written to the task's scratch folder use the same format, always compressed.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ MAX_ENTRY_VALUES = 8192  # values per entry; more are cut into several entries
 COMPRESS_LEVEL = 1  # zlib level of compressed frames
 RAW_FLAG = 0x8000_0000  # in a frame header: the payload is not compressed
 MARSHAL_VERSION = 2  # no object-sharing table (see above)
-GATHER_VALUES = 4096  # a reducer's key over several entries: values gathered up to this
+GATHER_VALUES = 4096  # a key's values from several entries: gathered up to this many
 
 _first = itemgetter(0)
 _second = itemgetter(1)
