@@ -335,3 +335,33 @@ def reducer(key, values):
     manifest = run_in_process(spec, tmp_path)
     assert output_lines(spec.output.prefix) == ["x\t2", "x!\t0", "y\t1", "y!\t0"]
     assert manifest["counters"]["reduce_input_groups"] == 3
+
+
+@pytest.mark.parametrize("where", ["reducer", "combiner", "task_mapper"])
+def test_a_falsy_return_other_than_none_fails_loudly(tmp_path: Path, where: str) -> None:
+    # None means "no pairs"; 0, False or "" is a bug in the job and must not vanish silently
+    code = """
+def mapper(line):
+    yield line, 1
+
+def task_mapper(lines):
+    return 0
+
+def reducer(key, values):
+    return 0 if key == "b" else [(key, sum(values))]
+
+def combiner(key, values):
+    return 0
+"""
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.txt").write_text("a\nb\nb\n")
+    spec = make_job(
+        tmp_path,
+        code,
+        partitions=1,
+        combiner="combiner" if where == "combiner" else None,
+        form="task" if where == "task_mapper" else "record",
+        mapper="task_mapper" if where == "task_mapper" else "mapper",
+    )
+    with pytest.raises(JobFailedError, match="int"):
+        run_in_process(spec, tmp_path)

@@ -135,7 +135,8 @@ class MapBuffer:
 
     def _combine_one(self, combiner: Callable[..., Any], key: str, values: list[Any]) -> list[Any]:
         try:
-            pairs = list(combiner(key, iter(values)) or ())
+            result = combiner(key, iter(values))
+            pairs = [] if result is None else list(result)
         except Exception as exc:
             raise UserCodeError(
                 f"{self.task_name}: the combiner raised on key {key!r}: {type(exc).__name__}: {exc}"

@@ -175,6 +175,12 @@ def _record_form(
             add = groups.setdefault
 
 
+def _none_as_empty(out: Any) -> Any:
+    """A function's output pairs, ``None`` meaning none (any other value is iterated, so a
+    stray ``0`` or ``False`` fails loudly instead of emitting nothing)."""
+    return () if out is None else out
+
+
 def _task_records(
     blocks: Iterator[Block], context: api.TaskContext, counters: Counter[str], current: list[Block]
 ) -> Iterator[Any]:
@@ -207,7 +213,7 @@ def _task_form(
     current: list[Block] = []
     pairs: list[Any] = []
     try:
-        output = iter(mapper(_task_records(blocks, context, counters, current)) or ())
+        output = iter(_none_as_empty(mapper(_task_records(blocks, context, counters, current))))
         while True:
             pairs = list(islice(output, TASK_FORM_CHECK_PAIRS))  # C-level pull
             if not pairs:
@@ -244,7 +250,7 @@ def _map_only(
 ) -> None:
     if config.map_form == "task":
         try:
-            writer.write_pairs(mapper(_task_records(blocks, context, counters, [])) or ())
+            writer.write_pairs(_none_as_empty(mapper(_task_records(blocks, context, counters, []))))
         except (TaskFailedError, MemoryError):
             raise
         except Exception as exc:

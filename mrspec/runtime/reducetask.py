@@ -80,7 +80,8 @@ def run_reduce_task(
         if not inspect.isgeneratorfunction(reducer):
 
             def call(key: str, values: Iterator[Any]) -> Any:
-                return reducer(key, values) or ()  # None emits nothing
+                pairs = reducer(key, values)
+                return () if pairs is None else pairs  # None emits nothing
 
         # starmap and chain run the per-key loop in C: one generator step per key fewer
         outputs = chain.from_iterable(starmap(call, grouped(merged, track)))
