@@ -365,3 +365,46 @@ def combiner(key, values):
     )
     with pytest.raises(JobFailedError, match="int"):
         run_in_process(spec, tmp_path)
+
+
+@pytest.mark.parametrize("bad_at", [0, 1, 255, 256, 700, 999])  # chunk starts, ends, middles
+def test_a_bad_record_inside_a_chunk_is_skipped_and_counters_count_once(
+    tmp_path: Path, bad_at: int
+) -> None:
+    # The record form maps RECORD_CHUNK records at a time; a record that raises sends the
+    # rest of the task record by record, after undoing the chunk's user counters.
+    from mrspec.runtime import maptask
+
+    assert maptask.RECORD_CHUNK == 256
+    code = """
+from mrspec.api import increment
+
+def mapper(line):
+    increment("calls")
+    n = int(line)
+    if n < 0:
+        raise ValueError("negative")
+    if n % 7 == 0:
+        return None  # no pairs for this record
+    increment("kept")
+    return [("w" + str(n % 5), 1), ("all", n)]
+
+def reducer(key, values):
+    yield key, sum(values)
+"""
+    numbers = [-1 if i == bad_at else i for i in range(1000)]
+    data = "".join(f"{n}\n" for n in numbers)
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "n.txt").write_text(data)
+    spec = make_job(tmp_path, code, partitions=2, max_bad_records=1)
+    manifest = run_in_process(spec, tmp_path)
+    good = [n for n in numbers if n >= 0]
+    kept = [n for n in good if n % 7]
+    expected = {"all": sum(kept)}
+    for n in kept:
+        expected[f"w{n % 5}"] = expected.get(f"w{n % 5}", 0) + 1
+    assert tsv_counts(spec.output.prefix) == expected
+    # every call counted once: the failed chunk's counts were undone before its records ran again
+    assert manifest["user_counters"] == {"calls": 1000, "kept": len(kept)}
+    assert [b["offset"] for b in manifest["bad_records"]] == [data.index("-1")]
+    assert manifest["counters"]["map_output_records"] == 2 * len(kept)
