@@ -408,3 +408,27 @@ def reducer(key, values):
     assert manifest["user_counters"] == {"calls": 1000, "kept": len(kept)}
     assert [b["offset"] for b in manifest["bad_records"]] == [data.index("-1")]
     assert manifest["counters"]["map_output_records"] == 2 * len(kept)
+
+
+@pytest.mark.parametrize("bad_at", [None, 3, 300])
+def test_map_only_chunks_keep_input_order_around_a_bad_record(tmp_path: Path, bad_at: int | None) -> None:
+    code = """
+def mapper(line):
+    n = int(line)
+    if n < 0:
+        raise ValueError("negative")
+    return [(str(n), n * n)] if n % 2 else [(str(n), 0), (str(n), 1)]
+"""
+    numbers = [-1 if i == bad_at else i for i in range(900)]
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "n.txt").write_text("".join(f"{n}\n" for n in numbers))
+    spec = make_job(tmp_path, code, reducer=None, max_bad_records=1)
+    manifest = run_in_process(spec, tmp_path)
+    expected = [
+        line
+        for n in numbers
+        if n >= 0
+        for line in ([f"{n}\t{n * n}"] if n % 2 else [f"{n}\t0", f"{n}\t1"])
+    ]
+    assert output_lines(spec.output.prefix) == expected
+    assert manifest["counters"].get("bad_records", 0) == (bad_at is not None)

@@ -24,7 +24,7 @@ from mrspec.storage import storage_for
 
 MAX_REPORTED_BAD_RECORDS = 100
 TASK_FORM_CHECK_PAIRS = 65_536  # task-level form: memory check every this many pairs
-RECORD_CHUNK = 256  # record form: records mapped per C-level batch (see _record_form)
+RECORD_CHUNK = 256  # record form: records mapped per C-level batch (see _map_block)
 
 
 def describe(exc: BaseException) -> str:
@@ -146,43 +146,58 @@ def _record_form(
     counters: Counter[str],
     name: str,
 ) -> None:
-    """Map every record, RECORD_CHUNK records at a time while none raises.
-
-    A chunk's pairs are gathered in C (``chain.from_iterable(map(mapper, chunk))``) and
-    inserted by one loop: that saves the Python work per record (a call, a list, a loop
-    set-up), 14% of the instructions of word count's map and insertion (cachegrind). When
-    anything in a chunk raises (a bad record, or a mapper returning ``None``), the user
-    counters go back to where they were before the chunk, and the rest of the task runs
-    record by record, which skips and reports bad records exactly.
-    """
-    groups = buffer.groups
-    # setdefault looks each key up once (get plus a store looked a new key up twice), at
-    # the price of an empty list per pair: 17% fewer instructions for the insertion
-    add = groups.setdefault
     batched = True
     for block in blocks:
         context.input_uri = block.uri
-        records = block.records
-        counters["map_input_records"] += len(records)
+        counters["map_input_records"] += len(block.records)
         counters["map_input_bytes"] += len(block.data)
-        done, added = _map_chunks(mapper, records, add, context, name) if batched else (0, 0)
-        if done < len(records):
-            batched = False
-            added += _map_records(mapper, block, done, add, bad, name)
-        if buffer.added(added) or buffer.groups is not groups:
-            groups = buffer.groups
-            add = groups.setdefault
+        # setdefault looks each key up once (get plus a store looked a new key up twice),
+        # at the price of an empty list per pair: 17% fewer instructions for the insertion
+        add = buffer.groups.setdefault
+
+        def insert(pairs: list[Any], add: Callable[[str, list[Any]], list[Any]] = add) -> None:
+            for key, value in pairs:
+                add(key, []).append(value)
+
+        added, batched = _map_block(mapper, block, insert, bad, context, name, batched)
+        buffer.added(added)
+
+
+Emit = Callable[[list[Any]], None]
+
+
+def _map_block(
+    mapper: Callable[..., Any],
+    block: Block,
+    emit: Emit,
+    bad: BadRecords,
+    context: api.TaskContext,
+    name: str,
+    batched: bool,
+) -> tuple[int, bool]:
+    """Map a block's records and ``emit`` their pairs; return (pairs, still batched).
+
+    While ``batched``, the mapper runs on RECORD_CHUNK records at a time: a chunk's pairs
+    are gathered in C (``chain.from_iterable(map(mapper, chunk))``) and emitted together,
+    which saves the Python work per record (a call, a list, a loop set-up): 14% of the
+    instructions of word count's map and insertion (cachegrind). When anything in a
+    chunk raises (a bad record, or a mapper returning ``None``), the chunk's user
+    counters are undone and the rest of the task runs record by record, which skips and
+    reports bad records exactly.
+    """
+    done = added = 0
+    if batched:
+        done, added = _map_chunks(mapper, block.records, emit, context, name)
+    if done == len(block.records):
+        return added, batched
+    return added + _map_records(mapper, block, done, emit, bad, name), False
 
 
 def _map_chunks(
-    mapper: Callable[..., Any],
-    records: list[Any],
-    add: Callable[[str, list[Any]], list[Any]],
-    context: api.TaskContext,
-    name: str,
+    mapper: Callable[..., Any], records: list[Any], emit: Emit, context: api.TaskContext, name: str
 ) -> tuple[int, int]:
-    """Map ``records`` a chunk at a time; return (records done, pairs added). Stops at the
-    first chunk in which the mapper raises, with its user counters undone."""
+    """Map ``records`` a chunk at a time; return (records done, pairs emitted). Stops at
+    the first chunk in which the mapper raises, with its user counters undone."""
     gather = chain.from_iterable
     added = 0
     for start in range(0, len(records), RECORD_CHUNK):
@@ -196,8 +211,7 @@ def _map_chunks(
             context.counters.update(saved)
             return start, added
         try:
-            for key, value in pairs:
-                add(key, []).append(value)
+            emit(pairs)
         except (TypeError, ValueError) as exc:
             raise _pairs_error(name, pairs, exc) from exc
         added += len(pairs)
@@ -205,15 +219,10 @@ def _map_chunks(
 
 
 def _map_records(
-    mapper: Callable[..., Any],
-    block: Block,
-    start: int,
-    add: Callable[[str, list[Any]], list[Any]],
-    bad: BadRecords,
-    name: str,
+    mapper: Callable[..., Any], block: Block, start: int, emit: Emit, bad: BadRecords, name: str
 ) -> int:
     """Map the block's records from ``start`` one by one, skipping bad records; return
-    the pairs added."""
+    the pairs emitted."""
     added = 0
     for i, record in enumerate(block.records[start:], start):
         try:
@@ -225,8 +234,7 @@ def _map_records(
             bad(block.uri, block.record_offset(i), describe(exc))
             continue
         try:
-            for key, value in pairs:
-                add(key, []).append(value)
+            emit(pairs)
         except (TypeError, ValueError) as exc:
             raise _pairs_error(name, pairs, exc) from exc
         added += len(pairs)
@@ -314,21 +322,9 @@ def _map_only(
         except Exception as exc:
             raise UserCodeError(f"{name}: the task-level mapper raised: {describe(exc)}") from exc
         return
+    batched = True
     for block in blocks:
         context.input_uri = block.uri
-        records = block.records
-        counters["map_input_records"] += len(records)
+        counters["map_input_records"] += len(block.records)
         counters["map_input_bytes"] += len(block.data)
-        for i, record in enumerate(records):
-            try:
-                out = mapper(record)
-                pairs = [*out] if out is not None else []
-            except MemoryError:
-                raise  # the task is over its cap: not a bad record
-            except Exception as exc:
-                bad(block.uri, block.record_offset(i), describe(exc))
-                continue
-            try:
-                writer.write_pairs(pairs)
-            except (TypeError, ValueError) as exc:
-                raise _pairs_error(name, pairs, exc) from exc
+        _, batched = _map_block(mapper, block, writer.write_pairs, bad, context, name, batched)
