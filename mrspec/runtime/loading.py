@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from mrspec import api
 from mrspec.runtime.errors import TaskFailedError
+
+
+@contextlib.contextmanager
+def task_scope() -> Iterator[api.TaskContext]:
+    """Run a task's body: a fresh ``api.TaskContext`` installed for its user code, and the
+    cyclic collector off (a task holds millions of containers, the map buffer or the
+    merge batches, that every collection would rescan). Both are restored on the way out.
+    """
+    context = api.TaskContext()
+    previous = api.install(context)
+    gc_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield context
+    finally:
+        api.install(previous)
+        if gc_enabled:
+            gc.enable()
 
 
 def load_entrypoint(code_path: str, ref: str, role: str) -> Callable[..., Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 import traceback
 from collections import Counter
@@ -15,7 +14,7 @@ from mrspec.plan.model import MapTask
 from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
-from mrspec.runtime.loading import load_entrypoint
+from mrspec.runtime.loading import load_entrypoint, task_scope
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.readers import Block, read_blocks
 from mrspec.runtime.results import part_uri, shuffle_uri, store_result
@@ -69,11 +68,7 @@ def run_map_task(
     name = f"map task {task.task_id}"
     counters: Counter[str] = Counter()
     bad = BadRecords(name, config.max_bad_records, counters)
-    context = api.TaskContext()
-    previous = api.install(context)
-    gc_enabled = gc.isenabled()
-    gc.disable()  # the buffer holds millions of containers; cyclic GC would rescan them
-    try:
+    with task_scope() as context:
         mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
         blocks = read_blocks(storage_for, task.splits, config.input_format, bad)
         result: dict[str, Any] = {"kind": "map", "task_id": task.task_id, "attempt": attempt}
@@ -121,10 +116,6 @@ def run_map_task(
             peak_memory_bytes=peak_memory_bytes(),
             memory_cap_mb=config.map_memory_mb,
         )
-    finally:
-        api.install(previous)
-        if gc_enabled:
-            gc.enable()
     store_result(work_prefix, result)
     return result
 

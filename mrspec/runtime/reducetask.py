@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import inspect
 import time
 from collections import Counter
@@ -11,10 +10,9 @@ from itertools import chain, starmap
 from operator import itemgetter
 from typing import Any
 
-from mrspec import api
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
-from mrspec.runtime.loading import load_entrypoint
+from mrspec.runtime.loading import load_entrypoint, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.results import load_results, part_uri, store_result
@@ -62,11 +60,7 @@ def run_reduce_task(
         if length:
             segments.append((shuffle["uri"], offset, length))
     counters: Counter[str] = Counter()
-    context = api.TaskContext()
-    previous = api.install(context)
-    gc_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with task_scope() as context:
         reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
         window = read_window(config.reduce_memory_mb, len(segments))
         runs: list[Iterator[list[Entry]]] = [
@@ -119,9 +113,5 @@ def run_reduce_task(
             "peak_memory_bytes": peak_memory_bytes(),
             "memory_cap_mb": config.reduce_memory_mb,
         }
-    finally:
-        api.install(previous)
-        if gc_enabled:
-            gc.enable()
     store_result(work_prefix, result)
     return result
