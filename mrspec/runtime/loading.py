@@ -14,6 +14,13 @@ from mrspec import api
 from mrspec.runtime.errors import TaskFailedError
 
 
+def pairs_of(out: Any) -> Any:
+    """What a mapper, combiner or reducer returned, as its pairs: ``None`` means none.
+    Anything else is iterated as it is, so a stray ``0`` or ``False`` fails loudly instead
+    of emitting nothing."""
+    return () if out is None else out
+
+
 @contextlib.contextmanager
 def task_scope() -> Iterator[api.TaskContext]:
     """Run a task's body: a fresh ``api.TaskContext`` installed for its user code, and the

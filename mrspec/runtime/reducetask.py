@@ -12,7 +12,7 @@ from typing import Any
 
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
-from mrspec.runtime.loading import load_entrypoint, task_scope
+from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.results import load_results, part_uri, store_result
@@ -74,8 +74,7 @@ def run_reduce_task(
         if not inspect.isgeneratorfunction(reducer):
 
             def call(key: str, values: Iterator[Any]) -> Any:
-                pairs = reducer(key, values)
-                return () if pairs is None else pairs  # None emits nothing
+                return pairs_of(reducer(key, values))
 
         # starmap and chain run the per-key loop in C: one generator step per key fewer
         outputs = chain.from_iterable(starmap(call, grouped(merged, track)))
