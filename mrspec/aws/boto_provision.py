@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mrspec.aws.model import Bucket, Function, LogGroup, Role, StackModel, StateMachine
-from mrspec.aws.provision import StackOutputs
+from mrspec.aws.provisioner import StackOutputs
 from mrspec.aws.state import Resource, RunRecord, StateStore
 from mrspec.errors import MrspecError
 

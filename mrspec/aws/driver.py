@@ -33,7 +33,13 @@ from typing import Any
 
 from mrspec.aws import preflight
 from mrspec.aws.interrupt import Terminated, shielded, terminate_like_ctrl_c
-from mrspec.aws.provision import Provisioner, ProvisionerFactory, StackOutputs, check_pulumi_cli
+from mrspec.aws.provision import check_pulumi_cli
+from mrspec.aws.provisioner import (
+    Provisioner,
+    ProvisionerFactory,
+    StackOutputs,
+    make_provisioner,
+)
 from mrspec.aws.report import (
     ProgressView,
     RunReport,
@@ -47,7 +53,7 @@ from mrspec.aws.report import (
 )
 from mrspec.aws.state import RunRecord, RunStatus, StateStore, new_run_id, state_dir
 from mrspec.aws.watch import Backoff, Snapshot, TaskFailure, failed_task_errors, follow
-from mrspec.errors import ExitCode, JobFailedError, MrspecError, RefusedError, TeardownError
+from mrspec.errors import ExitCode, JobFailedError, MrspecError, TeardownError
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.committer import cleanup, prepare_output
 from mrspec.runtime.config import TaskConfig
@@ -461,17 +467,7 @@ def _provisioner(run: AwsRun) -> Provisioner:
     assert run.record is not None
     if run.options.provisioner_factory is not None:
         return run.options.provisioner_factory(run.record, run.store)
-    if run.options.provisioner == "boto3":
-        from mrspec.aws.boto_provision import BotoProvisioner
-
-        return BotoProvisioner(run.record, run.store, session=run.session)
-    if run.options.provisioner == "pulumi":
-        from mrspec.aws.provision import PulumiProvisioner
-
-        return PulumiProvisioner(run.record, run.store)
-    raise RefusedError(
-        f"unknown provisioner {run.options.provisioner!r}", hint="use 'pulumi' or 'boto3'"
-    )
+    return make_provisioner(run.options.provisioner, run.record, run.store, session=run.session)
 
 
 def _outcome(failure: BaseException | None) -> str:

@@ -8,21 +8,21 @@ The driver talks to a :class:`Provisioner`, bound to one stack (one job run):
 - ``remove()`` forgets the stack's state once it is destroyed;
 - ``exists()`` says whether any state (and so maybe resources) remains.
 
-Two implementations: :class:`PulumiProvisioner` here (the Pulumi Automation API, inline
-program, file backend in mrspec's state directory; needs the ``pulumi`` CLI), and
-``mrspec.aws.boto_provision.BotoProvisioner`` (plain boto3 calls creating exactly the
-model's resources; used by the emulated-AWS tests and by users without the Pulumi CLI).
+This module is :class:`PulumiProvisioner` (the Pulumi Automation API, inline program,
+file backend in mrspec's state directory; needs the ``pulumi`` CLI). The protocol, the
+outputs and the one factory live in ``mrspec.aws.provisioner``, which both provisioners
+import; ``mrspec.aws.boto_provision`` is the other one.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from mrspec.aws.provisioner import StackOutputs
 from mrspec.errors import MrspecError, RefusedError
 
 if TYPE_CHECKING:
@@ -34,34 +34,6 @@ PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"
 # Stack state holds no secrets (mrspec stores none in config), so a fixed passphrase is
 # only there to satisfy the file backend's secrets provider. Users may set their own.
 DEFAULT_PASSPHRASE = "mrspec-local-state"
-
-
-@dataclass(frozen=True)
-class StackOutputs:
-    """What the driver needs to run a job on a deployed stack."""
-
-    working_bucket: str
-    state_machine_arn: str
-    functions: Mapping[str, str] = field(default_factory=dict)  # role (map, reduce, ...) -> name
-    log_groups: tuple[str, ...] = ()
-
-
-class Provisioner(Protocol):
-    """One stack's lifecycle. See the module docstring."""
-
-    name: str
-
-    def up(self, model: Any, package: Path) -> StackOutputs: ...
-
-    def destroy(self) -> None: ...
-
-    def remove(self) -> None: ...
-
-    def exists(self) -> bool: ...
-
-
-# Builds the provisioner of a recorded stack; the driver and ``mrspec destroy`` use it.
-ProvisionerFactory = Callable[["RunRecord", "StateStore"], Provisioner]
 
 
 def pulumi_missing_error() -> RefusedError:
@@ -200,6 +172,7 @@ class PulumiProvisioner:
                     f"removing the Pulumi stack {self.record.stack} failed:\n{_tail(str(exc))}"
                 ) from exc
         if self.record.resources:
+            # what an interrupted ``up`` created outside Pulumi's state: swept by name
             from mrspec.aws.boto_provision import BotoProvisioner
 
             BotoProvisioner(self.record, self.store, on_output=self.on_output).destroy()
@@ -237,14 +210,3 @@ class PulumiProvisioner:
 def _tail(text: str, lines: int = 25) -> str:
     kept = text.strip().splitlines()[-lines:]
     return "\n".join(kept)
-
-
-def provisioner_for(record: RunRecord, store: StateStore) -> Provisioner:
-    """The provisioner a run record names (the default factory)."""
-    if record.provisioner == "pulumi":
-        return PulumiProvisioner(record, store)
-    if record.provisioner == "boto3":
-        from mrspec.aws.boto_provision import BotoProvisioner
-
-        return BotoProvisioner(record, store)
-    raise MrspecError(f"unknown provisioner {record.provisioner!r} in the run record of {record.stack}")

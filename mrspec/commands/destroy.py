@@ -60,7 +60,7 @@ def command(job: str | None, all_runs: bool, run_id: str | None, state_dir: Path
       mrspec destroy wordcount --run k3x9a1b2c3
       mrspec destroy --all
     """
-    from mrspec.aws.provision import provisioner_for
+    from mrspec.aws.provisioner import provisioner_for
     from mrspec.aws.state import StateStore
     from mrspec.aws.state import state_dir as resolve_state_dir
     from mrspec.errors import MrspecError, TeardownError

@@ -1,0 +1,117 @@
+"""The code's shape: no import cycle among mrspec's modules at import time.
+
+Only imports that run when a module is imported count (module level, including ``try``
+and ``if`` blocks, but not ``if TYPE_CHECKING:`` and not imports inside functions, which
+are how commands and provisioners load heavy dependencies on demand).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import mrspec
+from mrspec.aws.provisioner import make_provisioner
+from mrspec.aws.state import RunRecord, StateStore
+from mrspec.errors import RefusedError
+
+ROOT = Path(mrspec.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_time_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    found: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                found += _import_time_statements(node.body)
+            found += _import_time_statements(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                found += _import_time_statements(block)
+            for handler in node.handlers:
+                found += _import_time_statements(handler.body)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+    return found
+
+
+def _resolve(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - node.level + 1]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _import_time_statements(tree.body):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = _resolve(node, name, path.name == "__init__.py")
+                targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = import_graph()
+    assert len(graph) > 50 and graph["mrspec.aws.driver"]  # the scan sees the real tree
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_cycle_finder_finds_a_planted_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_an_unknown_provisioner_is_a_refusal_naming_the_choices(tmp_path: Path) -> None:
+    record = RunRecord(
+        job="j", run_id="r1", stack="j-r1", region="us-east-1", provisioner="chef", created_at=0.0
+    )
+    try:
+        make_provisioner("chef", record, StateStore(tmp_path))
+    except RefusedError as exc:
+        assert "'chef'" in exc.message and "pulumi" in (exc.hint or "")
+    else:
+        raise AssertionError("an unknown provisioner was accepted")
