@@ -9,9 +9,13 @@ created and nothing is run, except the job's own functions on a local sample wit
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from mrspec.plan.model import JobPlan
+    from mrspec.spec.model import JobSpec
 
 
 def _size(value: str) -> int:
@@ -50,6 +54,11 @@ def _size(value: str) -> int:
               help="Show the changes from another version of the spec.")
 @click.option("--base-ref", metavar="GIT_REF",
               help="Show the changes from the spec as it was at a git ref (e.g. origin/main).")
+@click.option("--listing", "listing_file", type=click.Path(dir_okay=False),
+              help="Read the input's object list (uri, size) from this file instead of "
+              "listing S3: plans without cloud access.")
+@click.option("--save-listing", type=click.Path(dir_okay=False),
+              help="Write the input's object list to this file, for --listing later.")
 def command(
     spec_file: str,
     as_json: bool,
@@ -62,6 +71,8 @@ def command(
     assume: tuple[str, ...],
     compare_file: str | None,
     base_ref: str | None,
+    listing_file: str | None,
+    save_listing: str | None,
 ) -> int:
     """Show what a job will create, how its work is cut, what it costs and how long it takes.
 
@@ -71,6 +82,8 @@ def command(
       mrspec plan job.yaml --sample 16MiB          # calibrate on real input
       mrspec plan job.yaml --format markdown --base-ref origin/main   # PR comment
       mrspec plan job.yaml --json | jq .cost.total_usd
+      mrspec plan job.yaml --save-listing job.listing.jsonl   # with AWS credentials
+      mrspec plan job.yaml --listing job.listing.jsonl        # later, without them
     """
     from mrspec.cost import estimate_for_spec
     from mrspec.cost.assumptions import parse_overrides
@@ -85,6 +98,8 @@ def command(
         raise MrspecError("use either --compare or --base-ref, not both")
     if save_pricing and not refresh_pricing:
         raise MrspecError("--save-pricing needs --refresh-pricing")
+    if listing_file and save_listing:
+        raise MrspecError("use either --listing or --save-listing, not both")
     overrides = parse_overrides(assume)
     sample_size = _size(sample) if sample else 0
 
@@ -111,15 +126,20 @@ def command(
         from mrspec.cost.compare import old_spec_from_git
 
         old_spec, old_label = old_spec_from_git(spec_file, base_ref), f"{base_ref}:{spec_file}"
+    plans = _load_plans([spec] + ([old_spec] if old_spec is not None else []), listing_file)
+    if save_listing:
+        _save_listing(save_listing, [spec] + ([old_spec] if old_spec is not None else []), plans)
     new = estimate_for_spec(
-        spec, book=book, overrides=overrides, sample_size=sample_size,
+        spec, plans[0], book=book, overrides=overrides, sample_size=sample_size,
         sample_spread=sample_spread, spec_path=spec_file,
     )
     comparison = None
     if old_spec is not None:
         from mrspec.cost.compare import compare
 
-        old = estimate_for_spec(old_spec, book=book, overrides=overrides, spec_path=old_label)
+        old = estimate_for_spec(
+            old_spec, plans[1], book=book, overrides=overrides, spec_path=old_label
+        )
         comparison = compare(old, new, old_label, spec_file)
 
     if fmt == "json":
@@ -147,3 +167,36 @@ def command(
 
             console.print(render_comparison_text(comparison), highlight=False, markup=False)
     return 0
+
+
+def _load_plans(specs: list[JobSpec], listing_file: str | None) -> list[JobPlan]:
+    """Each spec's JobPlan, its input listed from S3/disk or read from a saved listing.
+
+    Listing S3 needs credentials; without them the error says how to plan offline."""
+    from botocore.exceptions import NoCredentialsError
+
+    from mrspec.errors import InputError
+    from mrspec.plan.planner import plan_job
+
+    if listing_file:
+        from mrspec.storage.listing import read_listing
+
+        listing = read_listing(listing_file)
+        return [plan_job(s, lambda _prefix: listing) for s in specs]
+    try:
+        return [plan_job(s) for s in specs]
+    except NoCredentialsError:
+        raise InputError(
+            "no AWS credentials to list the input "
+            + ", ".join(p for s in specs for p in s.input.prefixes if p.startswith("s3://")),
+            hint="plan from a saved listing with --listing FILE; write one where credentials "
+            "exist with: mrspec plan SPEC --save-listing FILE (docs/plan.md, 'Planning offline')",
+        ) from None
+
+
+def _save_listing(path: str, specs: list[JobSpec], plans: list[JobPlan]) -> None:
+    from mrspec.storage.listing import write_listing
+
+    prefixes = [p for s in specs for p in s.input.prefixes]
+    count = write_listing(path, prefixes, (o for plan in plans for o in plan.objects))
+    click.echo(f"wrote the listing of {count} input object(s) to {path}", err=True)
