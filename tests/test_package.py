@@ -1,0 +1,107 @@
+"""The built package works on its own: wheel and sdist from ``python -m build``, the wheel
+installed into a fresh virtualenv, and the example job validated, planned and run there.
+
+Every other test imports mrspec from the source tree, where a package-data file left out
+of the wheel (``schema.json``, ``pricing.json``) would never be missed. The virtualenv
+sees the already-installed dependencies (``--system-site-packages`` plus this
+environment's site-packages) so nothing is downloaded, but the mrspec it imports must be
+the wheel's, which the test checks. ``CHANGELOG.md`` must name the version it builds.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import mrspec
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
+
+
+def project_files() -> list[str]:
+    """The files a checkout has: tracked ones plus new ones not ignored (work in progress)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode()
+    return sorted(f for f in listed.split("\0") if f and (ROOT / f).is_file())
+
+
+def run(*args: str | Path, cwd: Path) -> str:
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, f"{args}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def make_venv(venv: Path) -> Path:
+    """A fresh virtualenv that sees the installed dependencies but not this mrspec."""
+    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv,
+        cwd=venv.parent)
+    python = venv / "bin" / "python"
+    here = sysconfig.get_paths()
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                    cwd=venv.parent).strip())
+    # A plain path line: this environment's packages, without running its .pth hooks (one
+    # of them maps `mrspec` to the source tree).
+    (site / "_deps_of_the_test_env.pth").write_text(
+        "\n".join(dict.fromkeys([here["purelib"], here["platlib"]])) + "\n")
+    return python
+
+
+def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for rel in project_files():  # a copy: building writes egg-info next to the sources
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, src / rel)
+    run(sys.executable, "-m", "build", "--outdir", tmp_path / "dist", src, cwd=tmp_path)
+    version = mrspec.__version__
+    wheel = tmp_path / "dist" / f"mrspec-{version}-py3-none-any.whl"
+    sdist = tmp_path / "dist" / f"mrspec-{version}.tar.gz"
+    assert wheel.is_file() and sdist.is_file()
+
+    with tarfile.open(sdist) as tar:
+        packed = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    wanted = [f for f in project_files()
+              if f.startswith(("tests/", "docs/", "specs/", "mrspec/"))
+              or f in ("CHANGELOG.md", "README.md", "action.yml", ".pre-commit-hooks.yaml")]
+    assert not [f for f in wanted if f not in packed], "files missing from the sdist"
+
+    python = make_venv(tmp_path / "venv")
+    run(python, "-m", "pip", "--disable-pip-version-check", "install", "--quiet", "--no-deps",
+        "--no-index", "--force-reinstall", wheel, cwd=tmp_path)
+    job = tmp_path / "job"
+    shutil.copytree(ROOT / "specs" / "wordcount", job, ignore=shutil.ignore_patterns("out"))
+    where = run(python, "-c", "import mrspec; print(mrspec.__file__)", cwd=job).strip()
+    assert Path(where).is_relative_to(tmp_path / "venv"), where
+    cli = tmp_path / "venv" / "bin" / "mrspec"
+    assert run(cli, "--version", cwd=job).strip() == f"mrspec, version {version}"
+    run(cli, "validate", "job.yaml", cwd=job)
+    assert '"input_objects": 2' in run(cli, "plan", "job.yaml", "--json", cwd=job)
+    run(cli, "apply", "job.yaml", "--local", cwd=job)
+
+    counted: Counter[str] = Counter()
+    for text in (job / "input").glob("*.txt"):
+        for word in re.findall(r"[\w']+", text.read_text().lower()):
+            if word.strip("'"):
+                counted[word.strip("'")] += 1
+    output: dict[str, int] = {}
+    for part in sorted((job / "out").glob("part-*")):
+        for line in part.read_text().splitlines():
+            word, count = line.split("\t")
+            output[word] = int(count)
+    assert output == dict(counted)
+
+
+def test_changelog_names_this_version() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## {re.escape(mrspec.__version__)}\b", text, re.M), text[:200]
