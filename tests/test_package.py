@@ -22,18 +22,9 @@ from pathlib import Path
 import pytest
 
 import mrspec
+from tests.project_copy import ROOT, copy_project, project_files
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
-
-
-def project_files() -> list[str]:
-    """The files a checkout has: tracked ones plus new ones not ignored (work in progress)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode()
-    return sorted(f for f in listed.split("\0") if f and (ROOT / f).is_file())
 
 
 def run(*args: str | Path, cwd: Path) -> str:
@@ -59,10 +50,7 @@ def make_venv(venv: Path) -> Path:
 
 
 def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    for rel in project_files():  # a copy: building writes egg-info next to the sources
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, src / rel)
+    src = copy_project(tmp_path / "src")  # a copy: building writes egg-info beside the sources
     run(sys.executable, "-m", "build", "--outdir", tmp_path / "dist", src, cwd=tmp_path)
     version = mrspec.__version__
     wheel = tmp_path / "dist" / f"mrspec-{version}-py3-none-any.whl"
