@@ -14,6 +14,17 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
 
 
+def offline_env(home: Path) -> dict[str, str]:
+    """An environment in which pip uses no index: build backends come from the setuptools
+    wheel virtualenv bundles, and pre-commit's hook virtualenvs (cache in ``home``) see
+    the dependencies already installed instead of downloading them."""
+    import virtualenv  # type: ignore[import-untyped]
+
+    wheels = Path(virtualenv.__file__).parent / "seed" / "wheels" / "embed"
+    return {**os.environ, "PRE_COMMIT_HOME": str(home), "VIRTUALENV_SYSTEM_SITE_PACKAGES": "1",
+            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_NO_INPUT": "1"}
+
+
 def project_files() -> list[str]:
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],

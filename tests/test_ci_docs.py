@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.project_copy import ROOT, commit_all, copy_project, git
-from tests.test_precommit_hooks import offline_env
+from tests.project_copy import ROOT, commit_all, copy_project, git, offline_env
 
 DOC = ROOT / "docs" / "ci.md"
 BIN = Path(sys.executable).parent

@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 
 import mrspec
-from tests.project_copy import ROOT, copy_project, project_files
+from tests.project_copy import ROOT, copy_project, offline_env, project_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
 
-def run(*args: str | Path, cwd: Path) -> str:
+def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
     assert proc.returncode == 0, f"{args}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -51,7 +51,9 @@ def make_venv(venv: Path) -> Path:
 
 def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
     src = copy_project(tmp_path / "src")  # a copy: building writes egg-info beside the sources
-    run(sys.executable, "-m", "build", "--outdir", tmp_path / "dist", src, cwd=tmp_path)
+    # Offline: the isolated build environment takes setuptools from virtualenv's wheels.
+    run(sys.executable, "-m", "build", "--outdir", tmp_path / "dist", src, cwd=tmp_path,
+        env=offline_env(tmp_path / "pre-commit-unused"))
     version = mrspec.__version__
     wheel = tmp_path / "dist" / f"mrspec-{version}-py3-none-any.whl"
     sdist = tmp_path / "dist" / f"mrspec-{version}.tar.gz"

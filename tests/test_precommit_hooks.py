@@ -10,25 +10,17 @@ environment afresh (it uses a temporary store), about 8 s here: hence ``slow``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import virtualenv  # type: ignore[import-untyped]
 
-from tests.project_copy import ROOT, commit_all, copy_project
+from tests.project_copy import ROOT, commit_all, copy_project, offline_env
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-def offline_env(home: Path) -> dict[str, str]:
-    wheels = Path(virtualenv.__file__).parent / "seed" / "wheels" / "embed"
-    return {**os.environ, "PRE_COMMIT_HOME": str(home), "VIRTUALENV_SYSTEM_SITE_PACKAGES": "1",
-            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_NO_INPUT": "1"}
 
 
 def user_repo(tmp_path: Path) -> Path:
