@@ -129,3 +129,15 @@ def test_pre_commit_config(tmp_path: Path) -> None:
     out = sh("pre-commit run --all-files", repo, env)
     assert re.search(r"mrspec validate\.+Passed", out) and re.search(
         r"mrspec compile --check\.+Passed", out), out
+
+    # A valid change committed without recompiling: the drift check catches it.
+    spec = repo / "jobs" / "wordcount" / "job.yaml"
+    spec.write_text(spec.read_text().replace("partitions: 4", "partitions: 6"))
+    git(repo, "add", "-A")
+    stale = subprocess.run([BIN / "pre-commit", "run", "--all-files"], cwd=repo, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert stale.returncode == 1
+    assert re.search(r"mrspec validate\.+Passed", stale.stdout), stale.stdout
+    assert re.search(r"mrspec compile --check\.+Failed", stale.stdout), stale.stdout
+    assert "stacks/wordcount/statemachine.asl.json: differs" in stale.stdout
+    assert "run: mrspec compile --out stacks jobs/wordcount/job.yaml" in stale.stdout

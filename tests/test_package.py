@@ -10,6 +10,7 @@ the wheel's, which the test checks. ``CHANGELOG.md`` must name the version it bu
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 import mrspec
 from tests.project_copy import ROOT, copy_project, offline_env, project_files
@@ -67,14 +69,20 @@ def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
     assert not [f for f in wanted if f not in packed], "files missing from the sdist"
 
     python = make_venv(tmp_path / "venv")
-    run(python, "-m", "pip", "--disable-pip-version-check", "install", "--quiet", "--no-deps",
-        "--no-index", "--force-reinstall", wheel, cwd=tmp_path)
+    # Installed by the GitHub Action's own install step (its `install` input set to the
+    # wheel), with the virtualenv first on PATH as actions/setup-python puts its Python.
+    step = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"][0]
+    assert step["name"] == "Install mrspec"
+    env = {**offline_env(tmp_path / "unused"), "MRSPEC_INSTALL": str(wheel),
+           "GITHUB_ACTION_PATH": str(src),
+           "PATH": f"{tmp_path / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    assert run("bash", "-e", "-c", step["run"], cwd=tmp_path, env=env).strip() == (
+        f"mrspec, version {version}")
     job = tmp_path / "job"
     shutil.copytree(ROOT / "specs" / "wordcount", job, ignore=shutil.ignore_patterns("out"))
     where = run(python, "-c", "import mrspec; print(mrspec.__file__)", cwd=job).strip()
     assert Path(where).is_relative_to(tmp_path / "venv"), where
     cli = tmp_path / "venv" / "bin" / "mrspec"
-    assert run(cli, "--version", cwd=job).strip() == f"mrspec, version {version}"
     run(cli, "validate", "job.yaml", cwd=job)
     assert '"input_objects": 2' in run(cli, "plan", "job.yaml", "--json", cwd=job)
     run(cli, "apply", "job.yaml", "--local", cwd=job)
