@@ -103,6 +103,8 @@ if [ "${#valid[@]}" -gt 0 ]; then
     else
         failed=true
         cat "$log"
+        # Each stale file as an annotation too (the message lines are "FILE: what").
+        sed -nE 's/^(.+): (missing|differs|not produced by the spec any more)$/::error file=\1,title=mrspec compile --check::\2; run mrspec compile on its spec and commit the result/p' "$log"
         section "**compile --check**" "\`$stacks/\` is stale" "$log"
     fi
 fi

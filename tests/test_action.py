@@ -192,10 +192,12 @@ def test_problems_are_annotated_and_fail_the_job(repo: Path, tmp_path: Path) -> 
     assert final_code == 1 and result["outputs"]["failed"] == "true"
     assert ("::error file=jobs/grep/job.yaml,line=14,col=11,title=mrspec validate::"
             "map.memory: Lambda memory must be") in review_log
+    assert ("::error file=stacks/wordcount/statemachine.asl.json,title=mrspec compile --check"
+            "::differs; run mrspec compile") in review_log
     comment = result["comment"]
     assert "jobs/grep/job.yaml:14:11: map.memory: Lambda memory must be" in comment
     assert "stacks/wordcount/statemachine.asl.json: differs" in comment
-    assert "### mrspec plan: `grep`" not in comment  # an invalid spec is not planned
+    assert "### mrspec plan: `grep-errors`" not in comment  # an invalid spec is not planned
     assert "changes from `main:jobs/wordcount/job.yaml`" in comment
     assert result["gh"] == []  # comment: "false"
 
@@ -226,6 +228,13 @@ def test_saved_listing_is_used_and_no_change_posts_nothing(repo: Path, tmp_path:
     (again / "pages.json").write_text(f'[{{"id": 5, "body": "{MARKER}"}}]\n')
     assert run_action(repo, again)["gh"][-1][2:4] == [
         "PATCH", "repos/octo/jobs/issues/comments/5"]
+
+
+def test_the_specs_input_names_what_to_review(repo: Path, tmp_path: Path) -> None:
+    result = run_action(repo, tmp_path, specs="jobs/grep/job.yaml", comment="false")
+    assert result["outputs"] == {"changed-specs": "jobs/grep/job.yaml", "failed": "false"}
+    assert "### mrspec plan: `grep-errors`" in result["comment"]
+    assert "wordcount" not in result["comment"]
 
 
 def test_missing_base_ref_says_how_to_fetch_it(repo: Path, tmp_path: Path) -> None:
