@@ -279,3 +279,34 @@ def test_shellcheck_passes_the_action_scripts() -> None:
     checked = subprocess.run([BIN / "shellcheck", *map(str, scripts)], capture_output=True,
                              text=True)
     assert checked.returncode == 0, checked.stdout
+
+
+def test_actionlint_passes_the_action_steps(tmp_path: Path) -> None:
+    """actionlint reads workflows, not action metadata: the composite's steps are linted as
+    the steps of a reusable workflow with the same inputs (expressions, contexts, and
+    shellcheck on every run: block)."""
+    inputs = {name: {"type": "string", "required": False, "default": spec.get("default", "")}
+              for name, spec in ACTION["inputs"].items()}
+    for spec in inputs.values():  # workflow_call defaults may not use the github context
+        if "${{" in spec["default"]:
+            spec["default"] = ""
+    workflow = {"name": "action steps", "on": {"workflow_call": {"inputs": inputs}},
+                "permissions": {"contents": "read"},
+                "jobs": {"review": {"runs-on": "ubuntu-latest",
+                                    "steps": ACTION["runs"]["steps"]}}}
+    target = tmp_path / ".github" / "workflows" / "action-steps.yml"
+    target.parent.mkdir(parents=True)
+    git(tmp_path, "init", "-q")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+    def lint(text: str) -> subprocess.CompletedProcess[str]:
+        target.write_text(text)
+        return subprocess.run([BIN / "actionlint"], cwd=tmp_path, capture_output=True,
+                              text=True, env=env)
+
+    text = yaml.safe_dump(workflow, sort_keys=False)
+    checked = lint(text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    broken = lint(text.replace("inputs.stacks", "inputs.stack").replace(
+        'bash "$GITHUB_ACTION_PATH/action/comment.sh"', "bash $GITHUB_ACTION_PATH/x.sh"))
+    assert 'property "stack" is not defined' in broken.stdout and "SC2086" in broken.stdout
