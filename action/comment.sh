@@ -30,10 +30,12 @@ existing="$("$gh" api --paginate "repos/$GH_REPO/issues/$MRSPEC_PR/comments" | p
 import json, sys
 text, marker, at = sys.stdin.read(), sys.argv[1], 0
 decoder = json.JSONDecoder()
-while at < len(text.rstrip()):
-    page, at = decoder.raw_decode(text, at)
+while True:
     while at < len(text) and text[at].isspace():
         at += 1
+    if at == len(text):
+        break
+    page, at = decoder.raw_decode(text, at)
     for comment in page:
         if marker in (comment.get("body") or ""):
             print(comment["id"])

@@ -132,7 +132,7 @@ def mrspec(repo: Path, *args: str) -> str:
 
 
 def test_a_good_change_gets_one_comment_with_both_plans(repo: Path, tmp_path: Path) -> None:
-    (tmp_path / "pages.json").write_text('[{"id": 1, "body": "LGTM"}]\n[]\n')
+    (tmp_path / "pages.json").write_text('\n[{"id": 1, "body": "LGTM"}]\n[]\n')
     result = run_action(repo, tmp_path)
     assert [code for _, code, _ in result["logs"]] == [0, 0], result["logs"]
     assert result["outputs"] == {"changed-specs": "jobs/grep/job.yaml jobs/wordcount/job.yaml",
