@@ -178,3 +178,21 @@ def test_write_listing_replaces_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.jsonl"]  # no temporary left
     with pytest.raises(InputError, match="cannot write the listing"):
         write_listing(tmp_path / "missing" / "l.jsonl", [], [])
+
+
+def test_saved_listing_covers_the_compared_version(s3_job: Path) -> None:
+    write_job(s3_job / "old", input_prefix="s3://plan-input/database/",
+              output="s3://plan-output/out/")
+    direct = plan_json("--compare", "old/job.yaml", "--save-listing", "both.jsonl")
+    lines = (s3_job / "both.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["prefixes"] == ["s3://plan-input/data/",
+                                                "s3://plan-input/database/"]
+    assert len(lines) == 1 + len(SIZES) + 1  # data/'s three objects and database/x.txt
+    S3Storage.reset_shared()
+    offline = subprocess.run(
+        [sys.executable, "-m", "mrspec", "plan", "job.yaml", "--json", "--compare",
+         "old/job.yaml", "--listing", "both.jsonl"],
+        capture_output=True, text=True, cwd=s3_job, env=no_credentials_env(s3_job),
+    )
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout)["comparison"] == direct["comparison"]
