@@ -10,6 +10,7 @@ the wheel's, which the test checks. ``CHANGELOG.md`` must name the version it bu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,7 @@ import yaml
 import mrspec
 from tests.project_copy import ROOT, copy_project, offline_env, project_files
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
+pytestmark = pytest.mark.slow
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -51,6 +52,17 @@ def make_venv(venv: Path) -> Path:
     return python
 
 
+def install_step(venv: Path, action_path: Path, install: str) -> str:
+    """Run action.yml's install step with ``venv`` first on PATH, as actions/setup-python
+    puts its Python; returns what it printed (the step ends with ``mrspec --version``)."""
+    step = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"][0]
+    assert step["name"] == "Install mrspec"
+    env = {**offline_env(venv.parent / "unused"), "MRSPEC_INSTALL": install,
+           "GITHUB_ACTION_PATH": str(action_path),
+           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    return run("bash", "-e", "-c", step["run"], cwd=venv.parent, env=env).strip()
+
+
 def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
     src = copy_project(tmp_path / "src")  # a copy: building writes egg-info beside the sources
     # Offline: the isolated build environment takes setuptools from virtualenv's wheels.
@@ -71,13 +83,7 @@ def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
     python = make_venv(tmp_path / "venv")
     # Installed by the GitHub Action's own install step (its `install` input set to the
     # wheel), with the virtualenv first on PATH as actions/setup-python puts its Python.
-    step = yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"][0]
-    assert step["name"] == "Install mrspec"
-    env = {**offline_env(tmp_path / "unused"), "MRSPEC_INSTALL": str(wheel),
-           "GITHUB_ACTION_PATH": str(src),
-           "PATH": f"{tmp_path / 'venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    assert run("bash", "-e", "-c", step["run"], cwd=tmp_path, env=env).strip() == (
-        f"mrspec, version {version}")
+    assert install_step(tmp_path / "venv", src, str(wheel)) == f"mrspec, version {version}"
     job = tmp_path / "job"
     shutil.copytree(ROOT / "specs" / "wordcount", job, ignore=shutil.ignore_patterns("out"))
     where = run(python, "-c", "import mrspec; print(mrspec.__file__)", cwd=job).strip()
@@ -103,3 +109,14 @@ def test_wheel_installs_and_runs_the_example(tmp_path: Path) -> None:
 def test_changelog_names_this_version() -> None:
     text = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(rf"^## {re.escape(mrspec.__version__)}\b", text, re.M), text[:200]
+
+
+def test_action_installs_mrspec_from_its_own_checkout(tmp_path: Path) -> None:
+    """The install input's default: pip builds and installs the action's checkout."""
+    src = copy_project(tmp_path / "action-checkout")
+    python = make_venv(tmp_path / "venv")
+    assert install_step(tmp_path / "venv", src, "") == f"mrspec, version {mrspec.__version__}"
+    where = run(python, "-c", "import mrspec; print(mrspec.__file__)", cwd=tmp_path).strip()
+    assert Path(where).is_relative_to(tmp_path / "venv"), where
+    schema = run(python, "-m", "mrspec", "schema", cwd=tmp_path)
+    assert json.loads(schema)["$schema"].startswith("https://json-schema.org/")
