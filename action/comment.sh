@@ -24,6 +24,20 @@ if [ ! -s "$file" ]; then
     exit 0
 fi
 
+# GitHub refuses comment bodies over 65,536 characters: cut a long review (many specs)
+# at a line end and say where the whole of it is.
+body="$file"
+if [ "$(wc -m < "$file")" -gt 65000 ]; then
+    body="$file.short"
+    python3 -c '
+import sys
+text = open(sys.argv[1], encoding="utf-8").read()
+cut = text.rfind("\n", 0, 64000)
+note = "\n\n**The review is too long for a comment: the rest is in the job summary.**\n"
+open(sys.argv[2], "w", encoding="utf-8").write(text[:cut] + note)
+' "$file" "$body"
+fi
+
 # Every comment of the PR (all pages), then the id of the first one carrying the marker.
 # --paginate prints one JSON array per page, back to back.
 existing="$("$gh" api --paginate "repos/$GH_REPO/issues/$MRSPEC_PR/comments" | python3 -c '
@@ -48,10 +62,10 @@ if [ -z "$existing" ] && grep -qF "<!-- mrspec-review: no specs -->" "$file"; th
 fi
 if [ -n "$existing" ]; then
     what="updated comment $existing"
-    set -- api --method PATCH "repos/$GH_REPO/issues/comments/$existing" -F "body=@$file"
+    set -- api --method PATCH "repos/$GH_REPO/issues/comments/$existing" -F "body=@$body"
 else
     what="posted a comment"
-    set -- api --method POST "repos/$GH_REPO/issues/$MRSPEC_PR/comments" -F "body=@$file"
+    set -- api --method POST "repos/$GH_REPO/issues/$MRSPEC_PR/comments" -F "body=@$body"
 fi
 if "$gh" "$@" > /dev/null; then
     echo "mrspec review: $what on $GH_REPO#$MRSPEC_PR"

@@ -310,3 +310,24 @@ def test_actionlint_passes_the_action_steps(tmp_path: Path) -> None:
     broken = lint(text.replace("inputs.stacks", "inputs.stack").replace(
         'bash "$GITHUB_ACTION_PATH/action/comment.sh"', "bash $GITHUB_ACTION_PATH/x.sh"))
     assert 'property "stack" is not defined' in broken.stdout and "SC2086" in broken.stdout
+
+
+def test_a_review_too_long_for_a_comment_is_cut_at_a_line(tmp_path: Path) -> None:
+    body = tmp_path / "comment.md"
+    lines = [MARKER] + [f"| row {i} | {'é' * 60} |" for i in range(2000)]  # > 65,536 chars
+    body.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "pages.json").write_text("[]\n")
+    stub = tmp_path / "gh"
+    stub.write_text(GH_STUB)
+    stub.chmod(0o755)
+    env = {**os.environ, "GH": str(stub), "GH_REPO": "octo/jobs", "MRSPEC_PR": "7",
+           "MRSPEC_COMMENT_FILE": str(body), "GH_STUB_LOG": str(tmp_path / "gh.log"),
+           "GH_STUB_PAGES": str(tmp_path / "pages.json")}
+    subprocess.run(["bash", str(ROOT / "action" / "comment.sh")], env=env, check=True,
+                   capture_output=True)
+    post = json.loads((tmp_path / "gh.log").read_text().splitlines()[-1])
+    posted = Path(post[-1].removeprefix("body=@")).read_text(encoding="utf-8")
+    assert len(posted) <= 65536 and posted.startswith(MARKER)
+    kept = posted.split("\n\n**The review is too long")[0].split("\n")
+    assert kept == lines[: len(kept)]  # whole lines, in order
+    assert "the rest is in the job summary" in posted
