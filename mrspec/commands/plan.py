@@ -126,9 +126,10 @@ def command(
         from mrspec.cost.compare import old_spec_from_git
 
         old_spec, old_label = old_spec_from_git(spec_file, base_ref), f"{base_ref}:{spec_file}"
-    plans = _load_plans([spec] + ([old_spec] if old_spec is not None else []), listing_file)
+    versions = [spec] if old_spec is None else [spec, old_spec]
+    plans = _load_plans(versions, listing_file)
     if save_listing:
-        _save_listing(save_listing, [spec] + ([old_spec] if old_spec is not None else []), plans)
+        _save_listing(save_listing, versions, plans)
     new = estimate_for_spec(
         spec, plans[0], book=book, overrides=overrides, sample_size=sample_size,
         sample_spread=sample_spread, spec_path=spec_file,
