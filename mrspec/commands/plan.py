@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from mrspec.errors import MrspecError
     from mrspec.plan.model import JobPlan
     from mrspec.spec.model import JobSpec
 
@@ -173,10 +174,7 @@ def command(
 def _load_plans(specs: list[JobSpec], listing_file: str | None) -> list[JobPlan]:
     """Each spec's JobPlan, its input listed from S3/disk or read from a saved listing.
 
-    Listing S3 needs credentials; without them the error says how to plan offline."""
-    from botocore.exceptions import NoCredentialsError
-
-    from mrspec.errors import InputError
+    Listing S3 needs credentials; without them the error also says how to plan offline."""
     from mrspec.plan.planner import plan_job
 
     if listing_file:
@@ -186,13 +184,36 @@ def _load_plans(specs: list[JobSpec], listing_file: str | None) -> list[JobPlan]
         return [plan_job(s, lambda _prefix: listing) for s in specs]
     try:
         return [plan_job(s) for s in specs]
-    except NoCredentialsError:
-        raise InputError(
-            "no AWS credentials to list the input "
-            + ", ".join(p for s in specs for p in s.input.prefixes if p.startswith("s3://")),
-            hint="plan from a saved listing with --listing FILE; write one where credentials "
-            "exist with: mrspec plan SPEC --save-listing FILE (docs/plan.md, 'Planning offline')",
-        ) from None
+    except Exception as exc:
+        if not _lacks_credentials(exc):
+            raise
+        raise _offline_hint(exc, specs) from None
+
+
+def _lacks_credentials(exc: BaseException | None) -> bool:
+    """Whether botocore found no credentials (raw, or under the storage's own error)."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    while exc is not None:
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _offline_hint(exc: Exception, specs: list[JobSpec]) -> MrspecError:
+    """The no-credentials error with the way to plan without them; a MrspecError keeps
+    its class (and so its exit code), a raw botocore error becomes an InputError."""
+    from mrspec.errors import InputError, MrspecError
+
+    inputs = ", ".join(p for s in specs for p in s.input.prefixes if p.startswith("s3://"))
+    offline = ("plan from a saved listing with --listing FILE; write one where credentials "
+               "exist with: mrspec plan SPEC --save-listing FILE (docs/plan.md, 'Planning "
+               "offline')")
+    if isinstance(exc, MrspecError):
+        hint = offline + (f"; or give this machine credentials: {exc.hint}" if exc.hint else "")
+        return type(exc)(f"no AWS credentials to list the input {inputs}", hint=hint)
+    return InputError(f"no AWS credentials to list the input {inputs}", hint=offline)
 
 
 def _save_listing(path: str, specs: list[JobSpec], plans: list[JobPlan]) -> None:
