@@ -22,6 +22,7 @@
 set -uo pipefail
 
 base="${MRSPEC_BASE:-origin/main}"
+# The same files as the pre-commit hooks' `files:` (a test keeps the two equal).
 pattern="${MRSPEC_SPEC_PATTERN:-(^|/)(job|.*\.mrspec)\.ya?ml$}"
 stacks="${MRSPEC_STACKS:-stacks}"
 comment="${MRSPEC_COMMENT_FILE:-mrspec-comment.md}"

@@ -331,3 +331,13 @@ def test_a_review_too_long_for_a_comment_is_cut_at_a_line(tmp_path: Path) -> Non
     kept = posted.split("\n\n**The review is too long")[0].split("\n")
     assert kept == lines[: len(kept)]  # whole lines, in order
     assert "the rest is in the job summary" in posted
+
+
+def test_specs_are_named_alike_by_the_action_and_the_hooks() -> None:
+    script = (ROOT / "action" / "review.sh").read_text()
+    (default,) = re.findall(r'pattern="\$\{MRSPEC_SPEC_PATTERN:-(.*)\}"', script)
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert {hook["files"] for hook in hooks} == {default}
+    chosen = [p for p in ("job.yaml", "a/job.yml", "b/x.mrspec.yaml", "job.yaml.bak",
+                          "c/notjob.yaml", "stacks/x/stack.json") if re.search(default, p)]
+    assert chosen == ["job.yaml", "a/job.yml", "b/x.mrspec.yaml"]
