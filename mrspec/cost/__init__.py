@@ -38,12 +38,13 @@ def estimate_for_spec(
     from mrspec.cost.assumptions import default_assumptions
     from mrspec.cost.estimate import estimate
     from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_for_spec
+    from mrspec.cost.stack import facts_from_stack_model, review_model
     from mrspec.plan.planner import plan_job
 
     plan = plan if plan is not None else plan_job(spec)
     book = book if book is not None else load_pricing()
-    facts = facts_for_spec(spec, plan)
+    model = review_model(spec, plan)
+    facts = facts_from_stack_model(model)
     book.region(facts.region)  # an unknown region fails before any sampling
     assumptions = default_assumptions()
     sample_bytes = 0
@@ -56,7 +57,8 @@ def estimate_for_spec(
     if overrides:
         assumptions = assumptions.with_values(overrides, "override")
     return estimate(
-        spec, plan, facts, book, assumptions, spec_path=spec_path, sample_bytes=sample_bytes
+        spec, plan, facts, book, assumptions, spec_path=spec_path, sample_bytes=sample_bytes,
+        model=model,
     )
 
 

@@ -15,13 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mrspec.cost.assumptions import Assumptions, default_assumptions
-from mrspec.cost.model import (
-    EXPRESS_DURATION_STEP_MS,
-    EXPRESS_MEMORY_STEP_MB,
-    LIST_PAGE,
-    objects_put_requests,
-    split_get_requests,
-)
+from mrspec.cost.model import EXPRESS_DURATION_STEP_MS, EXPRESS_MEMORY_STEP_MB
+from mrspec.cost.phases import LIST_PAGE, objects_put_requests, split_get_requests
 from mrspec.cost.pricing import PriceBook
 from mrspec.cost.stack import StackFacts
 from mrspec.cost.usage import CostBreakdown, LambdaUsage, S3Requests, Usage, price_usage

@@ -128,11 +128,15 @@ def facts_from_stack_model(model: StackModel) -> StackFacts:
     )
 
 
-def facts_for_spec(spec: JobSpec, plan: JobPlan | None = None) -> StackFacts:
-    """Lower the spec (and plan) to a StackModel, as ``compile`` does, and read its facts."""
+def review_model(spec: JobSpec, plan: JobPlan | None = None) -> StackModel:
+    """The spec (and plan) lowered to a StackModel as ``compile`` does (review names)."""
     from mrspec.aws.lower import REVIEW_ACCOUNT_ID, REVIEW_RUN_ID, lower
 
-    model = lower(
+    return lower(
         spec, plan, run_id=REVIEW_RUN_ID, account_id=REVIEW_ACCOUNT_ID, placeholders=True
     )
-    return facts_from_stack_model(model)
+
+
+def facts_for_spec(spec: JobSpec, plan: JobPlan | None = None) -> StackFacts:
+    """Lower the spec (and plan) to a StackModel, as ``compile`` does, and read its facts."""
+    return facts_from_stack_model(review_model(spec, plan))
