@@ -2,7 +2,7 @@
 
 The pipeline, in order (``run_on_aws``)::
 
-    preflight -> plan -> budget guard -> compile + package
+    preflight -> plan -> guard (budget, AWS limits) -> compile + package
         -> record the run -> up -> upload task manifests -> start execution
         -> follow -> collect -> [finally] stop execution if interrupted, destroy + remove
 
@@ -103,6 +103,7 @@ class AwsRun:
     last: Snapshot | None = None
     failures: list[TaskFailure] = field(default_factory=list)
     phase_s: dict[str, float] = field(default_factory=dict)
+    account_concurrency: int | None = None  # the account's Lambda limit, when readable
     estimate_usd: float | None = None
     actual_usd: float | None = None
     collected: dict[str, Any] = field(default_factory=dict)
@@ -163,7 +164,7 @@ def check_preflight(run: AwsRun) -> None:
     run.account_id = preflight.check_identity(run.session)
     preflight.check_input_readable(run.session, spec)
     preflight.check_output_empty(run.session, spec, options.overwrite)
-    preflight.check_concurrency(run.session, spec)
+    run.account_concurrency = preflight.check_concurrency(run.session, spec)
     run.store.ensure()
 
 
@@ -176,24 +177,34 @@ def make_plan(run: AwsRun) -> None:
 
 
 def guard_budget(run: AwsRun) -> None:
-    """Estimate the run's cost; refuse when it exceeds ``limits.budget_usd``."""
+    """Estimate the run; refuse when it exceeds ``limits.budget_usd`` or any AWS limit
+    ``plan`` checks (``mrspec.cost.limits``), before anything is created."""
     from mrspec.cost.assumptions import default_assumptions
     from mrspec.cost.estimate import estimate
     from mrspec.cost.guard import check_budget
+    from mrspec.cost.limits import refuse_failed_limits
     from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_for_spec
+    from mrspec.cost.stack import facts_from_stack_model, review_model
 
     assert run.plan is not None
+    assumptions = default_assumptions()
+    if run.account_concurrency is not None:  # the account's own quota, not the default
+        assumptions = assumptions.with_values(
+            {"account_lambda_concurrency": run.account_concurrency}, "account"
+        )
+    model = review_model(run.spec, run.plan)
     estimated = estimate(
         run.spec,
         run.plan,
-        facts_for_spec(run.spec, run.plan),
+        facts_from_stack_model(model),
         load_pricing(),
-        default_assumptions(),
+        assumptions,
         spec_path=str(run.spec.source or ""),
+        model=model,
     )
     run.estimate_usd = estimated.total_usd
     check_budget(run.spec, estimated)
+    refuse_failed_limits(run.spec.name, estimated.limits)
 
 
 def compile_stack(run: AwsRun) -> None:

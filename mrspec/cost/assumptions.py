@@ -2,7 +2,7 @@
 
 An :class:`Assumption` has a name, a value, a unit, a one-line meaning and where the value
 came from (``default``, ``measured`` by ``--sample``, ``override`` from ``--assume``, or
-``stack`` from the compiled StackModel). :func:`default_assumptions` gives the defaults;
+``stack`` from the compiled StackModel, ``account`` read from the AWS account by ``apply``). :func:`default_assumptions` gives the defaults;
 ``Assumptions.with_values`` returns a copy with some values replaced. docs/plan.md explains
 each one.
 """
@@ -15,7 +15,7 @@ from typing import Literal
 
 from mrspec.errors import MrspecError
 
-Source = Literal["default", "measured", "override", "stack"]
+Source = Literal["default", "measured", "override", "stack", "account"]
 
 
 @dataclass(frozen=True)

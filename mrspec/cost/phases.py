@@ -247,15 +247,15 @@ def _map_phase(spec: JobSpec, plan: JobPlan, facts: StackFacts, a: Assumptions) 
     assert pf is not None, "every stack has a map phase"
     fn = facts.function(pf.function)
     ratio = a["output_ratio"] if plan.map_only else a["shuffle_ratio"]
-    measured = max(0.0, a["map_peak_memory_mb"] - a["runtime_memory_mb"])
+    measured = a["map_peak_memory_mb"] - a["runtime_memory_mb"]  # by --sample, if it ran
     loads = []
     for task in plan.map_tasks:
         # The map buffer (at most its budget, at most about the task's input) and the
-        # read windows in flight; or what --sample measured.
-        held = measured or (
+        # read windows in flight; a sample's task is smaller, so its peak is a floor.
+        held = max(measured, (
             min(fn.memory_mb * MIB / MAP_BUFFER_SHARE, task.input_bytes)
             + min(a["s3_reads_in_flight"] * S3_CHUNK, task.input_bytes)
-        ) / MIB
+        ) / MIB)
         readahead = sum(1 for s in task.splits if s.end < s.object_size and not s.compressed)
         written = task.input_bytes * ratio
         loads.append(TaskLoad(
@@ -297,7 +297,7 @@ def _merge_phase(
             list_requests=0,
             read_bytes=read, written_bytes=read,
             cpu_mib=read / MIB, cpu_s_per_mib=a["merge_cpu_s_per_mib"],
-            held_mb=(len(group) * window + a["multipart_part_mib"] * MIB) / MIB,
+            held_mb=(len(group) * window + min(a["multipart_part_mib"] * MIB, read)) / MIB,
         ))
         written.append(read)
     item = {"level": level, "task_id": tasks - 1, "inputs": [len(sizes) - 1, len(sizes)]}
@@ -327,7 +327,7 @@ def _reduce_phase(
             read_bytes=sum(segments), written_bytes=written,
             cpu_mib=sum(segments) / MIB, cpu_s_per_mib=a["reduce_cpu_s_per_mib"],
             held_mb=max(
-                (len(sizes) * window + a["multipart_part_mib"] * MIB) / MIB,
+                (len(sizes) * window + min(a["multipart_part_mib"] * MIB, written)) / MIB,
                 a["reduce_peak_memory_mb"] - a["runtime_memory_mb"],
             ),
         )
