@@ -148,11 +148,13 @@ def estimate(
     spec_path: str = "",
     sample_bytes: int = 0,
     model: StackModel | None = None,
+    fan_in: int | None = None,
 ) -> Estimate:
     """The estimate; ``model`` (the lowered stack ``facts`` was read from) adds the
-    stack's own limits (IAM policy sizes) to the checks."""
+    stack's own limits (IAM policy sizes) to the checks; ``fan_in`` replaces the
+    exchange's (see ``predict_phases``: to compare with the design without merges)."""
     prices = book.region(facts.region)
-    predictions = predict_phases(spec, plan, facts, assumptions)
+    predictions = predict_phases(spec, plan, facts, assumptions, fan_in=fan_in)
     timing = estimate_timing(predictions, assumptions)
     usage = estimate_usage(plan, facts, assumptions, timing, spec.input.prefixes, predictions)
     cost = price_usage(
