@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from mrspec.aws.model import StackModel
 from mrspec.cost.assumptions import default_assumptions
 from mrspec.cost.estimate import Estimate, estimate
 from mrspec.cost.pricing import load_pricing
-from mrspec.cost.stack import FunctionFacts, PhaseFacts, StackFacts, facts_for_spec
+from mrspec.cost.stack import resource_lines, review_model
+from mrspec.plan.model import JobPlan
 from mrspec.plan.planner import make_plan
 from mrspec.spec.model import (
     AwsSpec,
@@ -83,6 +86,48 @@ def make_spec(
     )
 
 
+class FunctionFacts(NamedTuple):
+    logical_name: str
+    memory_mb: int
+    timeout_s: int
+    architecture: str
+    ephemeral_storage_mb: int = 512
+
+
+class PhaseFacts(NamedTuple):
+    name: str
+    function: str
+    execution_type: str
+    max_concurrency: int
+    child_transitions: int
+
+
+class StackFacts(NamedTuple):
+    """What a fixture's arithmetic assumes of the stack; ``lowered`` checks that
+    mrspec.aws.lower builds exactly that, and the estimate reads the lowered StackModel."""
+
+    region: str
+    architecture: str
+    functions: tuple[FunctionFacts, ...]
+    phases: tuple[PhaseFacts, ...]
+    parent_transitions: int
+
+
+def lowered(spec: JobSpec, plan: JobPlan, stack: StackFacts) -> StackModel:
+    model = review_model(spec, plan)
+    assert model.state_machine.parent_transitions == stack.parent_transitions
+    for f in stack.functions:
+        got = model.function(f.logical_name)
+        assert (got.memory_mb, got.architecture, got.ephemeral_storage_mb) == (
+            f.memory_mb, f.architecture, f.ephemeral_storage_mb)
+        assert not f.timeout_s or got.timeout_s == f.timeout_s
+    assert [(p.name, p.execution_type, p.max_concurrency, p.child_transitions)
+            for p in model.phases] == [
+        (p.name, p.execution_type, p.max_concurrency, p.child_transitions) for p in stack.phases
+    ]
+    return model
+
+
 def facts(
     arch: str,
     *,
@@ -123,7 +168,8 @@ NO_LATENCY = {"s3_request_latency_s": 0.0}
 def run(spec: JobSpec, objects: list[ObjectInfo], stack: StackFacts) -> Estimate:
     plan = make_plan(spec, objects)
     assumptions = default_assumptions().with_values(NO_LATENCY, "override")
-    return estimate(spec, plan, with_timeouts(spec, stack), load_pricing(), assumptions)
+    return estimate(spec, plan, lowered(spec, plan, with_timeouts(spec, stack)), load_pricing(),
+                    assumptions)
 
 
 def line(e: Estimate, item: str) -> float:
@@ -365,17 +411,8 @@ def test_large_input_many_waves() -> None:
 def test_facts_match_lowering(fixture: object) -> None:
     """The hand-built stacks above are what mrspec.aws.lower produces for the specs."""
     spec, objects, manual = fixture()  # type: ignore[operator]
-    lowered = facts_for_spec(spec, make_plan(spec, objects))
-    assert lowered.parent_transitions == manual.parent_transitions
-    for f in manual.functions:
-        got = lowered.function(f.logical_name)
-        assert (got.memory_mb, got.architecture, got.ephemeral_storage_mb) == (
-            f.memory_mb, f.architecture, f.ephemeral_storage_mb)
-    assert [(p.name, p.execution_type, p.max_concurrency, p.child_transitions)
-            for p in lowered.phases] == [
-        (p.name, p.execution_type, p.max_concurrency, p.child_transitions) for p in manual.phases
-    ]
-    assert {r.kind for r in lowered.resources} == {
+    model = lowered(spec, make_plan(spec, objects), manual)  # asserts they match
+    assert {r.kind for r in resource_lines(model)} == {
         "bucket", "log_group", "role", "function", "state_machine"}
 
 
@@ -393,7 +430,7 @@ def test_retries_add_invocations_and_transitions() -> None:
     spec, objects, stack = fixture_x86()
     plan = make_plan(spec, objects)
     a = default_assumptions().with_values({"retry_rate": 0.5}, "override")
-    e = estimate(spec, plan, stack, load_pricing(), a)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), a)
     assert qty(e, "map requests") == 120  # 80 x 1.5
     # 3 + 96 started + 96 child transitions + 48 retry transitions
     assert qty(e, "STANDARD state transitions") == 3 + 96 + 96 + 48
@@ -407,19 +444,21 @@ def test_warnings_for_timeouts_memory_and_payloads() -> None:
     slow = default_assumptions().with_values(
         {"map_cpu_s_per_mib": 1.5, "map_peak_memory_mb": 1700}, "override")
     # 0.3 + 128 * 1.5 + 1.6 + 0.768 = 194.668 s > 180 s
-    e = estimate(spec, plan, stack, load_pricing(), slow)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), slow)
     assert any("would run about 195 s, past its timeout of 180 s" in w for w in e.warnings)
     assert any("peaked at 1700 MB" in w and "near the 1769 MB cap" in w for w in e.warnings)
     # Near the timeout: 0.3 + 128 * 1.2 + 2.368 = 156.268 s > 0.8 * 180
     near = default_assumptions().with_values({"map_cpu_s_per_mib": 1.2}, "override")
-    e = estimate(spec, plan, stack, load_pricing(), near)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), near)
     assert any("near its timeout of 180 s" in w for w in e.warnings)
     # A bin of 3,000 tiny splits: its item passes the 256 KiB state payload limit.
     tiny = make_spec(arch="x86_64", split=10, bin_size=30_000, map_memory=1769,
                      map_timeout=180, partitions=None)
     objects = [ObjectInfo(f"s3://in-bucket/data/a-rather-long-object-name-{i:05d}", 10)
                for i in range(3000)]
-    e = estimate(tiny, make_plan(tiny, objects), stack, load_pricing(), default_assumptions())
+    tiny_plan = make_plan(tiny, objects)
+    e = estimate(tiny, tiny_plan, review_model(tiny, tiny_plan), load_pricing(),
+                 default_assumptions())
     assert any("over Step Functions' 256 KiB payload limit" in w for w in e.warnings)
 
 
@@ -428,7 +467,8 @@ def test_express_children_that_would_pass_five_minutes_are_flagged() -> None:
     stack = with_timeouts(spec, stack)
     slow = default_assumptions().with_values({"map_cpu_s_per_mib": 3.0}, "override")
     # 0.3 + 64 * 3.0 * 1769/1024 + 0.8 + 0.384 = 333.17 s
-    e = estimate(spec, make_plan(spec, objects), stack, load_pricing(), slow)
+    plan = make_plan(spec, objects)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), slow)
     assert any("EXPRESS workflows (at most 300 s)" in w and "333 s" in w for w in e.warnings)
 
 
@@ -436,8 +476,9 @@ def test_partition_skew_lengthens_the_reduce_wave_not_the_cost() -> None:
     spec, objects, stack = fixture_x86()
     plan = make_plan(spec, objects)
     base = default_assumptions().with_values(NO_LATENCY, "override")
-    even = estimate(spec, plan, stack, load_pricing(), base)
-    skewed = estimate(spec, plan, stack, load_pricing(),
+    model = lowered(spec, plan, stack)
+    even = estimate(spec, plan, model, load_pricing(), base)
+    skewed = estimate(spec, plan, model, load_pricing(),
                       base.with_values({"partition_skew": 3.0}, "override"))
     # Hot partition: 576 MiB shuffle, 192 MiB output: 0.3 + 28.8 + 7.2 + 3.84 = 40.14 s
     assert skewed.timing.reduce is not None and even.timing.reduce is not None

@@ -19,7 +19,7 @@ from mrspec.cost.assumptions import default_assumptions
 from mrspec.cost.estimate import Estimate, estimate
 from mrspec.cost.phases import PhasePrediction, predict_phases
 from mrspec.cost.pricing import load_pricing
-from mrspec.cost.stack import facts_from_stack_model, review_model
+from mrspec.cost.stack import review_model
 from mrspec.plan.model import JobPlan
 from mrspec.plan.planner import make_plan
 from mrspec.spec.model import (
@@ -55,7 +55,7 @@ def make_spec(
 
 def phases_of(spec: JobSpec, objects: list[ObjectInfo], **kwargs: int) -> dict[str, PhasePrediction]:
     plan = make_plan(spec, objects)
-    facts = facts_from_stack_model(review_model(spec, plan))
+    facts = review_model(spec, plan)
     return {p.name: p for p in predict_phases(spec, plan, facts, default_assumptions(), **kwargs)}
 
 
@@ -153,7 +153,7 @@ def test_without_merges_every_reducer_reads_every_map_output() -> None:
 def estimate_of(spec: JobSpec, plan: JobPlan, **values: float) -> Estimate:
     model = review_model(spec, plan)
     a = default_assumptions().with_values(values, "override")
-    return estimate(spec, plan, facts_from_stack_model(model), load_pricing(), a, model=model)
+    return estimate(spec, plan, model, load_pricing(), a)
 
 
 def test_json_phases_time_and_cost_include_the_merge_level() -> None:

@@ -15,9 +15,9 @@ from mrspec.cost.actual import RunMeasurements, actual_cost
 from mrspec.cost.guard import check_budget
 from mrspec.cost.pricing import Tier, load_pricing, tiered_cost
 from mrspec.cost.refresh import make_client, refresh_prices
-from mrspec.cost.stack import FunctionFacts, PhaseFacts, StackFacts
+from mrspec.cost.stack import review_model
 from mrspec.errors import ExitCode, MrspecError, RefusedError
-from tests.test_cost_model import fixture_x86, run
+from tests.test_cost_model import fixture_x86, make_spec, run
 
 REQUIRED_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 
@@ -200,13 +200,18 @@ def test_budget_guard_refuses_with_the_excess() -> None:
 
 
 def test_actual_cost_from_measurements_by_hand() -> None:
-    stack = StackFacts(
-        "us-east-1", "arm64",
-        (FunctionFacts("map", 2048, 60, "arm64", 1024), FunctionFacts("reduce", 1024, 60, "arm64"),
-         FunctionFacts("commit", 512, 300, "arm64")),
-        (PhaseFacts("map", "map", "EXPRESS", 10, 1), PhaseFacts("reduce", "reduce", "EXPRESS", 10, 1)),
-        parent_transitions=3,
-    )
+    import dataclasses
+
+    spec = make_spec(arch="arm64", split=64 * 1024**2, bin_size=64 * 1024**2, map_memory=2048,
+                     map_timeout=60, partitions=2, reduce_memory=1024, reduce_timeout=60)
+    model = review_model(spec)
+    # The sizes this arithmetic uses: map 2,048 MB with 1,024 MB of /tmp, reduce 1,024 MB
+    # and commit 512 MB with the free 512 MB.
+    eph = {"map": 1024, "reduce": 512, "commit": 512}
+    stack = dataclasses.replace(model, functions=tuple(
+        dataclasses.replace(f, ephemeral_storage_mb=eph[f.logical_name]) for f in model.functions))
+    assert [(f.logical_name, f.memory_mb, f.architecture) for f in stack.functions] == [
+        ("map", 2048, "arm64"), ("reduce", 1024, "arm64"), ("commit", 512, "arm64")]
     m = RunMeasurements(
         invocation_ms={"map": [1000.2, 2000.0, 2999.5], "reduce": [500.0], "commit": [800.0]},
         init_ms={"map": [400.1], "reduce": [300.0]},

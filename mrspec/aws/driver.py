@@ -184,7 +184,7 @@ def guard_budget(run: AwsRun) -> None:
     from mrspec.cost.guard import check_budget
     from mrspec.cost.limits import refuse_failed_limits
     from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_from_stack_model, review_model
+    from mrspec.cost.stack import review_model
 
     assert run.plan is not None
     assumptions = default_assumptions()
@@ -192,15 +192,13 @@ def guard_budget(run: AwsRun) -> None:
         assumptions = assumptions.with_values(
             {"account_lambda_concurrency": run.account_concurrency}, "account"
         )
-    model = review_model(run.spec, run.plan)
     estimated = estimate(
         run.spec,
         run.plan,
-        facts_from_stack_model(model),
+        review_model(run.spec, run.plan),
         load_pricing(),
         assumptions,
         spec_path=str(run.spec.source or ""),
-        model=model,
     )
     run.estimate_usd = estimated.total_usd
     check_budget(run.spec, estimated)

@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mrspec.cost.model import EXPRESS_DURATION_STEP_MS, EXPRESS_MEMORY_STEP_MB
 from mrspec.cost.pricing import PriceBook
-from mrspec.cost.stack import StackFacts
 from mrspec.cost.usage import CostBreakdown, LambdaUsage, S3Requests, Usage, price_usage
+
+if TYPE_CHECKING:
+    from mrspec.aws.model import StackModel
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class RunMeasurements:
     hours_per_month: float = 730
 
 
-def actual_usage(m: RunMeasurements, facts: StackFacts) -> Usage:
+def actual_usage(m: RunMeasurements, facts: StackModel) -> Usage:
     lambdas = []
     for fn in facts.functions:
         runs = m.invocation_ms.get(fn.logical_name, ())
@@ -80,7 +83,7 @@ def actual_usage(m: RunMeasurements, facts: StackFacts) -> Usage:
 
 
 def actual_cost(
-    m: RunMeasurements, facts: StackFacts, book: PriceBook, monthly_gb_s_before: float = 0.0
+    m: RunMeasurements, facts: StackModel, book: PriceBook, monthly_gb_s_before: float = 0.0
 ) -> CostBreakdown:
     """The run's cost from measurements, with the estimate's price data and rules."""
     return price_usage(

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from mrspec.cost.estimate import estimate
     from mrspec.cost.pricing import load_pricing
     from mrspec.cost.render import render_markdown, render_terminal
-    from mrspec.cost.stack import facts_from_stack_model, review_model
+    from mrspec.cost.stack import review_model
     from mrspec.plan.planner import plan_job
     from mrspec.spec.loader import load_spec
     from mrspec.units import parse_size
@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     assumptions = default_assumptions()
     if args.assume:
         assumptions = assumptions.with_values(parse_overrides(args.assume), "override")
-    e = estimate(spec, plan, facts_from_stack_model(model), load_pricing(), assumptions,
+    e = estimate(spec, plan, model, load_pricing(), assumptions,
                  spec_path=f"{args.spec} ({args.objects:,} x {args.object_size} listed)",
-                 model=model, fan_in=len(plan.map_tasks) if args.no_merge else None)
+                 fan_in=len(plan.map_tasks) if args.no_merge else None)
     print(f"planned and estimated in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if args.format == "json":
         print(e.to_json_text(), end="")

@@ -3,7 +3,7 @@
 ``estimate(spec, plan, facts, book, assumptions)`` is pure: it predicts every phase
 (``mrspec.cost.phases``), runs the model (``mrspec.cost.model``), prices the usage
 (``mrspec.cost.usage``) and checks the result against AWS limits
-(``mrspec.cost.limits``; the stack's own limits when given its ``StackModel``). :meth:`Estimate.to_json` is the stable ``--json`` document
+(``mrspec.cost.limits``), reading the compiled ``StackModel`` for the stack's sizes. :meth:`Estimate.to_json` is the stable ``--json`` document
 (``schema_version`` 1, documented in docs/plan.md).
 """
 
@@ -25,13 +25,13 @@ from mrspec.cost.limits import (
 from mrspec.cost.model import Timing, estimate_timing, estimate_usage
 from mrspec.cost.phases import PhasePrediction, predict_phases
 from mrspec.cost.pricing import PriceBook, RegionPrices
-from mrspec.cost.stack import PhaseFacts, ResourceLine, StackFacts
+from mrspec.cost.stack import ResourceLine, phase_of, resource_lines
 from mrspec.cost.usage import CostBreakdown, Usage, price_usage
 from mrspec.plan.model import JobPlan
 from mrspec.spec.model import JobSpec, is_s3_uri
 
 if TYPE_CHECKING:
-    from mrspec.aws.model import StackModel
+    from mrspec.aws.model import Phase, StackModel
 
 SCHEMA_VERSION = 1
 NEAR = 0.8  # share of a limit that earns a warning
@@ -72,7 +72,7 @@ class Estimate:
     map_tasks: int
     partitions: int
     reduce_tasks: int
-    phases: tuple[PhaseFacts, ...]
+    phases: tuple[Phase, ...]
     resources: tuple[ResourceLine, ...]
     timing: Timing
     usage: Usage
@@ -141,18 +141,17 @@ class Estimate:
 def estimate(
     spec: JobSpec,
     plan: JobPlan,
-    facts: StackFacts,
+    facts: StackModel,
     book: PriceBook,
     assumptions: Assumptions,
     *,
     spec_path: str = "",
     sample_bytes: int = 0,
-    model: StackModel | None = None,
     fan_in: int | None = None,
 ) -> Estimate:
-    """The estimate; ``model`` (the lowered stack ``facts`` was read from) adds the
-    stack's own limits (IAM policy sizes) to the checks; ``fan_in`` replaces the
-    exchange's (see ``predict_phases``: to compare with the design without merges)."""
+    """The estimate of ``spec``'s run of ``plan`` on the stack ``facts`` (its StackModel);
+    ``fan_in`` replaces the exchange's (see ``predict_phases``: to compare with the
+    design without merges)."""
     prices = book.region(facts.region)
     predictions = predict_phases(spec, plan, facts, assumptions, fan_in=fan_in)
     timing = estimate_timing(predictions, assumptions)
@@ -160,7 +159,7 @@ def estimate(
     cost = price_usage(
         usage, prices, book.free_tier, assumptions["monthly_gb_s_before_run"]
     )
-    limits = check_hard_limits(spec, predictions, model, assumptions)
+    limits = check_hard_limits(spec, predictions, facts, assumptions)
     warnings = check_limits(spec, plan, facts, timing, assumptions)
     warnings += _limit_warnings(limits, assumptions)
     warnings += _budget_warnings(spec, cost.total_usd)
@@ -178,7 +177,7 @@ def estimate(
         partitions=plan.partitions,
         reduce_tasks=len(plan.reduce_tasks),
         phases=facts.phases,
-        resources=facts.resources,
+        resources=resource_lines(facts),
         timing=timing,
         usage=usage,
         cost=cost,
@@ -244,7 +243,7 @@ def _price_warnings(prices: RegionPrices, cost: CostBreakdown) -> list[str]:
 
 
 def check_limits(
-    spec: JobSpec, plan: JobPlan, facts: StackFacts, timing: Timing, a: Assumptions
+    spec: JobSpec, plan: JobPlan, facts: StackModel, timing: Timing, a: Assumptions
 ) -> list[str]:
     """Warnings: timeouts, memory, start-up-dominated bins, payloads, concurrency."""
     out: list[str] = []
@@ -257,7 +256,7 @@ def check_limits(
     if timing.reduce is not None:
         phase_timings.append(("reduce", timing.reduce))
     for name, pt in phase_timings:
-        phase = facts.phase(name)
+        phase = phase_of(facts, name)
         assert phase is not None
         fn = facts.function(phase.function)
         if pt.longest_task_s > fn.timeout_s:

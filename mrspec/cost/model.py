@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mrspec.cost.assumptions import Assumptions
 from mrspec.cost.phases import (
@@ -21,7 +22,7 @@ from mrspec.cost.phases import (
     objects_put_requests,
     split_get_requests,
 )
-from mrspec.cost.stack import PhaseFacts, StackFacts
+from mrspec.cost.stack import phase_of
 from mrspec.cost.usage import (
     CLEANUP_LIST,
     COMMIT_RESULT_GET,
@@ -47,6 +48,9 @@ from mrspec.cost.usage import (
     s3_request,
 )
 from mrspec.plan.model import JobPlan
+
+if TYPE_CHECKING:
+    from mrspec.aws.model import Phase, StackModel
 
 MIB = 1024**2
 EXPRESS_MEMORY_STEP_MB = 64
@@ -109,7 +113,7 @@ class Timing:
 
 
 def _phase_timing(
-    name: str, phase: PhaseFacts, task_seconds: Sequence[float], a: Assumptions
+    name: str, phase: Phase, task_seconds: Sequence[float], a: Assumptions
 ) -> PhaseTiming:
     """Waves of ``concurrency`` tasks; each wave lasts as long as the longest task."""
     tasks = len(task_seconds)
@@ -122,7 +126,7 @@ def _phase_timing(
     return PhaseTiming(name, tasks, concurrency, waves, tuple(task_seconds), longest, phase_s)
 
 
-def _dm(p: PhasePrediction) -> PhaseFacts:
+def _dm(p: PhasePrediction) -> Phase:
     assert p.phase is not None, f"{p.name} is a Distributed Map phase"
     return p.phase
 
@@ -159,7 +163,7 @@ def estimate_timing(phases: Sequence[PhasePrediction], a: Assumptions) -> Timing
 
 
 def _lambda_usage(
-    facts: StackFacts, function: str, timings: Sequence[PhaseTiming], a: Assumptions,
+    facts: StackModel, function: str, timings: Sequence[PhaseTiming], a: Assumptions,
     label: str = "",
 ) -> LambdaUsage:
     """Invocations and billed ms of one function over its phases (merge levels share one)."""
@@ -198,7 +202,7 @@ def count_list_requests(plan: JobPlan, input_prefixes: Sequence[str]) -> int:
 
 
 def _lambdas(
-    facts: StackFacts, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
+    facts: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
 ) -> list[LambdaUsage]:
     by_kind = {p.kind: p for p in phases}
     lambdas = [_lambda_usage(facts, by_kind["map"].function, [timing.map], a)]
@@ -222,7 +226,7 @@ def _lambdas(
 
 
 def _step_functions(
-    facts: StackFacts, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
+    facts: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
 ) -> tuple[float, float, float]:
     """The parent's own transitions, one transition per child started (the Distributed
     Map rule), the transitions of STANDARD children (a retry is one more), and requests +
@@ -230,8 +234,8 @@ def _step_functions(
     timings = {"map": timing.map, "reduce": timing.reduce, **{m.name: m for m in timing.merge}}
     # A merge level is one more Map state (and its manifest) in the parent before
     # exchange's stack lists it; once it does, its transitions are in parent_transitions.
-    merges_unlisted = sum(1 for p in phases if p.kind == "merge" and facts.phase(p.name) is None)
-    transitions = float(facts.parent_transitions + merges_unlisted)
+    merges_unlisted = sum(1 for p in phases if p.kind == "merge" and phase_of(facts, p.name) is None)
+    transitions = float(facts.state_machine.parent_transitions + merges_unlisted)
     express_requests = express_gb_s = 0.0
     for p in phases:
         pt = timings.get(p.name)
@@ -248,7 +252,7 @@ def _step_functions(
 
 def estimate_usage(
     plan: JobPlan,
-    facts: StackFacts,
+    facts: StackModel,
     a: Assumptions,
     timing: Timing,
     input_prefixes: Sequence[str],

@@ -26,15 +26,18 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mrspec.cost.assumptions import Assumptions
-from mrspec.cost.stack import PhaseFacts, StackFacts
+from mrspec.cost.stack import phase_of
 from mrspec.plan import exchange
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.readers import S3_CHUNK
 from mrspec.runtime.reducetask import read_window
 from mrspec.spec.model import JobSpec
+
+if TYPE_CHECKING:
+    from mrspec.aws.model import Phase, StackModel
 
 MIB = 1024**2
 ONE_VCPU_MB = 1769  # Lambda memory that gives one full vCPU
@@ -129,7 +132,7 @@ class PhasePrediction:
     name: str  # "map", "merge-1", "merge-2", ..., "reduce", "commit"
     kind: PhaseKind
     function: str  # logical function name
-    phase: PhaseFacts | None  # the Distributed Map phase (None: the commit, a Task state)
+    phase: Phase | None  # the Distributed Map phase (None: the commit, a Task state)
     tasks: int
     timeout_s: int
     memory_mb: int
@@ -196,7 +199,7 @@ def commit_payload_bytes(spec: JobSpec, phases: int) -> int:
 def predict_phases(
     spec: JobSpec,
     plan: JobPlan,
-    facts: StackFacts,
+    facts: StackModel,
     a: Assumptions,
     *,
     fan_in: int | None = None,
@@ -209,8 +212,8 @@ def predict_phases(
     """
     map_phase = _map_phase(spec, plan, facts, a)
     phases = [map_phase]
-    if not plan.map_only and facts.phase("reduce") is not None:
-        reduce_fn = facts.function(facts.phase("reduce").function)  # type: ignore[union-attr]
+    if not plan.map_only and phase_of(facts, "reduce") is not None:
+        reduce_fn = facts.function(phase_of(facts, "reduce").function)  # type: ignore[union-attr]
         fan = fan_in if fan_in is not None else exchange.fan_in(reduce_fn.memory_mb)
         sizes = [t.input_bytes * a["shuffle_ratio"] for t in plan.map_tasks]
         for level, tasks in enumerate(exchange.merge_levels(len(sizes), fan), start=1):
@@ -222,7 +225,7 @@ def predict_phases(
 
 
 def _largest(
-    name: str, kind: PhaseKind, pf: PhaseFacts | None, function: str, facts: StackFacts,
+    name: str, kind: PhaseKind, pf: Phase | None, function: str, facts: StackModel,
     a: Assumptions, loads: Sequence[TaskLoad], payload: int, largest: TaskLoad | None = None,
 ) -> PhasePrediction:
     fn = facts.function(function)
@@ -242,8 +245,8 @@ def _largest(
     )
 
 
-def _map_phase(spec: JobSpec, plan: JobPlan, facts: StackFacts, a: Assumptions) -> PhasePrediction:
-    pf = facts.phase("map")
+def _map_phase(spec: JobSpec, plan: JobPlan, facts: StackModel, a: Assumptions) -> PhasePrediction:
+    pf = phase_of(facts, "map")
     assert pf is not None, "every stack has a map phase"
     fn = facts.function(pf.function)
     ratio = a["output_ratio"] if plan.map_only else a["shuffle_ratio"]
@@ -275,15 +278,15 @@ def _map_phase(spec: JobSpec, plan: JobPlan, facts: StackFacts, a: Assumptions) 
 
 
 def _merge_phase(
-    spec: JobSpec, facts: StackFacts, a: Assumptions, level: int, tasks: int,
+    spec: JobSpec, facts: StackModel, a: Assumptions, level: int, tasks: int,
     sizes: Sequence[float],
 ) -> tuple[PhasePrediction, list[float]]:
     """One merge level: ``tasks`` groups of the objects ``sizes``; returns the level's
     prediction and the sizes of the objects it writes."""
-    reduce_pf = facts.phase("reduce")
+    reduce_pf = phase_of(facts, "reduce")
     assert reduce_pf is not None
     name = f"merge-{level}"
-    pf = facts.phase(name) or replace(
+    pf = phase_of(facts, name) or replace(
         reduce_pf, name=name, max_concurrency=min(spec.limits.max_concurrency, tasks)
     )
     fn = facts.function(reduce_pf.function)  # merge tasks run with the reduce section's sizes
@@ -306,10 +309,10 @@ def _merge_phase(
 
 
 def _reduce_phase(
-    spec: JobSpec, plan: JobPlan, facts: StackFacts, a: Assumptions, sizes: Sequence[float]
+    spec: JobSpec, plan: JobPlan, facts: StackModel, a: Assumptions, sizes: Sequence[float]
 ) -> PhasePrediction:
     """Each reduce task reads its partition's segment of every object of ``sizes``."""
-    pf = facts.phase("reduce")
+    pf = phase_of(facts, "reduce")
     assert pf is not None
     fn = facts.function(pf.function)
     partitions = plan.partitions
@@ -339,7 +342,7 @@ def _reduce_phase(
 
 
 def _commit_phase(
-    spec: JobSpec, facts: StackFacts, a: Assumptions, phases: Sequence[PhasePrediction]
+    spec: JobSpec, facts: StackModel, a: Assumptions, phases: Sequence[PhasePrediction]
 ) -> PhasePrediction:
     """The commit reads the results that carry the run's totals: the last merge level's
     (they hold their groups') or, without merges, the map tasks', and the reducers'."""
