@@ -217,3 +217,14 @@ def test_apply_refuses_an_item_over_256_kib_before_creating_anything(
     assert "lower map.bin_size or raise input.split_size" in err and "Traceback" not in err
     assert_nothing_left(emulated_aws, {"emulated-input", "emulated-output"})
     assert s3.list_objects_v2(Bucket="emulated-output").get("KeyCount", 0) == 0
+
+
+def test_apply_local_warns_about_the_aws_limits_and_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = write_job(tmp_path / "job", "100B")
+    (job.parent / "input" / "words.txt").write_bytes(b"a b c d e f g\n" * 30_000)
+    assert _mrspec(["apply", str(job), "--local", "--workers", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: on AWS, apply would refuse this run: map task payload is" in captured.err
+    assert json.loads(captured.out)["counters"]["map_input_records"] == 30_000

@@ -208,6 +208,7 @@ def guard_budget(run: AwsRun) -> None:
 def compile_stack(run: AwsRun) -> None:
     """The run's StackModel (state machine, IAM, functions) and its deployment zip."""
     from mrspec.aws.lower import lower
+    from mrspec.cost.limits import refuse_failed_limits, stack_checks
 
     assert run.plan is not None
     run.model = lower(
@@ -217,6 +218,9 @@ def compile_stack(run: AwsRun) -> None:
         account_id=run.account_id,
         emulator=run.options.emulator,
     )
+    # The guard checked the review stack; the run's own names (account, run id) can make
+    # its policies a little longer, so its IAM sizes are checked again before deploying.
+    refuse_failed_limits(run.spec.name, stack_checks(run.spec, run.model))
     folder = Path(tempfile.mkdtemp(prefix="mrspec-package-"))
     builder = run.options.package_builder or _build_package
     run.package = builder(run.spec, folder)
