@@ -51,3 +51,12 @@ def test_ten_tib_without_merge_phases_is_refused(capsys: pytest.CaptureFixture[s
     assert {"reduce task time", "reduce task memory", "commit task memory"} <= failed
     reduce = next(p for p in doc["phases"] if p["name"] == "reduce")  # type: ignore[attr-defined]
     assert reduce["per_task"]["get_requests"] == 2 * 81_920  # every result and segment
+
+
+@pytest.mark.slow
+def test_ten_tib_markdown_fits_a_pull_request_comment(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a for m in MEASURED for a in ("--assume", m)]
+    assert main([*args, "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert len(md) < 65_536  # GitHub's limit for one comment body
+    assert "| merge-1 | 186 |" in md and "AWS limits: 20 of 20 checks pass." in md
