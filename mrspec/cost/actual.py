@@ -42,9 +42,9 @@ class RunMeasurements:
     hours_per_month: float = 730
 
 
-def actual_usage(m: RunMeasurements, facts: StackModel) -> Usage:
+def actual_usage(m: RunMeasurements, stack: StackModel) -> Usage:
     lambdas = []
-    for fn in facts.functions:
+    for fn in stack.functions:
         runs = m.invocation_ms.get(fn.logical_name, ())
         inits = m.init_ms.get(fn.logical_name, ())
         if not runs and not inits:
@@ -83,9 +83,9 @@ def actual_usage(m: RunMeasurements, facts: StackModel) -> Usage:
 
 
 def actual_cost(
-    m: RunMeasurements, facts: StackModel, book: PriceBook, monthly_gb_s_before: float = 0.0
+    m: RunMeasurements, stack: StackModel, book: PriceBook, monthly_gb_s_before: float = 0.0
 ) -> CostBreakdown:
     """The run's cost from measurements, with the estimate's price data and rules."""
     return price_usage(
-        actual_usage(m, facts), book.region(facts.region), book.free_tier, monthly_gb_s_before
+        actual_usage(m, stack), book.region(stack.region), book.free_tier, monthly_gb_s_before
     )

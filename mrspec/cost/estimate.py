@@ -1,9 +1,10 @@
 """The estimate of one job: work, phases, resources, cost, time, limits and warnings.
 
-``estimate(spec, plan, facts, book, assumptions)`` is pure: it predicts every phase
+``estimate(spec, plan, stack, book, assumptions)`` is pure: it predicts every phase
 (``mrspec.cost.phases``), runs the model (``mrspec.cost.model``), prices the usage
 (``mrspec.cost.usage``) and checks the result against AWS limits
-(``mrspec.cost.limits``), reading the compiled ``StackModel`` for the stack's sizes. :meth:`Estimate.to_json` is the stable ``--json`` document
+(``mrspec.cost.limits``), reading the compiled ``StackModel`` for the stack's sizes.
+:meth:`Estimate.to_json` is the stable ``--json`` document
 (``schema_version`` 1, documented in docs/plan.md).
 """
 
@@ -141,7 +142,7 @@ class Estimate:
 def estimate(
     spec: JobSpec,
     plan: JobPlan,
-    facts: StackModel,
+    stack: StackModel,
     book: PriceBook,
     assumptions: Assumptions,
     *,
@@ -149,18 +150,18 @@ def estimate(
     sample_bytes: int = 0,
     fan_in: int | None = None,
 ) -> Estimate:
-    """The estimate of ``spec``'s run of ``plan`` on the stack ``facts`` (its StackModel);
+    """The estimate of ``spec``'s run of ``plan`` on ``stack``, its lowered StackModel;
     ``fan_in`` replaces the exchange's (see ``predict_phases``: to compare with the
     design without merges)."""
-    prices = book.region(facts.region)
-    predictions = predict_phases(spec, plan, facts, assumptions, fan_in=fan_in)
+    prices = book.region(stack.region)
+    predictions = predict_phases(spec, plan, stack, assumptions, fan_in=fan_in)
     timing = estimate_timing(predictions, assumptions)
-    usage = estimate_usage(plan, facts, assumptions, timing, spec.input.prefixes, predictions)
+    usage = estimate_usage(plan, stack, assumptions, timing, spec.input.prefixes, predictions)
     cost = price_usage(
         usage, prices, book.free_tier, assumptions["monthly_gb_s_before_run"]
     )
-    limits = check_hard_limits(spec, predictions, facts, assumptions)
-    warnings = check_limits(spec, plan, facts, timing, assumptions)
+    limits = check_hard_limits(spec, predictions, stack, assumptions)
+    warnings = check_limits(spec, plan, stack, timing, assumptions)
     warnings += _limit_warnings(limits, assumptions)
     warnings += _budget_warnings(spec, cost.total_usd)
     warnings += _price_warnings(prices, cost)
@@ -168,16 +169,16 @@ def estimate(
         job=spec.name,
         spec_path=spec_path,
         spec_digest=spec.digest,
-        region=facts.region,
-        architecture=facts.architecture,
+        region=stack.region,
+        architecture=stack.architecture,
         input_objects=len(plan.objects),
         input_bytes=plan.input_bytes,
         splits=len(plan.splits),
         map_tasks=len(plan.map_tasks),
         partitions=plan.partitions,
         reduce_tasks=len(plan.reduce_tasks),
-        phases=facts.phases,
-        resources=resource_lines(facts),
+        phases=stack.phases,
+        resources=resource_lines(stack),
         timing=timing,
         usage=usage,
         cost=cost,
@@ -243,7 +244,7 @@ def _price_warnings(prices: RegionPrices, cost: CostBreakdown) -> list[str]:
 
 
 def check_limits(
-    spec: JobSpec, plan: JobPlan, facts: StackModel, timing: Timing, a: Assumptions
+    spec: JobSpec, plan: JobPlan, stack: StackModel, timing: Timing, a: Assumptions
 ) -> list[str]:
     """Warnings: timeouts, memory, start-up-dominated bins, payloads, concurrency."""
     out: list[str] = []
@@ -256,9 +257,9 @@ def check_limits(
     if timing.reduce is not None:
         phase_timings.append(("reduce", timing.reduce))
     for name, pt in phase_timings:
-        phase = phase_of(facts, name)
+        phase = phase_of(stack, name)
         assert phase is not None
-        fn = facts.function(phase.function)
+        fn = stack.function(phase.function)
         if pt.longest_task_s > fn.timeout_s:
             out.append(
                 f"a {name} task would run about {pt.longest_task_s:.0f} s, past its timeout of "

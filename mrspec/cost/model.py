@@ -1,4 +1,4 @@
-"""The cost and time model: pure functions from a ``JobPlan``, the stack's facts and the
+"""The cost and time model: pure functions from a ``JobPlan``, the stack's stack and the
 named assumptions to billable :class:`~mrspec.cost.usage.Usage` and a :class:`Timing`.
 
 Pipeline: ``task times -> phase timings -> usage (Lambda, Step Functions, S3, logs)``.
@@ -163,11 +163,11 @@ def estimate_timing(phases: Sequence[PhasePrediction], a: Assumptions) -> Timing
 
 
 def _lambda_usage(
-    facts: StackModel, function: str, timings: Sequence[PhaseTiming], a: Assumptions,
+    stack: StackModel, function: str, timings: Sequence[PhaseTiming], a: Assumptions,
     label: str = "",
 ) -> LambdaUsage:
     """Invocations and billed ms of one function over its phases (merge levels share one)."""
-    fn = facts.function(function)
+    fn = stack.function(function)
     retry = 1 + a["retry_rate"]
     environments = sum(min(t.tasks, t.concurrency) for t in timings)
     init_ms = environments * billed_ms(a["cold_start_s"])
@@ -202,16 +202,16 @@ def count_list_requests(plan: JobPlan, input_prefixes: Sequence[str]) -> int:
 
 
 def _lambdas(
-    facts: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
+    stack: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
 ) -> list[LambdaUsage]:
     by_kind = {p.kind: p for p in phases}
-    lambdas = [_lambda_usage(facts, by_kind["map"].function, [timing.map], a)]
+    lambdas = [_lambda_usage(stack, by_kind["map"].function, [timing.map], a)]
     if timing.merge:
         merge_fn = next(p.function for p in phases if p.kind == "merge")
-        lambdas.append(_lambda_usage(facts, merge_fn, timing.merge, a, label="merge"))
+        lambdas.append(_lambda_usage(stack, merge_fn, timing.merge, a, label="merge"))
     if timing.reduce is not None:
-        lambdas.append(_lambda_usage(facts, by_kind["reduce"].function, [timing.reduce], a))
-    commit = facts.function("commit")
+        lambdas.append(_lambda_usage(stack, by_kind["reduce"].function, [timing.reduce], a))
+    commit = stack.function("commit")
     lambdas.append(
         LambdaUsage(
             function="commit",
@@ -226,7 +226,7 @@ def _lambdas(
 
 
 def _step_functions(
-    facts: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
+    stack: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
 ) -> tuple[float, float, float]:
     """The parent's own transitions, one transition per child started (the Distributed
     Map rule), the transitions of STANDARD children (a retry is one more), and requests +
@@ -234,8 +234,8 @@ def _step_functions(
     timings = {"map": timing.map, "reduce": timing.reduce, **{m.name: m for m in timing.merge}}
     # A merge level is one more Map state (and its manifest) in the parent before
     # exchange's stack lists it; once it does, its transitions are in parent_transitions.
-    merges_unlisted = sum(1 for p in phases if p.kind == "merge" and phase_of(facts, p.name) is None)
-    transitions = float(facts.state_machine.parent_transitions + merges_unlisted)
+    merges_unlisted = sum(1 for p in phases if p.kind == "merge" and phase_of(stack, p.name) is None)
+    transitions = float(stack.state_machine.parent_transitions + merges_unlisted)
     express_requests = express_gb_s = 0.0
     for p in phases:
         pt = timings.get(p.name)
@@ -252,15 +252,15 @@ def _step_functions(
 
 def estimate_usage(
     plan: JobPlan,
-    facts: StackModel,
+    stack: StackModel,
     a: Assumptions,
     timing: Timing,
     input_prefixes: Sequence[str],
     phases: Sequence[PhasePrediction],
 ) -> Usage:
     map_only = plan.map_only or timing.reduce is None
-    lambdas = _lambdas(facts, phases, timing, a)
-    transitions, express_requests, express_gb_s = _step_functions(facts, phases, timing, a)
+    lambdas = _lambdas(stack, phases, timing, a)
+    transitions, express_requests, express_gb_s = _step_functions(stack, phases, timing, a)
     requests = _s3_requests(plan, a, phases, input_prefixes, map_only)
 
     # Shuffle storage: held from mid-map until the commit has finished and cleaned up;

@@ -1,6 +1,6 @@
 """What each phase of a run asks of its largest task: requests, seconds, memory, payload.
 
-``predict_phases(spec, plan, facts, assumptions)`` is the plain function ``plan`` and the
+``predict_phases(spec, plan, stack, assumptions)`` is the plain function ``plan`` and the
 scale harness share: one :class:`PhasePrediction` per phase in run order (map, each merge
 level, reduce, commit), each with its task count, its function's timeout and memory, and
 the largest task's figures (:class:`PerTask`). The cost model prices the same predictions
@@ -199,7 +199,7 @@ def commit_payload_bytes(spec: JobSpec, phases: int) -> int:
 def predict_phases(
     spec: JobSpec,
     plan: JobPlan,
-    facts: StackModel,
+    stack: StackModel,
     a: Assumptions,
     *,
     fan_in: int | None = None,
@@ -210,25 +210,25 @@ def predict_phases(
     count gives the exchange without merge phases, every reducer reading every map
     output: the old design, to compare).
     """
-    map_phase = _map_phase(spec, plan, facts, a)
+    map_phase = _map_phase(spec, plan, stack, a)
     phases = [map_phase]
-    if not plan.map_only and phase_of(facts, "reduce") is not None:
-        reduce_fn = facts.function(phase_of(facts, "reduce").function)  # type: ignore[union-attr]
+    if not plan.map_only and phase_of(stack, "reduce") is not None:
+        reduce_fn = stack.function(phase_of(stack, "reduce").function)  # type: ignore[union-attr]
         fan = fan_in if fan_in is not None else exchange.fan_in(reduce_fn.memory_mb)
         sizes = [t.input_bytes * a["shuffle_ratio"] for t in plan.map_tasks]
         for level, tasks in enumerate(exchange.merge_levels(len(sizes), fan), start=1):
-            merge, sizes = _merge_phase(spec, facts, a, level, tasks, sizes)
+            merge, sizes = _merge_phase(spec, stack, a, level, tasks, sizes)
             phases.append(merge)
-        phases.append(_reduce_phase(spec, plan, facts, a, sizes))
-    phases.append(_commit_phase(spec, facts, a, phases))
+        phases.append(_reduce_phase(spec, plan, stack, a, sizes))
+    phases.append(_commit_phase(spec, stack, a, phases))
     return tuple(phases)
 
 
 def _largest(
-    name: str, kind: PhaseKind, pf: Phase | None, function: str, facts: StackModel,
+    name: str, kind: PhaseKind, pf: Phase | None, function: str, stack: StackModel,
     a: Assumptions, loads: Sequence[TaskLoad], payload: int, largest: TaskLoad | None = None,
 ) -> PhasePrediction:
-    fn = facts.function(function)
+    fn = stack.function(function)
     seconds = tuple(task_seconds(load, fn.memory_mb, a) for load in loads)
     top = largest or max(loads, key=lambda load: task_seconds(load, fn.memory_mb, a))
     per_task = PerTask(
@@ -240,15 +240,16 @@ def _largest(
         payload_bytes=payload,
     )
     return PhasePrediction(
-        name=name, kind=kind, function=function, phase=pf, tasks=len(loads), timeout_s=fn.timeout_s, memory_mb=fn.memory_mb,
+        name=name, kind=kind, function=function, phase=pf, tasks=len(loads),
+        timeout_s=fn.timeout_s, memory_mb=fn.memory_mb,
         per_task=per_task, task_seconds=seconds, loads=tuple(loads),
     )
 
 
-def _map_phase(spec: JobSpec, plan: JobPlan, facts: StackModel, a: Assumptions) -> PhasePrediction:
-    pf = phase_of(facts, "map")
+def _map_phase(spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions) -> PhasePrediction:
+    pf = phase_of(stack, "map")
     assert pf is not None, "every stack has a map phase"
-    fn = facts.function(pf.function)
+    fn = stack.function(pf.function)
     ratio = a["output_ratio"] if plan.map_only else a["shuffle_ratio"]
     measured = a["map_peak_memory_mb"] - a["runtime_memory_mb"]  # by --sample, if it ran
     loads = []
@@ -274,22 +275,22 @@ def _map_phase(spec: JobSpec, plan: JobPlan, facts: StackModel, a: Assumptions) 
                   default=0)
     if not loads:
         loads = [TaskLoad(0, 0, 0, 0, 0, 0, 0, 0)]
-    return _largest("map", "map", pf, pf.function, facts, a, loads, payload)
+    return _largest("map", "map", pf, pf.function, stack, a, loads, payload)
 
 
 def _merge_phase(
-    spec: JobSpec, facts: StackModel, a: Assumptions, level: int, tasks: int,
+    spec: JobSpec, stack: StackModel, a: Assumptions, level: int, tasks: int,
     sizes: Sequence[float],
 ) -> tuple[PhasePrediction, list[float]]:
     """One merge level: ``tasks`` groups of the objects ``sizes``; returns the level's
     prediction and the sizes of the objects it writes."""
-    reduce_pf = phase_of(facts, "reduce")
+    reduce_pf = phase_of(stack, "reduce")
     assert reduce_pf is not None
     name = f"merge-{level}"
-    pf = phase_of(facts, name) or replace(
+    pf = phase_of(stack, name) or replace(
         reduce_pf, name=name, max_concurrency=min(spec.limits.max_concurrency, tasks)
     )
-    fn = facts.function(reduce_pf.function)  # merge tasks run with the reduce section's sizes
+    fn = stack.function(reduce_pf.function)  # merge tasks run with the reduce section's sizes
     loads, written = [], []
     for group in exchange.groups(len(sizes), tasks):
         window = read_window(fn.memory_mb, len(group))
@@ -305,16 +306,16 @@ def _merge_phase(
         written.append(read)
     item = {"level": level, "task_id": tasks - 1, "inputs": [len(sizes) - 1, len(sizes)]}
     payload = task_payload_bytes("merge", item, spec)
-    return _largest(name, "merge", pf, fn.logical_name, facts, a, loads, payload), written
+    return _largest(name, "merge", pf, fn.logical_name, stack, a, loads, payload), written
 
 
 def _reduce_phase(
-    spec: JobSpec, plan: JobPlan, facts: StackModel, a: Assumptions, sizes: Sequence[float]
+    spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions, sizes: Sequence[float]
 ) -> PhasePrediction:
     """Each reduce task reads its partition's segment of every object of ``sizes``."""
-    pf = phase_of(facts, "reduce")
+    pf = phase_of(stack, "reduce")
     assert pf is not None
-    fn = facts.function(pf.function)
+    fn = stack.function(pf.function)
     partitions = plan.partitions
     window = read_window(fn.memory_mb, len(sizes))
     index_reads = int(a["reduce_reads_map_results"])
@@ -337,17 +338,17 @@ def _reduce_phase(
 
     mean, hot = load(1.0), load(max(1.0, a["partition_skew"]))
     payload = task_payload_bytes("reduce", {"partition": max(0, partitions - 1)}, spec)
-    return _largest("reduce", "reduce", pf, pf.function, facts, a, [mean] * partitions,
+    return _largest("reduce", "reduce", pf, pf.function, stack, a, [mean] * partitions,
                     payload, largest=hot)
 
 
 def _commit_phase(
-    spec: JobSpec, facts: StackModel, a: Assumptions, phases: Sequence[PhasePrediction]
+    spec: JobSpec, stack: StackModel, a: Assumptions, phases: Sequence[PhasePrediction]
 ) -> PhasePrediction:
     """The commit reads the results that carry the run's totals: the last merge level's
     (they hold their groups') or, without merges, the map tasks', and the reducers'."""
-    reads = [p.tasks for p in phases if p.kind in ("reduce",)]
     merges = [p for p in phases if p.kind == "merge"]
+    reads = [p.tasks for p in phases if p.kind == "reduce"]  # results read, per phase
     reads.append(merges[-1].tasks if merges else phases[0].tasks)
     results = sum(reads)
     work_objects = sum(2 * p.tasks for p in phases) + len(phases)  # objects + results + manifests
@@ -361,9 +362,9 @@ def _commit_phase(
         held_mb=results * a["task_result_memory_kib"] / 1024,
         extra_s=a["commit_s"],
     )
-    fn = facts.function("commit")
+    fn = stack.function("commit")
     seconds = task_seconds(load, fn.memory_mb, a, overhead=False)
     payload = commit_payload_bytes(spec, len(phases))
-    prediction = _largest("commit", "commit", None, "commit", facts, a, [load], payload)
+    prediction = _largest("commit", "commit", None, "commit", stack, a, [load], payload)
     return replace(prediction, task_seconds=(seconds,),
                    per_task=replace(prediction.per_task, seconds=seconds))
