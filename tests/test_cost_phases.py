@@ -9,6 +9,7 @@ The exchange: fan-in = memory MB / 4 (MiB) between 16 and 512 (docs/plan.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -191,3 +192,18 @@ def test_latency_and_reads_in_flight_change_the_task_time_by_hand() -> None:
     # Map task 0: 11 GETs one at a time + 5 PUTs at 100 ms each.
     gap = slow.predictions[0].per_task.seconds - none.predictions[0].per_task.seconds
     assert gap == pytest.approx(0.1 * (11 + 5))
+
+
+def test_a_comparison_shows_merge_tasks_and_failed_limit_checks() -> None:
+    from mrspec.cost.compare import compare
+
+    spec, objects = hundred_small_map_tasks(reduce_memory=1769)  # fan-in 442: no merges
+    small_spec, _ = hundred_small_map_tasks(reduce_memory=128)  # fan-in 32: 4 merge tasks
+    tight = dataclasses.replace(small_spec, reduce=dataclasses.replace(
+        small_spec.reduce, timeout_s=1))  # type: ignore[arg-type]
+    old = estimate_of(spec, make_plan(spec, objects))
+    new = estimate_of(tight, make_plan(tight, objects))
+    deltas = {d.what: d for d in compare(old, new, "old", "new").deltas}
+    assert (deltas["merge tasks"].old, deltas["merge tasks"].new) == (0, 4)
+    failed = deltas["AWS limit checks failed"]
+    assert failed.old == 0 and failed.new == len(new.failed_limits) >= 2  # merge, reduce time
