@@ -228,3 +228,19 @@ def test_apply_local_warns_about_the_aws_limits_and_runs(
     captured = capsys.readouterr()
     assert "warning: on AWS, apply would refuse this run: map task payload is" in captured.err
     assert json.loads(captured.out)["counters"]["map_input_records"] == 30_000
+
+
+def test_the_drivers_guard_refuses_on_account_concurrency_only_with_the_accounts_quota(
+    tmp_path: Path,
+) -> None:
+    from mrspec.aws.driver import AwsRun, AwsRunOptions, guard_budget
+    from mrspec.aws.state import StateStore
+
+    spec = make_spec(split=MIB, bin_size=MIB, partitions=2, concurrency=2000)
+    objects = [ObjectInfo(f"s3://in-bucket/data/o{i:04d}", MIB) for i in range(1500)]
+    run = AwsRun(spec=spec, options=AwsRunOptions(), store=StateStore(tmp_path), run_id="r1",
+                 plan=make_plan(spec, objects))
+    guard_budget(run)  # 1,500 tasks at once over the assumed 1,000: Lambda would throttle
+    run.account_concurrency = 1000  # the account's own quota, as preflight read it
+    with pytest.raises(RefusedError, match="account Lambda concurrency is 1,500"):
+        guard_budget(run)

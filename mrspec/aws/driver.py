@@ -182,7 +182,7 @@ def guard_budget(run: AwsRun) -> None:
     from mrspec.cost.assumptions import default_assumptions
     from mrspec.cost.estimate import estimate
     from mrspec.cost.guard import check_budget
-    from mrspec.cost.limits import refuse_failed_limits
+    from mrspec.cost.limits import ACCOUNT_CONCURRENCY_CHECK, refuse_failed_limits
     from mrspec.cost.pricing import load_pricing
     from mrspec.cost.stack import review_model
 
@@ -202,7 +202,12 @@ def guard_budget(run: AwsRun) -> None:
     )
     run.estimate_usd = estimated.total_usd
     check_budget(run.spec, estimated)
-    refuse_failed_limits(run.spec.name, estimated.limits)
+    checks = estimated.limits
+    if run.account_concurrency is None:
+        # Unread quota: the check compares with the assumed default, which may be far
+        # below the account's; Lambda would throttle (retried), not fail. Not a refusal.
+        checks = tuple(c for c in checks if c.name != ACCOUNT_CONCURRENCY_CHECK)
+    refuse_failed_limits(run.spec.name, checks)
 
 
 def compile_stack(run: AwsRun) -> None:

@@ -38,6 +38,7 @@ MAX_EXPRESS_S = 300
 MAX_ROLE_INLINE_POLICY_CHARS = 10_240  # all inline policies of a role, whitespace not counted
 MAX_MANAGED_POLICY_CHARS = 6_144
 MAX_PACKAGE_UNZIPPED = 250 * 1024 * 1024  # bytes (Lambda zip deployments)
+ACCOUNT_CONCURRENCY_CHECK = "account Lambda concurrency"
 
 # What to change when a phase's figure passes its limit, by phase kind.
 _TIME_FIX = {
@@ -145,7 +146,7 @@ def phase_checks(phases: Sequence[PhasePrediction], a: Assumptions) -> list[Limi
     out.append(LimitCheck(f"Lambda 15-minute limit ({longest.name})", longest.per_task.seconds,
                           MAX_LAMBDA_TIMEOUT_S, "s", _TIME_FIX[longest.kind]))
     demand = max((min(p.tasks, p.max_concurrency) for p in phases if p.phase), default=0)
-    out.append(LimitCheck("account Lambda concurrency", demand,
+    out.append(LimitCheck(ACCOUNT_CONCURRENCY_CHECK, demand,
                           a["account_lambda_concurrency"], "executions",
                           "lower limits.max_concurrency, or ask AWS for more (Service Quotas: "
                           "Lambda concurrent executions; plan: --assume "
