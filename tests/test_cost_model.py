@@ -10,20 +10,25 @@ task, 1 s cold start (billed), commit 2 s, no retries, account concurrency 1,000
 start 0.1 s per wave, 2 s per phase, driver 5 s, 1,024 log bytes per invocation,
 EXPRESS children billed at 64 MB, 16 MiB multipart parts, one read-ahead GET per split
 that ends inside its object, 2 ResultWriter objects per phase, reduce tasks read every
-map result object, 730 hours a month.
+map result object, 730 hours a month. The fixtures set the per-request latency
+(``s3_request_latency_s``) to 0, so their arithmetic is the bandwidth and CPU terms;
+tests/test_cost_phases.py checks the latency term and the per-phase figures.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from mrspec.aws.model import StackModel
 from mrspec.cost.assumptions import default_assumptions
 from mrspec.cost.estimate import Estimate, estimate
 from mrspec.cost.pricing import load_pricing
-from mrspec.cost.stack import FunctionFacts, PhaseFacts, StackFacts, facts_for_spec
+from mrspec.cost.stack import resource_lines, review_model
+from mrspec.plan.model import JobPlan
 from mrspec.plan.planner import make_plan
 from mrspec.spec.model import (
     AwsSpec,
@@ -81,6 +86,48 @@ def make_spec(
     )
 
 
+class FunctionFacts(NamedTuple):
+    logical_name: str
+    memory_mb: int
+    timeout_s: int
+    architecture: str
+    ephemeral_storage_mb: int = 512
+
+
+class PhaseFacts(NamedTuple):
+    name: str
+    function: str
+    execution_type: str
+    max_concurrency: int
+    child_transitions: int
+
+
+class StackFacts(NamedTuple):
+    """What a fixture's arithmetic assumes of the stack; ``lowered`` checks that
+    mrspec.aws.lower builds exactly that, and the estimate reads the lowered StackModel."""
+
+    region: str
+    architecture: str
+    functions: tuple[FunctionFacts, ...]
+    phases: tuple[PhaseFacts, ...]
+    parent_transitions: int
+
+
+def lowered(spec: JobSpec, plan: JobPlan, stack: StackFacts) -> StackModel:
+    model = review_model(spec, plan)
+    assert model.state_machine.parent_transitions == stack.parent_transitions
+    for f in stack.functions:
+        got = model.function(f.logical_name)
+        assert (got.memory_mb, got.architecture, got.ephemeral_storage_mb) == (
+            f.memory_mb, f.architecture, f.ephemeral_storage_mb)
+        assert not f.timeout_s or got.timeout_s == f.timeout_s
+    assert [(p.name, p.execution_type, p.max_concurrency, p.child_transitions)
+            for p in model.phases] == [
+        (p.name, p.execution_type, p.max_concurrency, p.child_transitions) for p in stack.phases
+    ]
+    return model
+
+
 def facts(
     arch: str,
     *,
@@ -115,9 +162,14 @@ def with_timeouts(spec: JobSpec, stack: StackFacts) -> StackFacts:
                       stack.parent_transitions)
 
 
+NO_LATENCY = {"s3_request_latency_s": 0.0}
+
+
 def run(spec: JobSpec, objects: list[ObjectInfo], stack: StackFacts) -> Estimate:
     plan = make_plan(spec, objects)
-    return estimate(spec, plan, with_timeouts(spec, stack), load_pricing(), default_assumptions())
+    assumptions = default_assumptions().with_values(NO_LATENCY, "override")
+    return estimate(spec, plan, lowered(spec, plan, with_timeouts(spec, stack)), load_pricing(),
+                    assumptions)
 
 
 def line(e: Estimate, item: str) -> float:
@@ -308,34 +360,48 @@ def test_large_input_many_waves() -> None:
     assert e.timing.map.waves == 10 and e.timing.map.concurrency == 1000
     # Map task: 0.3 + 10 + 1.25 + 30/50 = 12.15 s
     map_billed = 10_000 * 12150 + 1000 * 1000
-    # Reduce: 1,000,000 MiB * 0.3 / 100 = 3,000 MiB, output 1,000 MiB:
+    # Fan-in at 1,769 MB: 1,769 MiB / 4 / 1 MiB = 442 objects; 10,000 map outputs > 442 ->
+    # one merge level of ceil(10,000 / 442) = 23 tasks: 18 groups of 435 and 5 of 434 map
+    # outputs of 30 MiB. A merge task of 435 reads and writes 13,050 MiB:
+    #   0.3 + 13,050 * 0.03 + 13,050/80 + 13,050/50 = 815.925 s (434: 13,020 MiB, 814.05 s)
+    assert [m.tasks for m in e.timing.merge] == [23]
+    merge_billed = 18 * 815925 + 5 * 814050 + 23 * 1000
+    # Reduce: reads its 1/100 of the 23 merged objects, 3,000 MiB in all as before:
     #   0.3 + 150 + 37.5 + 20 = 207.8 s; 100 partitions in one wave.
     reduce_billed = 100 * 207800 + 100 * 1000
-    gb_s = (map_billed + reduce_billed) / 1000 * 1769 / 1024 + 1.5
-    eph = map_billed / 1000 * 256 / 1024 + reduce_billed / 1000 * 9728 / 1024
-    lambda_usd = 10_101 * LAMBDA_REQUEST + gb_s * X86_GB_S + eph * EPHEMERAL_GB_S
+    gb_s = (map_billed + merge_billed + reduce_billed) / 1000 * 1769 / 1024 + 1.5
+    eph = map_billed / 1000 * 256 / 1024 + (merge_billed + reduce_billed) / 1000 * 9728 / 1024
+    lambda_usd = 10_124 * LAMBDA_REQUEST + gb_s * X86_GB_S + eph * EPHEMERAL_GB_S
     assert service(e, "Lambda") == pytest.approx(lambda_usd)
-    transitions = 3 + 10_100 + 10_100
-    # PUTs: LIST 10 pages, manifests 2, shuffle 10,000 x (30 MiB -> 2 parts + 2 = 4),
-    # output 100 x (1,000 MiB -> 63 parts + 2 = 65), results 10,100, ResultWriter 4,
-    # _SUCCESS 1, result LISTs 100 reducers x 10 pages + 2 phases x ceil(10,100/1,000) = 11,
-    # output LISTs 2, cleanup ceil(20,106 / 1,000) = 21.
-    puts = 10 + 2 + 40_000 + 6_500 + 10_100 + 4 + 1 + (1_000 + 22) + 2 + 21
-    # GETs: input per object 8 + 5 ranged GETs + 1 read-ahead = 14 x 10,000; shuffle:
-    # each reducer reads 10,000 runs, window max(64 KiB, 1,769 MB / 4 / 10,000) = 64 KiB,
-    # segment 30 MiB / 100 = 307.2 KiB -> 5 GETs, x 10,000 x 100; map results 10,000 x 100;
-    # commit 10,100.
-    gets = 140_000 + 2 + 5_000_000 + 1_000_000 + 10_100
+    # Parent: 3 + one Map state for the merge level; one transition per child + 1 each.
+    transitions = 4 + 2 * (10_000 + 23 + 100)
+    # PUTs: LIST 10, manifests 3, shuffle 10,000 x (30 MiB -> 2 parts + 2 = 4), merged
+    # objects 18 x (13,050 MiB -> 816 parts + 2) + 5 x (13,020 MiB -> 814 + 2), output
+    # 100 x (1,000 MiB -> 63 parts + 2 = 65), results 10,123, ResultWriter 6, _SUCCESS 1,
+    # result LISTs 100 reducers x ceil(23 / 1,000) + 3 phases x ceil(10,123 / 1,000) = 133,
+    # output LISTs 2, cleanup ceil((3 + 10,000 + 23 + 10,123 + 6) / 1,000) = 21.
+    puts = 10 + 3 + 40_000 + (18 * 818 + 5 * 816) + 6_500 + 10_123 + 6 + 1 + 133 + 2 + 21
+    # GETs: input per object 8 + 5 ranged GETs + 1 read-ahead = 14 x 10,000; manifests 3;
+    # merge: per map output 1 result GET + ceil(30 MiB / window) with window
+    # 1,769 MiB / 4 / 435 = 1,066,052 bytes (434: 1,068,508) -> 30: 10,000 x 31;
+    # reduce: segment 13,050 MiB / 100 = 130.5 MiB in 8 MiB windows -> 17 x 23 merged
+    # objects x 100 reducers, + 23 result GETs each; commit 23 merge + 100 reduce results.
+    gets = 140_000 + 3 + 310_000 + 17 * 23 * 100 + 2_300 + 123
     map_phase = 2 + 1 + 10 * (0.1 + 12.15)
+    merge_phase = 2 + 1 + 0.1 + 815.925
     reduce_phase = 2 + 1 + 0.1 + 207.8
-    storage = 300_000 / 1024 * (map_phase / 2 + reduce_phase + 3) / 3600 / 730
+    # Two copies of the shuffle (map outputs, merged objects), held as long.
+    storage = 2 * 300_000 / 1024 * (map_phase / 2 + merge_phase + reduce_phase + 3) / 3600 / 730
     s3_usd = puts * S3_PUT + gets * S3_GET + storage * S3_GB_MONTH
     assert service(e, "S3") == pytest.approx(s3_usd)
-    total = lambda_usd + transitions * TRANSITION + s3_usd + 10_101 * 1024 / GIB * LOGS_GB
+    total = lambda_usd + transitions * TRANSITION + s3_usd + 10_124 * 1024 / GIB * LOGS_GB
     assert abs(e.cost.total_usd - total) < 0.005
     assert round(e.cost.total_usd, 2) == round(total, 2)
-    assert e.timing.total_s == pytest.approx(5 + map_phase + reduce_phase + 3)
+    assert e.timing.total_s == pytest.approx(5 + map_phase + merge_phase + reduce_phase + 3)
     assert any("account's Lambda concurrency" in w for w in e.warnings)
+    # The merge tasks pass the reduce section's 300 s timeout: warned, refused by apply.
+    assert any(w.startswith("merge-1 task time is 816 s, over the limit of 300 s") for w in
+               e.warnings)
 
 
 # ------------------------------------------------------------------ tie to lowering
@@ -345,17 +411,8 @@ def test_large_input_many_waves() -> None:
 def test_facts_match_lowering(fixture: object) -> None:
     """The hand-built stacks above are what mrspec.aws.lower produces for the specs."""
     spec, objects, manual = fixture()  # type: ignore[operator]
-    lowered = facts_for_spec(spec, make_plan(spec, objects))
-    assert lowered.parent_transitions == manual.parent_transitions
-    for f in manual.functions:
-        got = lowered.function(f.logical_name)
-        assert (got.memory_mb, got.architecture, got.ephemeral_storage_mb) == (
-            f.memory_mb, f.architecture, f.ephemeral_storage_mb)
-    assert [(p.name, p.execution_type, p.max_concurrency, p.child_transitions)
-            for p in lowered.phases] == [
-        (p.name, p.execution_type, p.max_concurrency, p.child_transitions) for p in manual.phases
-    ]
-    assert {r.kind for r in lowered.resources} == {
+    model = lowered(spec, make_plan(spec, objects), manual)  # asserts they match
+    assert {r.kind for r in resource_lines(model)} == {
         "bucket", "log_group", "role", "function", "state_machine"}
 
 
@@ -373,7 +430,7 @@ def test_retries_add_invocations_and_transitions() -> None:
     spec, objects, stack = fixture_x86()
     plan = make_plan(spec, objects)
     a = default_assumptions().with_values({"retry_rate": 0.5}, "override")
-    e = estimate(spec, plan, stack, load_pricing(), a)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), a)
     assert qty(e, "map requests") == 120  # 80 x 1.5
     # 3 + 96 started + 96 child transitions + 48 retry transitions
     assert qty(e, "STANDARD state transitions") == 3 + 96 + 96 + 48
@@ -387,19 +444,21 @@ def test_warnings_for_timeouts_memory_and_payloads() -> None:
     slow = default_assumptions().with_values(
         {"map_cpu_s_per_mib": 1.5, "map_peak_memory_mb": 1700}, "override")
     # 0.3 + 128 * 1.5 + 1.6 + 0.768 = 194.668 s > 180 s
-    e = estimate(spec, plan, stack, load_pricing(), slow)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), slow)
     assert any("would run about 195 s, past its timeout of 180 s" in w for w in e.warnings)
     assert any("peaked at 1700 MB" in w and "near the 1769 MB cap" in w for w in e.warnings)
     # Near the timeout: 0.3 + 128 * 1.2 + 2.368 = 156.268 s > 0.8 * 180
     near = default_assumptions().with_values({"map_cpu_s_per_mib": 1.2}, "override")
-    e = estimate(spec, plan, stack, load_pricing(), near)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), near)
     assert any("near its timeout of 180 s" in w for w in e.warnings)
     # A bin of 3,000 tiny splits: its item passes the 256 KiB state payload limit.
     tiny = make_spec(arch="x86_64", split=10, bin_size=30_000, map_memory=1769,
                      map_timeout=180, partitions=None)
     objects = [ObjectInfo(f"s3://in-bucket/data/a-rather-long-object-name-{i:05d}", 10)
                for i in range(3000)]
-    e = estimate(tiny, make_plan(tiny, objects), stack, load_pricing(), default_assumptions())
+    tiny_plan = make_plan(tiny, objects)
+    e = estimate(tiny, tiny_plan, review_model(tiny, tiny_plan), load_pricing(),
+                 default_assumptions())
     assert any("over Step Functions' 256 KiB payload limit" in w for w in e.warnings)
 
 
@@ -408,16 +467,19 @@ def test_express_children_that_would_pass_five_minutes_are_flagged() -> None:
     stack = with_timeouts(spec, stack)
     slow = default_assumptions().with_values({"map_cpu_s_per_mib": 3.0}, "override")
     # 0.3 + 64 * 3.0 * 1769/1024 + 0.8 + 0.384 = 333.17 s
-    e = estimate(spec, make_plan(spec, objects), stack, load_pricing(), slow)
+    plan = make_plan(spec, objects)
+    e = estimate(spec, plan, lowered(spec, plan, stack), load_pricing(), slow)
     assert any("EXPRESS workflows (at most 300 s)" in w and "333 s" in w for w in e.warnings)
 
 
 def test_partition_skew_lengthens_the_reduce_wave_not_the_cost() -> None:
     spec, objects, stack = fixture_x86()
     plan = make_plan(spec, objects)
-    even = estimate(spec, plan, stack, load_pricing(), default_assumptions())
-    skewed = estimate(spec, plan, stack, load_pricing(),
-                      default_assumptions().with_values({"partition_skew": 3.0}, "override"))
+    base = default_assumptions().with_values(NO_LATENCY, "override")
+    model = lowered(spec, plan, stack)
+    even = estimate(spec, plan, model, load_pricing(), base)
+    skewed = estimate(spec, plan, model, load_pricing(),
+                      base.with_values({"partition_skew": 3.0}, "override"))
     # Hot partition: 576 MiB shuffle, 192 MiB output: 0.3 + 28.8 + 7.2 + 3.84 = 40.14 s
     assert skewed.timing.reduce is not None and even.timing.reduce is not None
     assert skewed.timing.reduce.longest_task_s == pytest.approx(40.14)

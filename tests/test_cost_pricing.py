@@ -15,9 +15,9 @@ from mrspec.cost.actual import RunMeasurements, actual_cost
 from mrspec.cost.guard import check_budget
 from mrspec.cost.pricing import Tier, load_pricing, tiered_cost
 from mrspec.cost.refresh import make_client, refresh_prices
-from mrspec.cost.stack import FunctionFacts, PhaseFacts, StackFacts
+from mrspec.cost.stack import review_model
 from mrspec.errors import ExitCode, MrspecError, RefusedError
-from tests.test_cost_model import fixture_x86, run
+from tests.test_cost_model import fixture_x86, make_spec, run
 
 REQUIRED_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 
@@ -200,13 +200,18 @@ def test_budget_guard_refuses_with_the_excess() -> None:
 
 
 def test_actual_cost_from_measurements_by_hand() -> None:
-    stack = StackFacts(
-        "us-east-1", "arm64",
-        (FunctionFacts("map", 2048, 60, "arm64", 1024), FunctionFacts("reduce", 1024, 60, "arm64"),
-         FunctionFacts("commit", 512, 300, "arm64")),
-        (PhaseFacts("map", "map", "EXPRESS", 10, 1), PhaseFacts("reduce", "reduce", "EXPRESS", 10, 1)),
-        parent_transitions=3,
-    )
+    import dataclasses
+
+    spec = make_spec(arch="arm64", split=64 * 1024**2, bin_size=64 * 1024**2, map_memory=2048,
+                     map_timeout=60, partitions=2, reduce_memory=1024, reduce_timeout=60)
+    model = review_model(spec)
+    # The sizes this arithmetic uses: map 2,048 MB with 1,024 MB of /tmp, reduce 1,024 MB
+    # and commit 512 MB with the free 512 MB.
+    eph = {"map": 1024, "reduce": 512, "commit": 512}
+    stack = dataclasses.replace(model, functions=tuple(
+        dataclasses.replace(f, ephemeral_storage_mb=eph[f.logical_name]) for f in model.functions))
+    assert [(f.logical_name, f.memory_mb, f.architecture) for f in stack.functions] == [
+        ("map", 2048, "arm64"), ("reduce", 1024, "arm64"), ("commit", 512, "arm64")]
     m = RunMeasurements(
         invocation_ms={"map": [1000.2, 2000.0, 2999.5], "reduce": [500.0], "commit": [800.0]},
         init_ms={"map": [400.1], "reduce": [300.0]},
@@ -245,45 +250,3 @@ def test_actual_cost_of_the_estimated_usage_equals_the_estimate() -> None:
 
     again = price_usage(e.usage, load_pricing().region("us-east-1"), load_pricing().free_tier)
     assert again.total_usd == pytest.approx(e.cost.total_usd)
-
-
-def test_measurements_from_task_results_by_hand() -> None:
-    from mrspec.cost.actual import measurements_from_results
-    from mrspec.plan.planner import make_plan
-    from mrspec.storage import ObjectInfo
-
-    spec, _objects, stack = fixture_x86()  # x86, STANDARD children, reduce 3,538 MB
-    objects = [ObjectInfo("s3://in-bucket/data/a", 100 * 1024**2)]  # splits 64 + 36 MiB
-    plan = make_plan(spec, objects)  # one map task
-    mib = 1024**2
-    map_results = [{"kind": "map", "task_id": 0, "attempt": 2, "seconds": 1.5,
-                    "shuffle": {"uri": "s3://w/s", "index": [[0, 20 * mib], [20 * mib, 0]]
-                                + [[20 * mib, 1 * mib]] * 14}}]
-    reduce_results = [{"kind": "reduce", "task_id": p, "attempt": 1, "seconds": 0.25,
-                       "outputs": [{"uri": f"s3://o/part-{p:05d}", "size": 17 * mib if p == 0
-                                    else 1000, "records": 1}]} for p in range(16)]
-    m = measurements_from_results(plan, stack, map_results, reduce_results,
-                                  commit_ms=1200.4, run_seconds=3600)
-    # Map: 2 attempts of 1,500 ms; reduce 16 x 250 ms; commit 1,200.4 ms.
-    assert m.invocation_ms["map"] == [1500.0, 1500.0]
-    assert len(m.invocation_ms["reduce"]) == 16
-    # Shuffle object 34 MiB -> ceil(34/16) = 3 parts + 2; outputs: 17 MiB -> 2 + 2, 15 x 1.
-    assert m.s3_requests["shuffle PUT (one object per map task)"] == ("put", 5)
-    assert m.s3_requests["output PUT"] == ("put", 4 + 15)
-    # Input: [0,64) 8 GETs, [64,100) from 64 MiB - 1: 5 GETs, + 1 read-ahead.
-    assert m.s3_requests["input GET (ranged, + read-ahead)"] == ("get", 14)
-    # Reduce window min(8 MiB, 3,538 MB / 4 / 1 run) = 8 MiB: 20 MiB -> 3 GETs, 14 x 1,
-    # the empty segment none.
-    assert m.s3_requests["shuffle ranged GET (map tasks x partitions)"] == ("get", 3 + 14)
-    # Transitions: parent 3 + 17 started + 17 STANDARD children + 1 retry.
-    assert m.sfn_transitions == 3 + 17 + 17 + 1
-    cost = actual_cost(m, stack, load_pricing())
-    lambda_gb_s = (3000 / 1000 * 1769 + 16 * 250 / 1000 * 3538 + 1201 / 1000 * 512) / 1024
-    assert cost.by_service()["Lambda"] == pytest.approx(
-        19 * 0.2e-6 + lambda_gb_s * 0.0000166667
-        + (3.0 * 256 + 4.0 * 9728) / 1024 * 0.0000000309
-    )
-    assert cost.by_service()["Step Functions"] == pytest.approx(38 * 0.000025)
-    # 34 MiB of shuffle held for an hour.
-    storage = next(ln for ln in cost.lines if ln.item == "shuffle storage (prorated)")
-    assert storage.quantity == pytest.approx(34 / 1024 / 730)

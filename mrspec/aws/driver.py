@@ -2,7 +2,7 @@
 
 The pipeline, in order (``run_on_aws``)::
 
-    preflight -> plan -> budget guard -> compile + package
+    preflight -> plan -> guard (budget, AWS limits) -> compile + package
         -> record the run -> up -> upload task manifests -> start execution
         -> follow -> collect -> [finally] stop execution if interrupted, destroy + remove
 
@@ -103,6 +103,7 @@ class AwsRun:
     last: Snapshot | None = None
     failures: list[TaskFailure] = field(default_factory=list)
     phase_s: dict[str, float] = field(default_factory=dict)
+    account_concurrency: int | None = None  # the account's Lambda limit, when readable
     estimate_usd: float | None = None
     actual_usd: float | None = None
     collected: dict[str, Any] = field(default_factory=dict)
@@ -163,7 +164,7 @@ def check_preflight(run: AwsRun) -> None:
     run.account_id = preflight.check_identity(run.session)
     preflight.check_input_readable(run.session, spec)
     preflight.check_output_empty(run.session, spec, options.overwrite)
-    preflight.check_concurrency(run.session, spec)
+    run.account_concurrency = preflight.check_concurrency(run.session, spec)
     run.store.ensure()
 
 
@@ -176,29 +177,43 @@ def make_plan(run: AwsRun) -> None:
 
 
 def guard_budget(run: AwsRun) -> None:
-    """Estimate the run's cost; refuse when it exceeds ``limits.budget_usd``."""
+    """Estimate the run; refuse when it exceeds ``limits.budget_usd`` or any AWS limit
+    ``plan`` checks (``mrspec.cost.limits``), before anything is created."""
     from mrspec.cost.assumptions import default_assumptions
     from mrspec.cost.estimate import estimate
     from mrspec.cost.guard import check_budget
+    from mrspec.cost.limits import ACCOUNT_CONCURRENCY_CHECK, refuse_failed_limits
     from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_for_spec
+    from mrspec.cost.stack import review_model
 
     assert run.plan is not None
+    assumptions = default_assumptions()
+    if run.account_concurrency is not None:  # the account's own quota, not the default
+        assumptions = assumptions.with_values(
+            {"account_lambda_concurrency": run.account_concurrency}, "account"
+        )
     estimated = estimate(
         run.spec,
         run.plan,
-        facts_for_spec(run.spec, run.plan),
+        review_model(run.spec, run.plan),
         load_pricing(),
-        default_assumptions(),
+        assumptions,
         spec_path=str(run.spec.source or ""),
     )
     run.estimate_usd = estimated.total_usd
     check_budget(run.spec, estimated)
+    checks = estimated.limits
+    if run.account_concurrency is None:
+        # Unread quota: the check compares with the assumed default, which may be far
+        # below the account's; Lambda would throttle (retried), not fail. Not a refusal.
+        checks = tuple(c for c in checks if c.name != ACCOUNT_CONCURRENCY_CHECK)
+    refuse_failed_limits(run.spec.name, checks)
 
 
 def compile_stack(run: AwsRun) -> None:
     """The run's StackModel (state machine, IAM, functions) and its deployment zip."""
     from mrspec.aws.lower import lower
+    from mrspec.cost.limits import refuse_failed_limits, stack_checks
 
     assert run.plan is not None
     run.model = lower(
@@ -208,6 +223,9 @@ def compile_stack(run: AwsRun) -> None:
         account_id=run.account_id,
         emulator=run.options.emulator,
     )
+    # The guard checked the review stack; the run's own names (account, run id) can make
+    # its policies a little longer, so its IAM sizes are checked again before deploying.
+    refuse_failed_limits(run.spec.name, stack_checks(run.spec, run.model))
     folder = Path(tempfile.mkdtemp(prefix="mrspec-package-"))
     builder = run.options.package_builder or _build_package
     run.package = builder(run.spec, folder)

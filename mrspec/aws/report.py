@@ -258,7 +258,6 @@ def actual_cost(session: Any, model: Any) -> float | None:
     from mrspec.cost.actual import RunMeasurements
     from mrspec.cost.actual import actual_cost as price_run
     from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_from_stack_model
 
     durations: dict[str, list[float]] = {}
     inits: dict[str, list[float]] = {}
@@ -280,7 +279,7 @@ def actual_cost(session: Any, model: Any) -> float | None:
         sfn_transitions=model.state_machine.parent_transitions + standard_children,
         express_child_ms=express_ms,
     )
-    return price_run(measured, facts_from_stack_model(model), load_pricing()).total_usd
+    return price_run(measured, model, load_pricing()).total_usd
 
 
 _REPORT_DURATION = re.compile(r"(?<!Billed )(?<!Init )Duration: ([0-9.]+) ms")

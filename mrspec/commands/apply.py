@@ -135,6 +135,7 @@ def command(
         )
         rv = run_on_aws(spec, aws_options)
         return int(rv) if isinstance(rv, int) else 0
+    _warn_aws_limits(spec)
     summary = _run_local(spec, options)
     if options.json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
@@ -155,6 +156,20 @@ def with_output(spec: JobSpec, output: str | None) -> JobSpec:
 
     prefix = output if is_s3_uri(output) else os.path.abspath(output)
     return dataclasses.replace(spec, output=dataclasses.replace(spec.output, prefix=prefix))
+
+
+def _warn_aws_limits(spec: JobSpec) -> None:
+    """A local run rehearses the cloud run: say on stderr which AWS limits the plan
+    passes (the AWS run would be refused); the local run itself goes ahead."""
+    from mrspec.cost import estimate_for_spec
+    from mrspec.errors import MrspecError
+
+    try:
+        failed = estimate_for_spec(spec).failed_limits
+    except MrspecError:
+        return  # the run itself reports what is wrong with the input
+    for check in failed:
+        click.echo(f"warning: on AWS, apply would refuse this run: {check.message()}", err=True)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -4,16 +4,25 @@ Lists the input, cuts splits and bins, lowers the spec to its StackModel and est
 the AWS cost per service and the wall time, stating every assumption. Nothing is
 created and nothing is run, except the job's own functions on a local sample with
 ``--sample``. docs/plan.md explains every line of the output.
+
+The command reads as its three stages: :func:`load` (the spec, the prices, the old spec
+to compare), :func:`estimate` (listing the input, the estimate and the comparison) and
+:func:`render` (JSON, markdown or the terminal report).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from mrspec.cost.compare import Comparison
+    from mrspec.cost.estimate import Estimate
+    from mrspec.cost.pricing import PriceBook
     from mrspec.errors import MrspecError
     from mrspec.plan.model import JobPlan
     from mrspec.spec.model import JobSpec
@@ -86,64 +95,121 @@ def command(
       mrspec plan job.yaml --save-listing job.listing.jsonl   # with AWS credentials
       mrspec plan job.yaml --listing job.listing.jsonl        # later, without them
     """
-    from mrspec.cost import estimate_for_spec
-    from mrspec.cost.assumptions import parse_overrides
+    options = PlanOptions.checked(
+        fmt="json" if as_json and fmt in (None, "json") else (fmt or "table"),
+        as_json=as_json, pricing_file=pricing_file, refresh_pricing=refresh_pricing,
+        save_pricing=save_pricing, sample=sample, sample_spread=sample_spread, assume=assume,
+        compare_file=compare_file, base_ref=base_ref, listing_file=listing_file,
+        save_listing=save_listing,
+    )
+    loaded = load(spec_file, options)
+    new, comparison = estimate(loaded, options)
+    render(options.fmt, new, comparison)
+    return 0
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    fmt: str  # "table" | "json" | "markdown"
+    pricing_file: str | None = None
+    refresh_pricing: bool = False
+    save_pricing: str | None = None
+    sample_size: int = 0
+    sample_spread: bool = False
+    overrides: Mapping[str, float] = field(default_factory=dict)
+    compare_file: str | None = None
+    base_ref: str | None = None
+    listing_file: str | None = None  # --listing: the input's objects from a file
+    save_listing: str | None = None
+
+    @classmethod
+    def checked(
+        cls, *, fmt: str, as_json: bool, sample: str | None, assume: tuple[str, ...], **rest: Any
+    ) -> PlanOptions:
+        """The options, after refusing the combinations that contradict each other."""
+        from mrspec.cost.assumptions import parse_overrides
+        from mrspec.errors import MrspecError
+
+        if as_json and fmt != "json":
+            raise MrspecError("--json and --format markdown/table contradict each other")
+        if rest["compare_file"] and rest["base_ref"]:
+            raise MrspecError("use either --compare or --base-ref, not both")
+        if rest["save_pricing"] and not rest["refresh_pricing"]:
+            raise MrspecError("--save-pricing needs --refresh-pricing")
+        if rest["listing_file"] and rest["save_listing"]:
+            raise MrspecError("use either --listing or --save-listing, not both")
+        overrides = parse_overrides(assume)
+        return cls(fmt=fmt, sample_size=_size(sample) if sample else 0, overrides=overrides,
+                   **rest)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    spec_file: str
+    spec: JobSpec
+    book: PriceBook
+    old_spec: JobSpec | None = None  # --compare / --base-ref
+    old_label: str = ""
+
+
+def load(spec_file: str, options: PlanOptions) -> Loaded:
+    """The spec, the prices (refreshed and saved when asked) and the old spec to compare.
+
+    The old version is read before any listing, so a bad ref or a missing file fails
+    first.
+    """
     from mrspec.cost.pricing import load_pricing
-    from mrspec.errors import MrspecError
     from mrspec.spec.loader import load_spec
 
-    if as_json and fmt not in (None, "json"):
-        raise MrspecError("--json and --format markdown/table contradict each other")
-    fmt = "json" if as_json else (fmt or "table")
-    if compare_file and base_ref:
-        raise MrspecError("use either --compare or --base-ref, not both")
-    if save_pricing and not refresh_pricing:
-        raise MrspecError("--save-pricing needs --refresh-pricing")
-    if listing_file and save_listing:
-        raise MrspecError("use either --listing or --save-listing, not both")
-    overrides = parse_overrides(assume)
-    sample_size = _size(sample) if sample else 0
-
     spec = load_spec(spec_file)
-    book = load_pricing(pricing_file)
+    book = load_pricing(options.pricing_file)
     notes: list[str] = []
-    if refresh_pricing:
+    if options.refresh_pricing:
         from mrspec.cost.refresh import refresh_prices
 
         book, notes = refresh_prices(book, [spec.aws.region])
-        if save_pricing:
-            with open(save_pricing, "w", encoding="utf-8") as fh:
+        if options.save_pricing:
+            with open(options.save_pricing, "w", encoding="utf-8") as fh:
                 json.dump(book.data, fh, indent=2)
                 fh.write("\n")
-            notes.append(f"wrote refreshed prices to {save_pricing}")
+            notes.append(f"wrote refreshed prices to {options.save_pricing}")
     for note in notes:
         click.echo(note, err=True)
-
-    # The old version first: a bad ref or a missing file fails before any listing.
-    old_spec, old_label = None, ""
-    if compare_file:
-        old_spec, old_label = load_spec(compare_file), compare_file
-    elif base_ref:
+    if options.compare_file:
+        return Loaded(spec_file, spec, book, load_spec(options.compare_file), options.compare_file)
+    if options.base_ref:
         from mrspec.cost.compare import old_spec_from_git
 
-        old_spec, old_label = old_spec_from_git(spec_file, base_ref), f"{base_ref}:{spec_file}"
-    versions = [spec] if old_spec is None else [spec, old_spec]
-    plans = _load_plans(versions, listing_file)
-    if save_listing:
-        _save_listing(save_listing, versions, plans)
+        old = old_spec_from_git(spec_file, options.base_ref)
+        return Loaded(spec_file, spec, book, old, f"{options.base_ref}:{spec_file}")
+    return Loaded(spec_file, spec, book)
+
+
+def estimate(loaded: Loaded, options: PlanOptions) -> tuple[Estimate, Comparison | None]:
+    """The spec's estimate (listing its input) and, with an old spec, the comparison."""
+    from mrspec.cost import estimate_for_spec
+
+    old = loaded.old_spec
+    versions = [loaded.spec] if old is None else [loaded.spec, old]
+    plans = _load_plans(versions, options.listing_file)
+    if options.save_listing:
+        _save_listing(options.save_listing, versions, plans)
     new = estimate_for_spec(
-        spec, plans[0], book=book, overrides=overrides, sample_size=sample_size,
-        sample_spread=sample_spread, spec_path=spec_file,
+        loaded.spec, plans[0], book=loaded.book, overrides=options.overrides,
+        sample_size=options.sample_size, sample_spread=options.sample_spread,
+        spec_path=loaded.spec_file,
     )
-    comparison = None
-    if old_spec is not None:
-        from mrspec.cost.compare import compare
+    if old is None:
+        return new, None
+    from mrspec.cost.compare import compare
 
-        old = estimate_for_spec(
-            old_spec, plans[1], book=book, overrides=overrides, spec_path=old_label
-        )
-        comparison = compare(old, new, old_label, spec_file)
+    old_estimate = estimate_for_spec(old, plans[1], book=loaded.book,
+                                     overrides=options.overrides, spec_path=loaded.old_label)
+    return new, compare(old_estimate, new, loaded.old_label, loaded.spec_file)
 
+
+def render(fmt: str, new: Estimate, comparison: Comparison | None = None) -> None:
+    """Print the estimate (and comparison) as JSON, markdown or the terminal report."""
     if fmt == "json":
         document: dict[str, Any] = new.to_json()
         if comparison is not None:
@@ -168,7 +234,6 @@ def command(
             from mrspec.cost.compare import render_comparison_text
 
             console.print(render_comparison_text(comparison), highlight=False, markup=False)
-    return 0
 
 
 def _load_plans(specs: list[JobSpec], listing_file: str | None) -> list[JobPlan]:

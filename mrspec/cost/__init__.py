@@ -1,6 +1,6 @@
 """Cost and time of a job on AWS: price data, the model, calibration, rendering.
 
-    spec --plan_job--> JobPlan --lower--> StackModel --facts--> StackFacts
+    spec --plan_job--> JobPlan --lower--> StackModel
          + assumptions (defaults, --sample measurements, --assume overrides)
          + price data (bundled pricing.json, --pricing FILE, --refresh-pricing)
          --estimate--> Estimate (work, resources, cost lines, free tier, time, warnings)
@@ -38,13 +38,13 @@ def estimate_for_spec(
     from mrspec.cost.assumptions import default_assumptions
     from mrspec.cost.estimate import estimate
     from mrspec.cost.pricing import load_pricing
-    from mrspec.cost.stack import facts_for_spec
+    from mrspec.cost.stack import review_model
     from mrspec.plan.planner import plan_job
 
     plan = plan if plan is not None else plan_job(spec)
     book = book if book is not None else load_pricing()
-    facts = facts_for_spec(spec, plan)
-    book.region(facts.region)  # an unknown region fails before any sampling
+    model = review_model(spec, plan)
+    book.region(model.region)  # an unknown region fails before any sampling
     assumptions = default_assumptions()
     sample_bytes = 0
     if sample_size:
@@ -56,7 +56,7 @@ def estimate_for_spec(
     if overrides:
         assumptions = assumptions.with_values(overrides, "override")
     return estimate(
-        spec, plan, facts, book, assumptions, spec_path=spec_path, sample_bytes=sample_bytes
+        spec, plan, model, book, assumptions, spec_path=spec_path, sample_bytes=sample_bytes
     )
 
 

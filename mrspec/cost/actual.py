@@ -1,10 +1,14 @@
 """The actual cost of a finished run, priced with the same data as the estimate.
 
-The apply driver gathers what AWS measured (each invocation's duration from the task
-results or the REPORT lines, the S3 requests the tasks counted, the state transitions
-and EXPRESS child durations from the execution history) into a :class:`RunMeasurements`;
-:func:`actual_cost` turns it into the same :class:`~mrspec.cost.usage.CostBreakdown` the
-estimate has, so the run summary can put the two side by side.
+The apply driver gathers what AWS measured (each invocation's duration and INIT from the
+functions' REPORT log lines, the state transitions of the stack's phases; see
+``mrspec.aws.report.actual_cost``) into a :class:`RunMeasurements`; :func:`actual_cost`
+turns it into the same :class:`~mrspec.cost.usage.CostBreakdown` the estimate has, so the
+run summary can put the two side by side. S3 request kinds are the labels of
+``mrspec.cost.usage.S3_REQUESTS``.
+
+The task results are not a source: the commit deletes them with the work prefix before
+the driver prices the run, and they carry no request counts.
 """
 
 from __future__ import annotations
@@ -12,21 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mrspec.cost.assumptions import Assumptions, default_assumptions
-from mrspec.cost.model import (
-    EXPRESS_DURATION_STEP_MS,
-    EXPRESS_MEMORY_STEP_MB,
-    LIST_PAGE,
-    objects_put_requests,
-    split_get_requests,
-)
+from mrspec.cost.model import EXPRESS_DURATION_STEP_MS, EXPRESS_MEMORY_STEP_MB
 from mrspec.cost.pricing import PriceBook
-from mrspec.cost.stack import StackFacts
 from mrspec.cost.usage import CostBreakdown, LambdaUsage, S3Requests, Usage, price_usage
-from mrspec.plan.model import JobPlan
-from mrspec.runtime.reducetask import read_window
+
+if TYPE_CHECKING:
+    from mrspec.aws.model import StackModel
 
 
 @dataclass(frozen=True)
@@ -45,9 +42,9 @@ class RunMeasurements:
     hours_per_month: float = 730
 
 
-def actual_usage(m: RunMeasurements, facts: StackFacts) -> Usage:
+def actual_usage(m: RunMeasurements, stack: StackModel) -> Usage:
     lambdas = []
-    for fn in facts.functions:
+    for fn in stack.functions:
         runs = m.invocation_ms.get(fn.logical_name, ())
         inits = m.init_ms.get(fn.logical_name, ())
         if not runs and not inits:
@@ -86,113 +83,9 @@ def actual_usage(m: RunMeasurements, facts: StackFacts) -> Usage:
 
 
 def actual_cost(
-    m: RunMeasurements, facts: StackFacts, book: PriceBook, monthly_gb_s_before: float = 0.0
+    m: RunMeasurements, stack: StackModel, book: PriceBook, monthly_gb_s_before: float = 0.0
 ) -> CostBreakdown:
     """The run's cost from measurements, with the estimate's price data and rules."""
     return price_usage(
-        actual_usage(m, facts), book.region(facts.region), book.free_tier, monthly_gb_s_before
-    )
-
-
-def _attempt_ms(results: Sequence[Mapping[str, Any]]) -> list[float]:
-    """Each invocation's ms from task results; earlier failed attempts of a task are
-    counted at the duration of its final attempt (their own durations are not kept)."""
-    out: list[float] = []
-    for r in results:
-        out += [float(r.get("seconds", 0.0)) * 1000] * max(1, int(r.get("attempt", 1)))
-    return out
-
-
-def measurements_from_results(
-    plan: JobPlan,
-    facts: StackFacts,
-    map_results: Sequence[Mapping[str, Any]],
-    reduce_results: Sequence[Mapping[str, Any]] = (),
-    *,
-    commit_ms: float,
-    run_seconds: float,
-    init_ms: Mapping[str, Sequence[float]] | None = None,
-    sfn_transitions: int | None = None,
-    express_child_ms: Sequence[float] | None = None,
-    log_bytes: float | None = None,
-    assumptions: Assumptions | None = None,
-) -> RunMeasurements:
-    """Measurements of a finished run from the runtime's task results.
-
-    Durations come from each result's ``seconds``; S3 requests are counted with the
-    estimate's rules over the real sizes (shuffle index segments, output parts);
-    transitions, EXPRESS durations and log bytes follow the estimate's rules unless the
-    caller measured them (``GetExecutionHistory``, CloudWatch REPORT lines).
-    """
-    a = assumptions or default_assumptions()
-    map_ms, reduce_ms = _attempt_ms(map_results), _attempt_ms(reduce_results)
-    invocations = {"map": map_ms, "reduce": reduce_ms, "commit": [commit_ms]}
-    phases = [p for p in facts.phases if p.name == "map" or reduce_results]
-    # Shuffle: one object per map task; segments from each result's partition index.
-    segments = [
-        int(length)
-        for r in map_results
-        for _offset, length in (r.get("shuffle") or {}).get("index", [])
-    ]
-    shuffle_sizes = [
-        sum(int(length) for _o, length in (r.get("shuffle") or {}).get("index", []))
-        for r in map_results if r.get("shuffle")
-    ]
-    outputs = [int(o.get("size", 0)) for r in (reduce_results or map_results)
-               for o in r.get("outputs", [])]
-    n_map, n_reduce = len(map_results), len(reduce_results)
-    window = 0
-    if reduce_results and facts.phase("reduce") is not None:
-        window = read_window(facts.function("reduce").memory_mb, n_map)
-    readahead = sum(1 for s in plan.splits if s.end < s.object_size and not s.compressed)
-    n_tasks = n_map + n_reduce
-    s3 = {
-        "task manifest PUT": ("put", len(phases)),
-        "shuffle PUT (one object per map task)":
-            ("put", sum(objects_put_requests(x, a) for x in shuffle_sizes)),
-        "output PUT": ("put", sum(objects_put_requests(x, a) for x in outputs)),
-        "task result PUT": ("put", n_tasks),
-        "ResultWriter PUT": ("put", int(a["result_writer_objects"]) * len(phases)),
-        "commit manifest PUT (_SUCCESS)": ("put", 1),
-        "result LIST (reduce tasks, commit)": (
-            "put", n_reduce * math.ceil(n_map / LIST_PAGE)
-            + len(phases) * math.ceil(n_tasks / LIST_PAGE)),
-        "output LIST (preflight, commit check)": ("put", 2),
-        "input GET (ranged, + read-ahead)": (
-            "get", sum(split_get_requests(s.start, s.end, s.compressed) for s in plan.splits)
-            + int(a["readahead_gets_per_split"]) * readahead),
-        "task manifest GET (ItemReader)": ("get", len(phases)),
-        "shuffle ranged GET (map tasks x partitions)": (
-            "get", sum(math.ceil(x / window) for x in segments if x) if window else 0),
-        "map result GET (reduce tasks)": ("get", n_map * n_reduce),
-        "task result GET (commit)": ("get", n_tasks),
-    }
-    if sfn_transitions is None:
-        sfn_transitions = facts.parent_transitions
-        for phase, ms in (("map", map_ms), ("reduce", reduce_ms)):
-            facts_phase = facts.phase(phase)
-            if facts_phase is None or not ms:
-                continue
-            tasks = n_map if phase == "map" else n_reduce
-            sfn_transitions += tasks
-            if facts_phase.execution_type == "STANDARD":
-                sfn_transitions += tasks * facts_phase.child_transitions + (len(ms) - tasks)
-    if express_child_ms is None:
-        express_child_ms = [
-            ms for phase, runs in (("map", map_ms), ("reduce", reduce_ms))
-            if (p := facts.phase(phase)) is not None and p.execution_type == "EXPRESS"
-            for ms in runs
-        ]
-    total_invocations = len(map_ms) + len(reduce_ms) + 1
-    return RunMeasurements(
-        invocation_ms=invocations,
-        init_ms=init_ms or {},
-        s3_requests=s3,
-        sfn_transitions=sfn_transitions,
-        express_child_ms=express_child_ms,
-        express_child_memory_mb=a["express_child_memory_mb"],
-        shuffle_byte_seconds=sum(shuffle_sizes) * run_seconds,
-        log_bytes=(total_invocations * a["log_bytes_per_invocation"]
-                   if log_bytes is None else log_bytes),
-        hours_per_month=a["hours_per_month"],
+        actual_usage(m, stack), book.region(stack.region), book.free_tier, monthly_gb_s_before
     )

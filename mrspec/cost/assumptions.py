@@ -2,7 +2,7 @@
 
 An :class:`Assumption` has a name, a value, a unit, a one-line meaning and where the value
 came from (``default``, ``measured`` by ``--sample``, ``override`` from ``--assume``, or
-``stack`` from the compiled StackModel). :func:`default_assumptions` gives the defaults;
+``stack`` from the compiled StackModel, ``account`` read from the AWS account by ``apply``). :func:`default_assumptions` gives the defaults;
 ``Assumptions.with_values`` returns a copy with some values replaced. docs/plan.md explains
 each one.
 """
@@ -15,7 +15,7 @@ from typing import Literal
 
 from mrspec.errors import MrspecError
 
-Source = Literal["default", "measured", "override", "stack"]
+Source = Literal["default", "measured", "override", "stack", "account"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,17 @@ _DEFAULTS: tuple[tuple[str, float, str, str], ...] = (
      "peak memory of a reduce task measured by --sample (0: not measured)"),
     ("s3_read_mib_s", 80, "MiB/s", "S3 read throughput of one Lambda invocation"),
     ("s3_write_mib_s", 50, "MiB/s", "S3 write throughput of one Lambda invocation"),
+    ("s3_request_latency_s", 0.02, "s",
+     "time to first byte of one S3 request from Lambda (published measurements: 10-30 ms "
+     "for small GETs; no AWS figure)"),
+    ("s3_reads_in_flight", 8, "requests",
+     "ranged GETs a task keeps in flight (its read pool); PUTs and LISTs wait one at a time"),
+    ("merge_cpu_s_per_mib", 0.03, "vCPU-s/MiB",
+     "CPU time of a merge task's heap merge per MiB of shuffle data, on one full vCPU"),
+    ("runtime_memory_mb", 100, "MB",
+     "memory of the Python runtime, boto3, mrspec and the job's imports in one task"),
+    ("task_result_memory_kib", 32, "KiB",
+     "memory of one task result the commit holds parsed (counters, counts, output parts)"),
     ("task_overhead_s", 0.3, "s",
      "fixed time inside each invocation (imports of user code, manifest parsing, result)"),
     ("cold_start_s", 1.0, "s",
@@ -81,8 +92,8 @@ _DEFAULTS: tuple[tuple[str, float, str, str], ...] = (
     ("result_writer_objects", 2, "PUTs",
      "objects a Distributed Map ResultWriter writes per phase (results + manifest)"),
     ("reduce_reads_map_results", 1, "flag",
-     "1: each reduce task lists and GETs every map task's result object for its shuffle "
-     "index; 0: the indexes arrive in the task payload"),
+     "1: each reduce task lists and GETs the result (index) of every shuffle object it "
+     "reads; 0: the indexes arrive in the task payload"),
     ("hours_per_month", 730, "h", "hours in a billing month, for prorating S3 storage"),
     ("monthly_gb_s_before_run", 0, "GB-s",
      "Lambda GB-seconds the account already used this month (selects the price tier)"),

@@ -134,6 +134,11 @@ def compare(old: Estimate, new: Estimate, old_label: str, new_label: str) -> Com
         Delta("reduce waves", old.timing.reduce.waves if old.timing.reduce else 0,
               new.timing.reduce.waves if new.timing.reduce else 0, "count"),
     ]
+    old_merges, new_merges = (sum(m.tasks for m in e.timing.merge) for e in (old, new))
+    if old_merges or new_merges:
+        deltas.append(Delta("merge tasks", old_merges, new_merges, "count"))
+    deltas.append(Delta("AWS limit checks failed", len(old.failed_limits),
+                        len(new.failed_limits), "count"))
     old_services, new_services = old.cost.by_service(), new.cost.by_service()
     for service in dict.fromkeys([*old_services, *new_services]):
         deltas.append(Delta(f"cost: {service}", old_services.get(service, 0.0),

@@ -1,8 +1,10 @@
-"""The estimate of one job: work, resources, cost, time, assumptions and warnings.
+"""The estimate of one job: work, phases, resources, cost, time, limits and warnings.
 
-``estimate(spec, plan, facts, book, assumptions)`` is pure: it runs the model
-(``mrspec.cost.model``), prices the usage (``mrspec.cost.usage``) and checks the result
-against AWS limits. :meth:`Estimate.to_json` is the stable ``--json`` document
+``estimate(spec, plan, stack, book, assumptions)`` is pure: it predicts every phase
+(``mrspec.cost.phases``), runs the model (``mrspec.cost.model``), prices the usage
+(``mrspec.cost.usage``) and checks the result against AWS limits
+(``mrspec.cost.limits``), reading the compiled ``StackModel`` for the stack's sizes.
+:meth:`Estimate.to_json` is the stable ``--json`` document
 (``schema_version`` 1, documented in docs/plan.md).
 """
 
@@ -10,21 +12,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mrspec.cost.assumptions import Assumptions
+from mrspec.cost.limits import (
+    MAX_DISTRIBUTED_MAP_CONCURRENCY,
+    MAX_EXPRESS_S,
+    MAX_LAMBDA_TIMEOUT_S,
+    MAX_STATE_PAYLOAD,
+    LimitCheck,
+    check_hard_limits,
+)
 from mrspec.cost.model import Timing, estimate_timing, estimate_usage
+from mrspec.cost.phases import PhasePrediction, predict_phases
 from mrspec.cost.pricing import PriceBook, RegionPrices
-from mrspec.cost.stack import PhaseFacts, ResourceLine, StackFacts
+from mrspec.cost.stack import ResourceLine, phase_of, resource_lines
 from mrspec.cost.usage import CostBreakdown, Usage, price_usage
 from mrspec.plan.model import JobPlan
 from mrspec.spec.model import JobSpec, is_s3_uri
 
+if TYPE_CHECKING:
+    from mrspec.aws.model import Phase, StackModel
+
 SCHEMA_VERSION = 1
-MAX_STATE_PAYLOAD = 262_144  # bytes: Step Functions task/state input and output
-MAX_DISTRIBUTED_MAP_CONCURRENCY = 10_000
-MAX_LAMBDA_TIMEOUT_S = 900
-MAX_EXPRESS_S = 300
 NEAR = 0.8  # share of a limit that earns a warning
 
 
@@ -63,7 +73,7 @@ class Estimate:
     map_tasks: int
     partitions: int
     reduce_tasks: int
-    phases: tuple[PhaseFacts, ...]
+    phases: tuple[Phase, ...]
     resources: tuple[ResourceLine, ...]
     timing: Timing
     usage: Usage
@@ -72,10 +82,27 @@ class Estimate:
     warnings: tuple[str, ...]
     pricing: PricingInfo
     sample_bytes: int = 0  # bytes measured by --sample (0: not calibrated)
+    predictions: tuple[PhasePrediction, ...] = ()  # map, merge levels, reduce, commit
+    limits: tuple[LimitCheck, ...] = ()
+    budget_usd: float | None = None  # the spec's limits.budget_usd
 
     @property
     def total_usd(self) -> float:
         return self.cost.total_usd
+
+    @property
+    def within_budget(self) -> bool | None:
+        return None if self.budget_usd is None else self.cost.total_usd <= self.budget_usd
+
+    @property
+    def failed_limits(self) -> tuple[LimitCheck, ...]:
+        return tuple(c for c in self.limits if not c.ok)
+
+    def budget_json(self) -> dict[str, Any] | None:
+        if self.budget_usd is None:
+            return None
+        return {"budget_usd": self.budget_usd, "estimate_usd": round(self.total_usd, 6),
+                "ok": self.within_budget}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,15 +122,9 @@ class Estimate:
                 "map": self.timing.map.waves,
                 "reduce": self.timing.reduce.waves if self.timing.reduce else 0,
             },
-            "phases": [
-                {
-                    "name": p.name,
-                    "function": p.function,
-                    "execution_type": p.execution_type,
-                    "max_concurrency": p.max_concurrency,
-                }
-                for p in self.phases
-            ],
+            "phases": [p.to_json() for p in self.predictions],
+            "limits": [c.to_json() for c in self.limits],
+            "budget": self.budget_json(),
             "resources": [r.to_json() for r in self.resources],
             "cost": self.cost.to_json(),
             "free_tier": self.cost.free_tier_json(),
@@ -121,35 +142,43 @@ class Estimate:
 def estimate(
     spec: JobSpec,
     plan: JobPlan,
-    facts: StackFacts,
+    stack: StackModel,
     book: PriceBook,
     assumptions: Assumptions,
     *,
     spec_path: str = "",
     sample_bytes: int = 0,
+    fan_in: int | None = None,
 ) -> Estimate:
-    prices = book.region(facts.region)
-    timing = estimate_timing(plan, facts, assumptions)
-    usage = estimate_usage(plan, facts, assumptions, timing, spec.input.prefixes)
+    """The estimate of ``spec``'s run of ``plan`` on ``stack``, its lowered StackModel;
+    ``fan_in`` replaces the exchange's (see ``predict_phases``: to compare with the
+    design without merges)."""
+    prices = book.region(stack.region)
+    predictions = predict_phases(spec, plan, stack, assumptions, fan_in=fan_in)
+    timing = estimate_timing(predictions, assumptions)
+    usage = estimate_usage(plan, stack, assumptions, timing, spec.input.prefixes, predictions)
     cost = price_usage(
         usage, prices, book.free_tier, assumptions["monthly_gb_s_before_run"]
     )
-    warnings = check_limits(spec, plan, facts, timing, assumptions)
+    limits = check_hard_limits(spec, predictions, stack, assumptions)
+    warnings = check_limits(spec, plan, stack, timing, assumptions)
+    warnings += _limit_warnings(limits, assumptions)
+    warnings += _budget_warnings(spec, cost.total_usd)
     warnings += _price_warnings(prices, cost)
     return Estimate(
         job=spec.name,
         spec_path=spec_path,
         spec_digest=spec.digest,
-        region=facts.region,
-        architecture=facts.architecture,
+        region=stack.region,
+        architecture=stack.architecture,
         input_objects=len(plan.objects),
         input_bytes=plan.input_bytes,
         splits=len(plan.splits),
         map_tasks=len(plan.map_tasks),
         partitions=plan.partitions,
         reduce_tasks=len(plan.reduce_tasks),
-        phases=facts.phases,
-        resources=facts.resources,
+        phases=stack.phases,
+        resources=resource_lines(stack),
         timing=timing,
         usage=usage,
         cost=cost,
@@ -165,7 +194,44 @@ def estimate(
             unconfirmed=prices.unconfirmed,
         ),
         sample_bytes=sample_bytes,
+        predictions=predictions,
+        limits=limits,
+        budget_usd=spec.limits.budget_usd,
     )
+
+
+# Failed checks the warnings of check_limits already state in their own words.
+_WARNED_BY_CHECK_LIMITS = frozenset(
+    f"{phase} {what}" for phase in ("map", "reduce")
+    for what in ("task time", "EXPRESS child duration", "Distributed Map concurrency")
+) | {"map task payload", "account Lambda concurrency", "Lambda 15-minute limit (map)",
+     "Lambda 15-minute limit (reduce)"}
+
+
+def _limit_warnings(limits: tuple[LimitCheck, ...], a: Assumptions) -> list[str]:
+    out = []
+    for check in limits:
+        if check.ok or check.name in _WARNED_BY_CHECK_LIMITS:
+            continue
+        phase = check.name.split(" ", 1)[0]
+        if check.name.endswith("task memory") and phase in ("map", "reduce") and a[
+            f"{phase}_peak_memory_mb"
+        ]:
+            continue  # the sample's measured peak is warned about already
+        out.append(f"{check.message()} (apply refuses this run)")
+    return out
+
+
+def _budget_warnings(spec: JobSpec, total: float) -> list[str]:
+    from mrspec.cost.render import usd
+
+    budget = spec.limits.budget_usd
+    if budget is None or total <= budget:
+        return []
+    return [
+        f"the estimate {usd(total)} exceeds limits.budget_usd {usd(budget)}: apply refuses "
+        "this run; raise the budget or make the job cheaper"
+    ]
 
 
 def _price_warnings(prices: RegionPrices, cost: CostBreakdown) -> list[str]:
@@ -178,7 +244,7 @@ def _price_warnings(prices: RegionPrices, cost: CostBreakdown) -> list[str]:
 
 
 def check_limits(
-    spec: JobSpec, plan: JobPlan, facts: StackFacts, timing: Timing, a: Assumptions
+    spec: JobSpec, plan: JobPlan, stack: StackModel, timing: Timing, a: Assumptions
 ) -> list[str]:
     """Warnings: timeouts, memory, start-up-dominated bins, payloads, concurrency."""
     out: list[str] = []
@@ -191,9 +257,9 @@ def check_limits(
     if timing.reduce is not None:
         phase_timings.append(("reduce", timing.reduce))
     for name, pt in phase_timings:
-        phase = facts.phase(name)
+        phase = phase_of(stack, name)
         assert phase is not None
-        fn = facts.function(phase.function)
+        fn = stack.function(phase.function)
         if pt.longest_task_s > fn.timeout_s:
             out.append(
                 f"a {name} task would run about {pt.longest_task_s:.0f} s, past its timeout of "

@@ -1,14 +1,14 @@
 """Rendering an estimate: a rich terminal report and a markdown pull-request comment.
 
 Both show the same sections in the same order (docs/plan.md explains each line):
-work, resources, cost per service with the total, free tier (apart), time,
-assumptions, warnings, price data. ``--json`` is ``Estimate.to_json``.
+work, phases (each phase's largest task), resources, cost per service with the total and
+the budget, free tier (apart), time, limits, assumptions, warnings, price data. ``--json`` is ``Estimate.to_json``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mrspec.cost.estimate import Estimate
 from mrspec.units import format_duration, format_size
@@ -57,10 +57,47 @@ def work_rows(e: Estimate) -> list[tuple[str, str]]:
     return rows
 
 
+PHASE_HEADER = ("phase", "tasks", "timeout", "memory", "GETs", "PUTs", "LISTs", "task time",
+                "peak", "payload")
+
+
+def phase_rows(e: Estimate) -> list[tuple[str, ...]]:
+    """One row per phase: its limits, then its largest task's predicted figures."""
+    rows: list[tuple[str, ...]] = []
+    for p in e.predictions:
+        t = p.per_task
+        rows.append((
+            p.name, f"{p.tasks:,}", format_duration(p.timeout_s), f"{p.memory_mb:,} MB",
+            f"{t.get_requests:,}", f"{t.put_requests:,}", f"{t.list_requests:,}",
+            format_duration(t.seconds), f"{t.peak_memory_mb:,.0f} MB", format_size(t.payload_bytes),
+        ))
+    return rows
+
+
+LIMIT_HEADER = ("limit", "value", "limit", "ok")
+
+
+def limit_rows(e: Estimate) -> list[tuple[str, ...]]:
+    return [
+        (c.name, f"{quantity(round(c.value, 2))} {c.unit}", f"{quantity(c.limit)} {c.unit}",
+         "ok" if c.ok else "OVER")
+        for c in e.limits
+    ]
+
+
+def budget_line(e: Estimate) -> str:
+    """The spec's limits.budget_usd against the estimate (apply refuses a run over it)."""
+    if e.budget_usd is None:
+        return "budget: none (limits.budget_usd is not set)"
+    verdict = "within" if e.within_budget else "OVER: apply refuses this run"
+    return (f"budget: {usd(e.budget_usd)} (limits.budget_usd), estimate "
+            f"{usd(e.total_usd)}: {verdict}")
+
+
 def time_rows(e: Estimate) -> list[tuple[str, str]]:
     t = e.timing
     rows = [("driver (upload manifests, start, poll)", format_duration(t.driver_s))]
-    for pt in (t.map, t.reduce):
+    for pt in (t.map, *t.merge, t.reduce):
         if pt is None:
             continue
         rows.append(
@@ -94,6 +131,7 @@ def render_terminal(e: Estimate, console: Console) -> None:
     for k, v in work_rows(e):
         work.add_row(k, v)
     console.print(work)
+    console.print(_rich_table("Phases (the largest task of each)", PHASE_HEADER, phase_rows(e)))
 
     if e.resources:
         res = Table(title="Resources to create", box=box.SIMPLE, title_justify="left")
@@ -116,6 +154,7 @@ def render_terminal(e: Estimate, console: Console) -> None:
         cost.add_row("", f"[italic]{service} subtotal[/italic]", "", "", usd(subtotal))
     cost.add_row("[bold]total[/bold]", "", "", "", f"[bold]{usd(e.cost.total_usd)}[/bold]")
     console.print(cost)
+    console.print(budget_line(e), highlight=False, markup=False)
 
     free = Table(title="Free tier (shown apart, not subtracted)", box=box.SIMPLE,
                  title_justify="left")
@@ -132,6 +171,8 @@ def render_terminal(e: Estimate, console: Console) -> None:
     for k, v in time_rows(e):
         time.add_row(k, v)
     console.print(time)
+    console.print(_rich_table("AWS limits (apply refuses a run over any)", LIMIT_HEADER,
+                              limit_rows(e)))
 
     assumptions = Table(title="Assumptions", box=box.SIMPLE, title_justify="left")
     for col in ("name", "value", "unit", "source", "meaning"):
@@ -145,6 +186,18 @@ def render_terminal(e: Estimate, console: Console) -> None:
         for w in e.warnings:
             console.print(f"  [yellow]![/yellow] {w}", highlight=False)
     console.print(pricing_line(e), highlight=False)
+
+
+def _rich_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE, title_justify="left")
+    for index, col in enumerate(header):
+        table.add_column(col, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _md_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
@@ -165,6 +218,8 @@ def render_markdown(e: Estimate) -> str:
         "",
     ]
     lines += _md_table(("work", "value"), work_rows(e))
+    lines += ["", "#### Phases (the largest task of each)", ""]
+    lines += _md_table(PHASE_HEADER, phase_rows(e))
     lines += ["", "#### Cost", ""]
     rows: list[tuple[str, ...]] = [
         (line.service, line.item, quantity(line.quantity), line.unit, usd(line.usd))
@@ -178,10 +233,15 @@ def render_markdown(e: Estimate) -> str:
         f"Free tier (not subtracted): could cover at most {usd(e.cost.free_tier_usd)} "
         "if the account's monthly allowances are unused.",
         "",
+        budget_line(e).capitalize() + ".",
+        "",
         "#### Time",
         "",
     ]
     lines += _md_table(("phase", "time"), time_rows(e))
+    failed = [c for c in e.limits if not c.ok]
+    lines += ["", f"AWS limits: {len(e.limits) - len(failed)} of {len(e.limits)} checks pass"
+              + (f"; over: {', '.join(c.name for c in failed)}." if failed else ".")]
     if e.warnings:
         lines += ["", "#### Warnings", ""]
         lines += [f"- {w}" for w in e.warnings]
@@ -190,6 +250,9 @@ def render_markdown(e: Estimate) -> str:
         lines += _md_table(("kind", "name", "detail"), [(r.kind, f"`{r.name}`", r.detail)
                                                        for r in e.resources])
         lines += ["", "</details>"]
+    lines += ["", "<details><summary>AWS limits</summary>", ""]
+    lines += _md_table(LIMIT_HEADER, limit_rows(e))
+    lines += ["", "</details>"]
     lines += ["", "<details><summary>Assumptions</summary>", ""]
     lines += _md_table(
         ("name", "value", "unit", "source", "meaning"),

@@ -36,11 +36,58 @@ class LambdaUsage:
         return self.billed_ms / 1000 * extra_mb / 1024
 
 
+# The one table of S3 request kinds: each label (as the cost lines print it) and its price
+# tier. The estimate (mrspec.cost.model) and the actual cost (mrspec.cost.actual) use it.
+INPUT_LIST = "input LIST (planning)"
+MANIFEST_PUT = "task manifest PUT"
+SHUFFLE_PUT = "shuffle PUT (one object per map task)"
+MERGE_PUT = "merged object PUT (merge tasks)"
+OUTPUT_PUT = "output PUT"
+RESULT_PUT = "task result PUT"
+RESULT_WRITER_PUT = "ResultWriter PUT"
+SUCCESS_PUT = "commit manifest PUT (_SUCCESS)"
+RESULT_LIST = "result LIST (reduce tasks, commit)"
+OUTPUT_LIST = "output LIST (preflight, commit check)"
+CLEANUP_LIST = "cleanup LIST"
+INPUT_GET = "input GET (ranged, + read-ahead)"
+MANIFEST_GET = "task manifest GET (ItemReader)"
+MERGE_GET = "shuffle and result GET (merge tasks)"
+SHUFFLE_GET = "shuffle ranged GET (map tasks x partitions)"
+MAP_RESULT_GET = "map result GET (reduce tasks)"
+COMMIT_RESULT_GET = "task result GET (commit)"
+
+S3_REQUESTS: dict[str, S3Tier] = {
+    INPUT_LIST: "put",
+    MANIFEST_PUT: "put",
+    SHUFFLE_PUT: "put",
+    MERGE_PUT: "put",
+    OUTPUT_PUT: "put",
+    RESULT_PUT: "put",
+    RESULT_WRITER_PUT: "put",
+    SUCCESS_PUT: "put",
+    RESULT_LIST: "put",
+    OUTPUT_LIST: "put",
+    CLEANUP_LIST: "put",
+    INPUT_GET: "get",
+    MANIFEST_GET: "get",
+    MERGE_GET: "get",
+    SHUFFLE_GET: "get",
+    MAP_RESULT_GET: "get",
+    COMMIT_RESULT_GET: "get",
+}
+
+
 @dataclass(frozen=True)
 class S3Requests:
-    kind: str  # "input GET", "shuffle PUT", ...
+    kind: str  # a label of S3_REQUESTS
     tier: S3Tier  # "put": PUT/COPY/POST/LIST prices; "get": GET and other
     count: float
+    optional: bool = False  # a line left out of the cost when its count is 0 (merge phases)
+
+
+def s3_request(kind: str, count: float, optional: bool = False) -> S3Requests:
+    """``count`` requests of ``kind``, at the tier the table gives it."""
+    return S3Requests(kind, S3_REQUESTS[kind], count, optional)
 
 
 @dataclass(frozen=True)
