@@ -79,7 +79,10 @@ def test_existing_output_is_refused_then_overwritten(tmp_path: Path) -> None:
         run_local(spec, LocalOptions(workers=1))
     assert (out / "old-result.txt").read_text() == "precious"
     run_local(spec, LocalOptions(workers=1, overwrite=True))
-    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "part-00000", "part-00001"]
+    listed = json.loads((out / "_SUCCESS").read_text())["parts"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["_SUCCESS", *(Path(p["uri"]).name for p in listed)])
+    assert len(listed) == 2 and all(re.fullmatch(r"part-0000[01]-[0-9a-f]{8}", n) for n in names[1:])
     assert tsv_counts(out) == {"a": 2, "b": 1}
 
 

@@ -84,4 +84,10 @@ def test_word_count_over_s3(tmp_path: Path, s3: Any) -> None:
         run_local(spec, LocalOptions(workers=1))
     run_local(spec, LocalOptions(workers=1, overwrite=True))
     again = json.loads(s3.get_object(Bucket="data", Key="out/wc/_SUCCESS")["Body"].read())
-    assert again["parts"] == manifest["parts"]
+    # the same output under new names; the old parts are gone, only after the commit
+    assert [(p["size"], p["records"]) for p in again["parts"]] == [
+        (p["size"], p["records"]) for p in manifest["parts"]
+    ]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="data", Prefix="out/wc/")["Contents"])
+    assert keys == sorted(["out/wc/_SUCCESS", *(p["uri"].removeprefix("s3://data/") for p in again["parts"])])
+    assert not set(keys) & {p["uri"].removeprefix("s3://data/") for p in manifest["parts"]}

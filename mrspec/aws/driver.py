@@ -57,6 +57,8 @@ from mrspec.errors import ExitCode, JobFailedError, MrspecError, TeardownError
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.committer import cleanup, prepare_output
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.replace import Replacement
+from mrspec.runtime.replace import finish as _finish
 from mrspec.spec.model import JobSpec
 
 
@@ -107,6 +109,7 @@ class AwsRun:
     estimate_usd: float | None = None
     actual_usd: float | None = None
     collected: dict[str, Any] = field(default_factory=dict)
+    replacing: Replacement | None = None  # the output this run replaces (--overwrite)
     teardown: str = "not needed"  # "destroyed" | "kept" | "failed: ..." | "not needed"
 
 
@@ -278,8 +281,11 @@ def start_execution(run: AwsRun) -> None:
     import json
 
     assert run.outputs is not None and run.record is not None
-    if run.options.overwrite:  # the old output goes only now that the stack is up
-        prepare_output(TaskConfig.from_spec(run.spec), overwrite=True)
+    # Nothing is removed here: the old output stays whole until the new _SUCCESS is
+    # written, and the parts of this run carry a token no old object has.
+    run.replacing = prepare_output(
+        TaskConfig.from_spec(run.spec), overwrite=run.options.overwrite, token=run.run_id
+    )
     sfn = run.session.client("stepfunctions")
     started = sfn.start_execution(
         stateMachineArn=run.outputs.state_machine_arn,
@@ -297,6 +303,7 @@ def execution_input(run: AwsRun) -> dict[str, Any]:
         "run_id": run.run_id,
         "spec_digest": run.spec.digest,
         "started": time.time(),
+        "part_token": run.replacing.token if run.replacing else "",
     }
 
 
@@ -322,12 +329,20 @@ def watch(run: AwsRun) -> None:
 
 def collect(run: AwsRun) -> None:
     run.collected = read_output_manifest(run.session, run.spec.output.prefix)
+    if run.replacing is not None and run.collected:  # committed: the old output may go
+        _best_effort("remove the replaced output", lambda: _remove_replaced(run))
     try:
         run.actual_usd = actual_cost(run.session, run.model)
     except Exception as exc:  # a summary detail must never fail a committed run
         sys.stderr.write(f"warning: could not compute the run's actual cost: {exc}\n")
     if run.record is not None:
         run.record = run.store.save(replace(run.record, status="succeeded"))
+
+
+def _remove_replaced(run: AwsRun) -> None:
+    assert run.replacing is not None
+    parts = run.collected.get("parts", [])
+    _finish(run.replacing, [str(p["uri"] if isinstance(p, dict) else p) for p in parts])
 
 
 def stop_execution(run: AwsRun, why: str) -> None:
@@ -366,14 +381,16 @@ def _best_effort(what: str, step: Callable[[], None]) -> None:
 
 
 def remove_partial_output(run: AwsRun) -> None:
-    """A run that started and did not commit leaves no part a reader could mistake for
-    output (the output prefix was empty, or --overwrite emptied it, before the start)."""
+    """A run that started and did not commit removes its own parts (never the output it
+    was to replace, see ``mrspec.runtime.replace``)."""
     if not run.execution_arn or run.model is None:
         return
     if run.last is not None and run.last.succeeded:
         return  # committed: the output is the user's now, whatever failed afterwards
     try:
-        cleanup(TaskConfig.from_spec(run.spec), work_prefix=run.model.layout.work_uri, remove_output=True)
+        token = run.replacing.token if run.replacing else ""
+        config = replace(TaskConfig.from_spec(run.spec), part_token=token)
+        cleanup(config, work_prefix=run.model.layout.work_uri, remove_output=True)
     except Exception as exc:  # reported, never hiding the run's own failure
         sys.stderr.write(f"warning: could not remove the partial output of the failed run: {exc}\n")
 

@@ -67,9 +67,15 @@ def _load_config(path: str) -> TaskConfig:
     return TaskConfig.from_json(Path(path).read_bytes())
 
 
-def task_config() -> TaskConfig:
+def task_config(event: dict[str, Any] | None = None) -> TaskConfig:
+    """The packaged config, with this run's part token (set when it replaces an output)."""
+    import dataclasses
+
     path = os.environ.get(TASK_CONFIG_ENV) or str(package_root() / TASK_CONFIG_FILE)
-    return _load_config(path)
+    config = _load_config(path)
+    run = (event or {}).get("run")
+    token = str(run.get("part_token") or "") if isinstance(run, dict) else ""
+    return dataclasses.replace(config, part_token=token) if token else config
 
 
 def failure_uri(work: str, phase: str, task_id: int) -> str:
@@ -116,7 +122,7 @@ def _run_task(phase: str, event: dict[str, Any]) -> dict[str, Any]:
 
     work = str(event["work"])
     attempt = int(event.get("attempt") or 0) + 1
-    config = task_config()
+    config = task_config(event)
     if phase == "map":
         map_task = MapTask.from_json(event["task"])
         task_id = map_task.task_id

@@ -1,10 +1,12 @@
 """The local engine: the whole MapReduce job on this machine, with the Lambda task code.
 
     plan -> prepare output -> map tasks -> reduce tasks -> commit (_SUCCESS last)
+         -> remove the output it replaced (--overwrite; only now, see runtime.replace)
 
 Tasks run in a ``TaskPool`` (one process per attempt, memory capped, retried); the
 shuffle lives in a temporary work folder removed at the end. A failure or Ctrl-C removes
-the partial output and the shuffle and writes no manifest.
+this run's parts and the shuffle and writes no manifest; an old output being replaced
+is left whole.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mrspec.plan import JobPlan, plan_job
 from mrspec.runtime import cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.replace import finish as finish_replacement
 from mrspec.spec.model import JobSpec
 
 # (phase, event, done, total): event is "start", "task" (one task done) or "end"
@@ -58,7 +61,8 @@ def run_local(
     # the shuffle stays on this machine: zlib would only cost CPU (0.3 s per 128 MiB map
     # task of word count, 0.1 s per reduce task)
     config = dataclasses.replace(TaskConfig.from_spec(spec), compress_shuffle=False)
-    prepare_output(config, overwrite=options.overwrite)
+    replacing = prepare_output(config, overwrite=options.overwrite)
+    config = dataclasses.replace(config, part_token=replacing.token)
     report("plan", "end", 1, 1)
     timings["plan_seconds"] = round(time.perf_counter() - clock, 3)
 
@@ -89,6 +93,7 @@ def run_local(
             extra={"engine": "local", "workers": workers},
         )
         committed = True
+        finish_replacement(replacing, [p["uri"] for p in manifest["parts"]])
         timings["commit_seconds"] = round(time.perf_counter() - clock, 3)
         report("commit", "end", 1, 1)
     finally:

@@ -13,10 +13,11 @@ Layout of one run::
     {work_prefix}/results/map-00003.json         the result dict of map task 3
     {work_prefix}/results/reduce-00002.json      the result dict of partition 2
     {output_prefix}/part-00000 ...               one part per partition (per map task
-                                                 for a map-only job), each written once
+                                                 for a map-only job), each written once;
+                                                 part-00000-<token> when replacing an output
     {output_prefix}/_SUCCESS                     the JSON manifest, written last
 
-A run goes: ``prepare_output`` (refuse or clear an existing output) -> ``run_map_task``
+A run goes: ``prepare_output`` (refuse an existing output, or plan its replacement) -> ``run_map_task``
 for every map task -> ``run_reduce_task`` for every partition (skipped for map-only jobs)
 -> ``commit``. On failure or interruption: ``cleanup(..., remove_output=True)``.
 
@@ -54,6 +55,7 @@ from typing import Any
 from mrspec.plan.model import MapTask
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
+from mrspec.runtime.replace import Replacement
 
 # How many skipped records one task result lists in full (the count is always exact).
 MAX_REPORTED_BAD_RECORDS = 100
@@ -137,16 +139,17 @@ def run_reduce_task(
     )
 
 
-def prepare_output(config: TaskConfig, *, overwrite: bool) -> int:
+def prepare_output(config: TaskConfig, *, overwrite: bool, token: str | None = None) -> Replacement:
     """Preflight of the output prefix, before any task runs.
 
-    Raises ``RefusedError`` when the prefix holds objects and ``overwrite`` is false;
-    with ``overwrite`` removes them (the old ``_SUCCESS`` first, so a reader never
-    trusts a half-removed output). Returns the number of objects removed.
+    Raises ``RefusedError`` when the prefix holds objects and ``overwrite`` is false.
+    Removes nothing: the returned ``Replacement`` lists the old objects and the token the
+    new parts carry (set it as ``TaskConfig.part_token``); ``replace.finish`` removes the
+    old objects once the new ``_SUCCESS`` is written (see ``mrspec.runtime.replace``).
     """
     from mrspec.runtime.committer import prepare_output as impl
 
-    return impl(config, overwrite=overwrite)
+    return impl(config, overwrite=overwrite, token=token)
 
 
 def commit(
@@ -183,8 +186,9 @@ def commit(
 
 def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> None:
     """Remove the run's shuffle objects and task results under ``work_prefix``; with
-    ``remove_output`` also every ``part-*`` object and any ``_SUCCESS`` under the output
-    prefix (a failed or interrupted run leaves nothing a reader could trust)."""
+    ``remove_output`` also this run's own parts (``config.part_token``) and, when the
+    prefix was empty before the run, its ``_SUCCESS``: a failed or interrupted run leaves
+    nothing a reader could trust, and an output it was to replace stays whole."""
     from mrspec.runtime.committer import cleanup as impl
 
     impl(config, work_prefix=work_prefix, remove_output=remove_output)

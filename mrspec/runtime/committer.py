@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mrspec.errors import RefusedError
+from mrspec.runtime import replace
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
+from mrspec.runtime.replace import Replacement
 from mrspec.runtime.results import load_results, manifest_uri
 from mrspec.storage import join, storage_for
 
@@ -26,22 +27,10 @@ def _listing_prefix(prefix: str) -> str:
     return prefix.rstrip("/") + "/"
 
 
-def prepare_output(config: TaskConfig, *, overwrite: bool) -> int:
-    prefix = config.output_prefix
-    storage = storage_for(prefix)
-    existing = [o.uri for o in storage.list(_listing_prefix(prefix))]
-    if not existing:
-        return 0
-    if not overwrite:
-        raise RefusedError(
-            f"the output prefix {prefix} already holds {len(existing)} object(s), "
-            f"for example {existing[0]}",
-            hint="pass --overwrite to replace that output, or change output.prefix in the spec",
-        )
-    manifest = manifest_uri(prefix)
-    storage.delete([manifest])
-    storage.delete([uri for uri in existing if uri != manifest])
-    return len(existing)
+def prepare_output(config: TaskConfig, *, overwrite: bool, token: str | None = None) -> Replacement:
+    """Refuse a non-empty output unless ``overwrite``; nothing is removed here (see
+    ``mrspec.runtime.replace``: the old output goes only after the new commit)."""
+    return replace.prepare(config.output_prefix, overwrite=overwrite, token=token)
 
 
 def sum_counters(results: Sequence[dict[str, Any]], field: str) -> dict[str, int]:
@@ -126,14 +115,5 @@ def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> Non
         storage = storage_for(location)
         storage.delete([o.uri for o in storage.list(location)])
     if remove_output and config.output_prefix:
-        prefix = config.output_prefix
-        storage = storage_for(prefix)
-        manifest = manifest_uri(prefix)
-        storage.delete([manifest])
-        storage.delete(
-            [
-                o.uri
-                for o in storage.list(_listing_prefix(prefix))
-                if o.uri.rsplit("/", 1)[-1].startswith(("part-", ".part-"))
-            ]
-        )
+        # only this run's parts: an output being replaced stays whole
+        replace.discard(config.output_prefix, config.part_token)

@@ -50,6 +50,8 @@ class TaskConfig:
     spec_digest: str = ""
     spill_bytes: int = 0
     compress_shuffle: bool = True
+    # set per run when it replaces an output: parts are part-NNNNN-<token> (runtime.replace)
+    part_token: str = ""
 
     @property
     def map_only(self) -> bool:

@@ -73,7 +73,7 @@ def run_map_task(
         blocks = read_blocks(storage_for, task.splits, config.input_format, bad)
         result: dict[str, Any] = {"kind": "map", "task_id": task.task_id, "attempt": attempt}
         if config.map_only:
-            uri = part_uri(config.output_prefix, task.task_id)
+            uri = part_uri(config.output_prefix, task.task_id, config.part_token)
             with storage_for(uri).open_write(uri) as out:
                 writer = PartWriter(out, config.output_format)
                 _map_only(config, mapper, blocks, writer, bad, context, counters, name)

@@ -68,7 +68,7 @@ def run_reduce_task(
             for uri, offset, length in segments
         ]
         merged: Iterator[Entry] = chain.from_iterable(merge_blocks(runs))
-        uri = part_uri(config.output_prefix, partition)
+        uri = part_uri(config.output_prefix, partition, config.part_token)
         track: list[Any] = [None, 0]  # the key being reduced, keys so far
         call = reducer
         if not inspect.isgeneratorfunction(reducer):

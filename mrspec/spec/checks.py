@@ -5,7 +5,8 @@ are written defensively: a value of the wrong type is skipped here because the s
 already reported it. The loader drops a finding here when the schema already reported a
 problem at the same place, so each mistake is reported once.
 
-Checks: S3 bucket names and URI near misses, output overlapping an input, sizes and their
+Checks: S3 bucket names and URI near misses (ARNs, HTTPS URLs, globs), nested or
+repeated input prefixes, output overlapping an input or holding the job's own folders, sizes and their
 order (bin_size >= split_size), Lambda memory and timeout after unit conversion,
 entrypoints found statically under ``code.path``, the combiner of a map-only job,
 ``code.requirements`` existing, AWS tag rules.
@@ -36,6 +37,7 @@ def semantic_problems(data: Any, base: Path) -> list[Finding]:
         _finite_numbers,
         _name,
         _locations,
+        _output_folder,
         _sizes,
         _lambda_settings,
         _code_and_entrypoints,
@@ -102,11 +104,7 @@ def _locations(data: dict[str, Any], base: Path) -> Iterator[Finding]:
             yield Finding(path, problem)
         elif text:
             inputs.append((path, text, rules.resolve_location(text, base)))
-    seen: dict[str, YamlPath] = {}
-    for path, text, resolved in inputs:
-        if resolved in seen:
-            yield Finding(path, f"input prefix {text!r} is listed twice")
-        seen.setdefault(resolved, path)
+    yield from _nested_inputs(inputs)
     output = _section(data, "output").get("prefix")
     if not isinstance(output, str) or not output:
         return
@@ -120,12 +118,62 @@ def _locations(data: dict[str, Any], base: Path) -> Iterator[Finding]:
         if kind is None:
             continue
         how = {"same": "is the same as", "inside": "lies inside", "contains": "contains"}[kind]
-        where = "input.prefix" + (f"[{path[2]}]" if len(path) == 3 else "")
+        where = _where(path)
         yield Finding(
             ("output", "prefix"),
             f"output {output!r} {how} the input {text!r} ({where}); a job must not read "
             "its own output: choose an output prefix outside every input prefix",
         )
+
+
+def _where(path: YamlPath) -> str:
+    return "input.prefix" + (f"[{path[2]}]" if len(path) == 3 else "")
+
+
+def _nested_inputs(inputs: list[tuple[YamlPath, str, str]]) -> Iterator[Finding]:
+    """Two prefixes where one lists the other's objects: those records would be read twice."""
+    for i, (path, text, resolved) in enumerate(inputs):
+        for other_path, other_text, other in inputs[:i]:
+            kind = rules.overlap(resolved, other)
+            if kind == "same":
+                yield Finding(path, f"input prefix {text!r} is listed twice")
+            elif kind is not None:
+                inner, outer = (text, other_text) if kind == "inside" else (other_text, text)
+                yield Finding(
+                    path,
+                    f"input prefix {inner!r} lies inside {outer!r} "
+                    f"({_where(other_path) if kind == 'inside' else _where(path)}): its "
+                    f"objects would be read twice; list only {outer!r}",
+                )
+            else:
+                continue
+            break
+
+
+def _output_folder(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    """A local output that is, or holds, the job's own folders: replacing that output
+    (--overwrite) would remove the spec and the code."""
+    output = _section(data, "output").get("prefix")
+    if not isinstance(output, str) or not output or rules.location_problem(output):
+        return
+    if output.startswith("s3://"):
+        return
+    resolved = rules.resolve_local(output, base)
+    code_text = _section(data, "code").get("path", ".")
+    folders = [("the spec's folder", base.resolve()), ("the working directory", Path.cwd())]
+    if isinstance(code_text, str) and code_text:
+        folders.insert(1, ("code.path", rules.resolve_local(code_text, base)))
+    for what, folder in folders:
+        kind = rules.overlap(str(resolved), str(folder))
+        if kind in ("same", "contains"):
+            how = "is" if kind == "same" else "contains"
+            yield Finding(
+                ("output", "prefix"),
+                f"output {output!r} {how} {what} ({folder}); replacing that output would "
+                "remove the job's own files: write the output to a folder of its own, "
+                "such as 'out/'",
+            )
+            return
 
 
 def _sizes(data: dict[str, Any], base: Path) -> Iterator[Finding]:

@@ -198,9 +198,41 @@ def bucket_name_problem(bucket: str) -> str | None:
     return None
 
 
+_S3_HTTPS = re.compile(
+    r"^https?://(?:(?P<vhost>[a-z0-9.-]+)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com"
+    r"|s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com/(?P<path>[a-z0-9.-]+))(?P<key>/.*)?$",
+    re.IGNORECASE,
+)
+
+
+def _s3_near_miss(location: str) -> str | None:
+    """ARNs, console/HTTPS URLs and globs: what people paste for an S3 prefix."""
+    if location.startswith("arn:"):
+        _, _, resource = location.partition(":::")
+        if location.startswith(("arn:aws:s3:::", "arn:aws-cn:s3:::", "arn:aws-us-gov:s3:::")):
+            return f"{location!r} is an ARN, not a prefix; did you mean 's3://{resource}'?"
+        return f"{location!r} is an ARN; input and output prefixes are s3://bucket/prefix URIs"
+    match = _S3_HTTPS.match(location)
+    if match:
+        bucket = match.group("vhost") or match.group("path")
+        key = (match.group("key") or "/").lstrip("/")
+        return f"{location!r} is an HTTPS URL; did you mean 's3://{bucket}/{key}'?"
+    if any(c in location for c in "*?["):
+        head = re.split(r"[*?\[]", location, maxsplit=1)[0]
+        folder = head[: head.rfind("/") + 1] or head
+        return (
+            f"{location!r} is a glob; a prefix takes every object under it (hidden _ and . "
+            f"names skipped): did you mean {folder!r}?"
+        )
+    return None
+
+
 def location_problem(location: str) -> str | None:
     """A prefix is ``s3://bucket[/key]`` or a local path; catch near misses of the former."""
     lowered = location.lower()
+    near_miss = _s3_near_miss(location)
+    if near_miss:
+        return near_miss
     if is_s3_uri(location):
         bucket, _ = split_s3_uri(location)
         if not bucket:
