@@ -7,7 +7,9 @@ or boto3. Errors are translated to messages and exit codes here, once.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import sys
 
 import click
@@ -65,29 +67,57 @@ def cli() -> None:
       mrspec apply specs/wordcount/job.yaml     # deploy, run, tear down on AWS
 
     Exit codes: 0 ok, 1 job failed, 2 invalid input, 3 refused by a preflight
-    check, 4 teardown failed, 130 interrupted.
+    check (or no AWS credentials/access), 4 teardown failed, 70 a bug in mrspec,
+    130 interrupted.
     """
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, translating errors to exit codes."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        rv = cli.main(args=argv, prog_name="mrspec", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="mrspec", standalone_mode=False)
     except MrspecError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _fail(args, exc.exit_code, f"error: {exc}", _error_document(exc))
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail(args, ExitCode.INTERRUPTED, "interrupted", {"error": "interrupted"})
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.INVALID) if exc.exit_code == 2 else exc.exit_code)
+    except Exception as exc:  # a bug in mrspec: a short report, never a raw traceback
+        from mrspec.bugreport import bug_report
+
+        text, document = bug_report(exc, args)
+        _fail(args, ExitCode.INTERNAL, text, document)
     # Commands return an exit code (an int) or None for success.
     sys.exit(int(rv) if isinstance(rv, int) else 0)
 
 
+def _error_document(exc: MrspecError) -> dict[str, object]:
+    document: dict[str, object] = {
+        "error": type(exc).__name__,
+        "exit_code": int(exc.exit_code),
+        "message": exc.message,
+        "hint": exc.hint,
+    }
+    problems = getattr(exc, "problems", None)
+    if problems:
+        document["problems"] = [dataclasses.asdict(p) for p in problems]
+    return document
+
+
+def _wants_json(args: list[str]) -> bool:
+    """``--json`` or ``--format json`` anywhere on the command line."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return "--json" in args or "--format=json" in args or ("--format", "json") in pairs
+
+
+def _fail(args: list[str], code: ExitCode, text: str, document: dict[str, object]) -> None:
+    """Exit with ``code``: the message on stderr and, under ``--json``, a JSON error
+    document on stdout, so a script reading stdout never sees an empty string."""
+    click.echo(text, err=True)
+    if _wants_json(args):
+        click.echo(json.dumps({"ok": False, "exit_code": int(code), **document}, indent=2))
+    sys.exit(int(code))

@@ -79,6 +79,13 @@ class RefusedError(MrspecError):
     exit_code = ExitCode.REFUSED
 
 
+class NoAccessError(MrspecError):
+    """Storage or AWS cannot be reached as asked: no credentials, access denied, expired
+    credentials, no network. Nothing was started."""
+
+    exit_code = ExitCode.REFUSED
+
+
 class JobFailedError(MrspecError):
     """The job ran and failed."""
 

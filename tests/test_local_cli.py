@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -92,7 +93,10 @@ def test_failed_job_exits_1_naming_the_record(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     as_json = apply(tmp_path, job, "--json")
-    assert as_json.returncode == 1 and as_json.stdout == ""
+    assert as_json.returncode == 1
+    document = json.loads(as_json.stdout)  # a script reading stdout gets the error too
+    assert document["ok"] is False and document["exit_code"] == 1
+    assert "unparsable: bad apple" in document["message"]
 
 
 def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:

@@ -12,11 +12,44 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, ClassVar, cast
 
-from mrspec.errors import InputError
+from mrspec.errors import InputError, NoAccessError
 from mrspec.spec.model import split_s3_uri
 from mrspec.storage import ObjectInfo
 
 _PART_SIZE = 16 * 1024**2  # multipart part size for streaming writes
+
+
+CREDENTIALS_HINT = (
+    "mrspec uses boto3's usual credentials: run `aws configure` or `aws sso login`, or "
+    "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+)
+_DENIED = ("AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch")
+_EXPIRED = ("ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "InvalidToken")
+
+
+@contextmanager
+def s3_errors(what: str) -> Iterator[None]:
+    """Expected S3 failures (no credentials, denied, expired, unreachable) as located
+    errors; ``what`` says which request, such as "list s3://bucket/in/"."""
+    import botocore.exceptions as bex
+
+    try:
+        yield
+    except (bex.NoCredentialsError, bex.PartialCredentialsError) as exc:
+        raise NoAccessError(
+            f"cannot {what}: no AWS credentials found ({exc})", hint=CREDENTIALS_HINT
+        ) from exc
+    except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
+        raise NoAccessError(
+            f"cannot {what}: S3 is unreachable from here ({exc})",
+            hint="check the network, AWS_REGION and any AWS_ENDPOINT_URL setting",
+        ) from exc
+    except bex.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _DENIED or code in _EXPIRED:
+            why = "the credentials have expired" if code in _EXPIRED else "access is denied"
+            raise NoAccessError(f"cannot {what}: {why} ({code})", hint=CREDENTIALS_HINT) from exc
+        raise
 
 
 class S3Storage:
@@ -51,7 +84,9 @@ class S3Storage:
         bucket, key_prefix = split_s3_uri(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=key_prefix):
+            with s3_errors(f"list {prefix}"):
+                pages = list(paginator.paginate(Bucket=bucket, Prefix=key_prefix))
+            for page in pages:
                 for obj in page.get("Contents", []):
                     if obj["Key"].endswith("/"):
                         continue  # a "folder" marker, not data
@@ -69,8 +104,9 @@ class S3Storage:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        body = self.client.get_object(**kwargs)["Body"]
-        return cast(bytes, body.read())
+        with s3_errors(f"read {uri}"):
+            body = self.client.get_object(**kwargs)["Body"]
+            return cast(bytes, body.read())
 
     def open_read(self, uri: str) -> BinaryIO:
         bucket, key = split_s3_uri(uri)
@@ -79,7 +115,8 @@ class S3Storage:
 
     def write(self, uri: str, data: bytes) -> None:
         bucket, key = split_s3_uri(uri)
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+        with s3_errors(f"write {uri}"):
+            self.client.put_object(Bucket=bucket, Key=key, Body=data)
 
     @contextmanager
     def open_write(self, uri: str) -> Iterator[BinaryIO]:
