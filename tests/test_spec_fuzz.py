@@ -86,3 +86,59 @@ def test_random_bytes_in_a_spec_file(tmp_path: Path) -> None:
         spec, problems = validate_file(path)
         assert (spec is None) == bool(problems)
         check_located(problems, data.decode("latin-1"), f"bytes {n}")
+
+
+def adversarial(rng: random.Random) -> str:
+    """One hostile or odd document: aliases, deep nesting, huge scalars, odd unicode."""
+    kind = rng.choice(["aliases", "nesting", "scalar", "unicode", "keys", "merge"])
+    if kind == "aliases":
+        fan, depth = rng.randint(2, 12), rng.randint(2, 12)
+        lines = [f"a0: &a0 [{', '.join(['x'] * fan)}]"]
+        lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]" for i in range(1, depth)]
+        return "\n".join(lines) + "\n"
+    if kind == "nesting":
+        n = rng.choice([10, 63, 64, 65, 500, 20000])
+        opener, closer = rng.choice([("[", "]"), ("{a: ", "}"), ("- ", "")])
+        if opener == "- ":
+            return "".join("  " * i + "- \n" for i in range(min(n, 300))) + "  " * n + "x\n"
+        return "name: " + opener * n + "1" + closer * n + "\n"
+    if kind == "scalar":
+        size = rng.choice([10_000, 200_000, 1_100_000])
+        return f"apiVersion: mrspec/v1\nname: '{'n' * size}'\n"
+    if kind == "unicode":
+        chars = "\u202e\u200b\ufeff\U0001f600\u0430\u2014\x85\u2028\ud7ff\ue000"
+        text = "".join(rng.choice(chars + "ab: -[]{}\n'\"&*!|>%@`") for _ in range(rng.randint(1, 400)))
+        return f"apiVersion: mrspec/v1\nname: {text}\n"
+    if kind == "keys":
+        return "".join(f"k{rng.randrange(50)}: {rng.randrange(9)}\n" for _ in range(rng.randint(1, 1500)))
+    return "base: &b {x: 1}\n" + "".join(f"m{i}: {{<<: *b, y: {i}}}\n" for i in range(rng.randint(1, 800)))
+
+
+def test_adversarial_yaml_gives_problems_not_exceptions() -> None:
+    rng = random.Random("mrspec-adversarial")
+    for n in range(60):
+        text = adversarial(rng)
+        try:
+            spec, problems = validate_text(text, file="job.yaml", base=REPO)
+        except Exception as exc:  # the assertion names the document
+            pytest.fail(f"{type(exc).__name__}: {exc} on document {n}: {text[:300]!r}")
+        assert spec is None and problems, text[:300]
+        check_located(problems, text, f"document {n}")
+
+
+def test_alias_bombs_and_deep_nesting_stay_within_bounded_memory() -> None:
+    import tracemalloc
+
+    rng = random.Random("mrspec-bombs")
+    documents = [adversarial(rng) for _ in range(200)]
+    small = [d for d in documents if len(d) < 50_000][:25]  # aliases, nesting, short ones
+    tracemalloc.start()
+    try:
+        for text in small:
+            tracemalloc.reset_peak()
+            validate_text(text, file="job.yaml", base=REPO)
+            peak = tracemalloc.get_traced_memory()[1]
+            # nothing expands an alias: the peak is a small multiple of the text
+            assert peak < 16 * 1024**2, (peak, text[:200])
+    finally:
+        tracemalloc.stop()

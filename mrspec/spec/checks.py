@@ -249,7 +249,7 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
         entry = _section(data, section).get(key)
         if not (isinstance(entry, str) and rules.is_entrypoint(entry)):
             continue
-        problem = entrypoint_problem(code_path, entry)
+        problem = entrypoint_problem(code_path, entry, _calls(data, section, key))
         if problem:
             yield Finding((section, key), problem)
             continue
@@ -265,6 +265,16 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
                     f"{pattern!r} leaves {rel} out of the Lambda package, but "
                     f"{section}.{key} ({entry}) needs it",
                 )
+
+
+def _calls(data: dict[str, Any], section: str, key: str) -> tuple[int, str]:
+    """How the runtime calls an entrypoint: positional arguments and the words for it."""
+    if section == "map" and key == "entrypoint":
+        if _section(data, "map").get("form") == "task":
+            return 1, "a task-form mapper is called with one iterator: def mapper(records)"
+        return 1, "a mapper is called with one record: def mapper(record)"
+    what = "combiner" if key == "combiner" else "reducer"
+    return 2, f"a {what} is called with a key and its values: def {what}(key, values)"
 
 
 def _tags(data: dict[str, Any], base: Path) -> Iterator[Finding]:

@@ -26,9 +26,13 @@ def module_file(code_path: Path, module: str) -> Path | None:
     return None
 
 
-def top_level_bindings(tree: ast.Module) -> tuple[dict[str, Binding], bool]:
-    """Names bound at module level and how, plus whether a ``*`` import was seen."""
+def top_level_bindings(
+    tree: ast.Module, defs: dict[str, ast.FunctionDef] | None = None
+) -> tuple[dict[str, Binding], bool]:
+    """Names bound at module level and how, plus whether a ``*`` import was seen.
+    ``defs`` (when given) receives the ``def`` node of each name bound by one."""
     names: dict[str, Binding] = {}
+    found_defs: dict[str, ast.FunctionDef] = {} if defs is None else defs
     star = False
 
     def visit(body: list[ast.stmt]) -> None:
@@ -36,6 +40,7 @@ def top_level_bindings(tree: ast.Module) -> tuple[dict[str, Binding], bool]:
         for stmt in body:
             if isinstance(stmt, ast.FunctionDef):
                 names[stmt.name] = "function"
+                found_defs[stmt.name] = stmt
             elif isinstance(stmt, ast.AsyncFunctionDef):
                 names[stmt.name] = "async function"
             elif isinstance(stmt, ast.ClassDef):
@@ -73,8 +78,31 @@ def top_level_bindings(tree: ast.Module) -> tuple[dict[str, Binding], bool]:
     return names, star
 
 
-def entrypoint_problem(code_path: Path, entrypoint: str) -> str | None:
-    """Why ``entrypoint`` cannot be found under ``code_path``, or ``None`` when it can."""
+def arity_problem(node: ast.FunctionDef, file: str, takes: int, role: str) -> str | None:
+    """Whether ``def`` accepts being called with ``takes`` positional arguments."""
+    params = [*node.args.posonlyargs, *node.args.args]
+    required = len(params) - len(node.args.defaults)
+    required_kw = [
+        a.arg for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True) if d is None
+    ]
+    names = ", ".join(a.arg for a in params) or "nothing"
+    where = f"{file}:{node.lineno}"
+    if required > takes or (node.args.vararg is None and len(params) < takes):
+        return (
+            f"{node.name}() at {where} takes {len(params)} argument(s) ({names}); {role}"
+        )
+    if required_kw:
+        return f"{node.name}() at {where} needs keyword argument(s) {', '.join(required_kw)}; {role}"
+    return None
+
+
+def entrypoint_problem(
+    code_path: Path, entrypoint: str, calls: tuple[int, str] | None = None
+) -> str | None:
+    """Why ``entrypoint`` cannot be found under ``code_path``, or ``None`` when it can.
+
+    ``calls`` is ``(positional arguments, how it is called)``: when the entrypoint is a
+    ``def`` whose parameters cannot take that call, that is the problem."""
     module, _, func = entrypoint.partition(":")
     path = module_file(code_path, module)
     if path is None:
@@ -92,7 +120,8 @@ def entrypoint_problem(code_path: Path, entrypoint: str) -> str | None:
         return f"{path.name} has a syntax error at line {exc.lineno}: {exc.msg}"
     except (OSError, ValueError) as exc:
         return f"cannot read {path}: {exc}"
-    names, star = top_level_bindings(tree)
+    defs: dict[str, ast.FunctionDef] = {}
+    names, star = top_level_bindings(tree, defs)
     kind = names.get(func)
     if kind is None:
         if star:
@@ -107,4 +136,6 @@ def entrypoint_problem(code_path: Path, entrypoint: str) -> str | None:
         return f"{func!r} in {path.name} is a class; the entrypoint must name a function"
     if kind == "async function":
         return f"{func!r} in {path.name} is an async function; mrspec calls plain functions"
+    if calls is not None and func in defs:
+        return arity_problem(defs[func], path.name, *calls)
     return None

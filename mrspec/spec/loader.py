@@ -20,7 +20,15 @@ from mrspec.spec import model, rules
 from mrspec.spec.checks import semantic_problems
 from mrspec.spec.model import JobSpec
 from mrspec.spec.schema import schema_problems
-from mrspec.spec.yamldoc import Finding, YamlDocument, YamlSyntaxError, format_path, parse
+from mrspec.spec.yamldoc import (
+    MAX_SPEC_BYTES,
+    Finding,
+    YamlDocument,
+    YamlLimitError,
+    YamlSyntaxError,
+    format_path,
+    parse,
+)
 
 __all__ = ["load_spec", "validate_file", "validate_text"]
 
@@ -39,6 +47,9 @@ def validate_file(path: str | Path) -> tuple[JobSpec | None, list[Problem]]:
     shown = str(path)
     file = Path(path)
     try:
+        if file.is_file() and file.stat().st_size > 4 * MAX_SPEC_BYTES:  # never read it all
+            size = file.stat().st_size
+            return None, [_whole_file(shown, f"the file has {size:,} bytes; not a spec")]
         raw = file.read_bytes()
     except FileNotFoundError:
         return None, [_whole_file(shown, "no such file")]
@@ -77,6 +88,8 @@ def validate_text(
     """Validate spec text whose relative paths start at ``base``."""
     try:
         doc = parse(text)
+    except YamlLimitError as exc:
+        return None, [Problem(file, exc.line, exc.column, "", exc.message)]
     except YamlSyntaxError as exc:
         return None, [Problem(file, exc.line, exc.column, "", f"YAML syntax: {exc.message}")]
     if doc.data is None:

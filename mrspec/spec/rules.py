@@ -32,9 +32,44 @@ _TAG_CHARS = re.compile(r"^[\w\s.:/=+\-@]*$")
 # -- name ------------------------------------------------------------------------------
 
 
+# Letters from other scripts that look like ASCII ones (the usual suspects of a pasted
+# name); anything else non-ASCII is named by its Unicode name alone.
+_LOOKALIKES = dict(
+    zip(
+        "аеорсухіјѕԁһӏАВЕКМНОРСТХУΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοιρνкмтѵ‐‑‒–—−＿",
+        "aeopcyxijsdhlABEKMHOPCTXYABEZHIKMNOPTYXaoipvkmtv------_",
+        strict=True,
+    )
+)
+
+
+def lookalike_problem(text: str, what: str) -> str | None:
+    """Name the first non-ASCII character of ``text`` and the ASCII text meant."""
+    import unicodedata
+
+    for index, char in enumerate(text):
+        if char.isascii():
+            continue
+        meant = "".join(
+            _LOOKALIKES.get(c) or unicodedata.normalize("NFKC", c) if not c.isascii() else c
+            for c in text
+        )
+        name = unicodedata.name(char, "an unnamed character")
+        looks = f", which looks like {_LOOKALIKES[char]!r}" if char in _LOOKALIKES else ""
+        fix = f"; did you mean {meant!r}?" if meant.isascii() and meant != text else ""
+        return (
+            f"{what} {text!r} has the non-ASCII character {char!r} (U+{ord(char):04X} {name}) "
+            f"at position {index + 1}{looks}{fix}"
+        )
+    return None
+
+
 def name_problem(name: str) -> str | None:
     """Job names become parts of cloud resource names, hence the strict rule."""
     rule = "lowercase letters, digits and dashes, starting with a letter"
+    lookalike = lookalike_problem(name, "the job name")
+    if lookalike:
+        return lookalike
     if not name:
         return f"the job name is empty; use {rule}"
     if len(name) > NAME_MAX:
@@ -58,6 +93,9 @@ def name_problem(name: str) -> str | None:
 
 def entrypoint_syntax_problem(text: str) -> str:
     """Why ``text`` is not ``module:function`` (called only when it is not)."""
+    lookalike = lookalike_problem(text, "the entrypoint")
+    if lookalike:
+        return lookalike
     base = f"{text!r} is not of the form module:function"
     if ":" not in text and "." in text:
         module, _, func = text.rpartition(".")
@@ -103,19 +141,22 @@ def size_problem(value: int | float | str) -> str | None:
 def memory_mb(value: int | float | str) -> int:
     """Lambda memory in MB (Lambda's MB are MiB).
 
-    An integer is megabytes. A string is a size that must come to a whole number of MiB:
+    An integer (quoted or not) is megabytes. Any other string is a size that must come to a whole number of MiB:
     ``2GiB`` -> 2048, ``1769MiB`` or ``1769M`` -> 1769. Decimal units rarely do
     (``1GB`` is 953.67 MiB) and are refused with the integer to write instead.
     """
     value = _whole(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)  # a quoted number means what the number means: MB
     n = parse_size(str(value))
     if n % MIB:
         mib = n / MIB
+        closest = max(MEMORY_MIN_MB, round(mib))
         raise ValueError(
             f"{value!r} is {mib:.2f} MiB; Lambda memory is a whole number of MB "
-            f"(Lambda's MB are MiB): write {round(mib)} or {round(mib)}MiB"
+            f"(Lambda's MB are MiB): write {closest} or {closest}MiB"
         )
     return n // MIB
 

@@ -165,6 +165,20 @@ def _type_of(value: Any) -> str:
     return f"a {type(value).__name__} ({value})"
 
 
+def _is_written_number(text: str, types: list[str]) -> bool:
+    """A quoted number where the schema wants one (``partitions: "4"``)."""
+    try:
+        if "integer" in types:
+            int(text.strip())
+        elif "number" in types:
+            float(text.strip())
+        else:
+            return False
+    except ValueError:
+        return False
+    return True
+
+
 def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
     from mrspec.spec import rules
 
@@ -182,6 +196,8 @@ def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
         msg = f"expected {want}, got {_type_of(value)}"
         if types == ["string"] and isinstance(value, bool | int | float):
             msg += "; quote it if it is meant as text"
+        elif isinstance(value, str) and _is_written_number(value, types):
+            msg += f"; write {value.strip()} without quotes"
         return msg
     if kind == "enum":
         if path == ("apiVersion",):

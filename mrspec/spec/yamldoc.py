@@ -11,6 +11,7 @@ Paths are tuples of keys (str) and list indexes (int); ``format_path`` renders t
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,11 @@ Position = tuple[int, int]  # 1-based line and column
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
 _MAX_DEPTH = 64
+# A spec is a page of YAML. These bounds keep a hostile or broken file (a "billion laughs"
+# alias bomb of a few hundred bytes, thousands of nested brackets) from exhausting memory
+# or the stack: both are checked on PyYAML's event stream, before any node tree is built.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_VALUES = 100_000  # values in the document with every alias expanded
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
@@ -101,8 +107,70 @@ class YamlSyntaxError(Exception):
         self.column = column
 
 
-def _pos(node: yaml.Node) -> Position:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+class YamlLimitError(YamlSyntaxError):
+    """The text is YAML, but too large, too deep or expanding too far to be a spec."""
+
+
+def check_bounds(text: str) -> None:
+    """Raise :class:`YamlLimitError` for a document past a bound; PyYAML's parser walks
+    the events without recursion and without expanding aliases, so this pass is cheap."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise YamlLimitError(
+            f"the file has {len(text):,} characters; a spec is at most {MAX_SPEC_BYTES:,}",
+            1,
+            1,
+        )
+    lines = _Lines(text)
+    sizes: dict[str, int] = {}  # anchor -> values it expands to
+    stack: list[tuple[str | None, int]] = []  # open collections: (anchor, values so far)
+    total = 0
+    # libyaml's event parser when PyYAML has it: this pass then costs a tenth of the parse
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        line, column = lines.of(event.start_mark)
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= _MAX_DEPTH:
+                raise YamlLimitError(
+                    f"nesting deeper than {_MAX_DEPTH} levels; a spec is a few levels deep",
+                    line,
+                    column,
+                )
+            stack.append((event.anchor, 1))
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = stack.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(str(event.anchor), 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        if stack:
+            stack[-1] = (stack[-1][0], stack[-1][1] + size)
+        else:
+            total += size
+        if total + sum(n for _, n in stack) > MAX_VALUES:
+            raise YamlLimitError(
+                f"the document expands to more than {MAX_VALUES:,} values (YAML aliases "
+                "repeating each other?); a spec is small: write the values out",
+                line,
+                column,
+            )
+
+
+class _Lines:
+    """Positions counted as editors count them: PyYAML also breaks lines at U+0085,
+    U+2028 and U+2029, which would put a problem below the file's last line."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def of(self, mark: Any) -> Position:
+        if mark is None:
+            return (1, 1)
+        line = bisect.bisect_right(self.starts, mark.index)
+        return line, mark.index - self.starts[line - 1] + 1
 
 
 def parse(text: str) -> YamlDocument:
@@ -112,28 +180,54 @@ def parse(text: str) -> YamlDocument:
     document in the stream is a syntax error: a spec is one document.
     """
     try:
+        check_bounds(text)
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:
         raise _reader_error(text, exc) from None
+    except yaml.YAMLError:
+        loader = yaml.SafeLoader(text)  # the syntax error is reported with its mark below
     try:
         node = loader.get_single_node()
         doc = YamlDocument(data=None)
         if node is not None:
-            doc.data = _Builder(loader, doc).build(node, (), 0)
+            doc.data = _Builder(loader, doc, _Lines(text)).build(node, (), 0)
         return doc
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = exc.problem or str(exc)
-        if exc.context and "expected a single document" in exc.context:
-            problem = "the file holds more than one YAML document (a spec is one document)"
-        raise YamlSyntaxError(problem, line, col) from None
+        raise _syntax_error(exc, _Lines(text)) from None
     except yaml.reader.ReaderError as exc:
         raise _reader_error(text, exc) from None
     except yaml.YAMLError as exc:  # any other error without a mark
         raise YamlSyntaxError(str(exc), 1, 1) from None
     finally:
         loader.dispose()
+
+
+_OPENED = {
+    "while scanning a quoted scalar": "the quote opened here is never closed",
+    "while parsing a flow sequence": "the '[' opened here is not closed",
+    "while parsing a flow mapping": "the '{' opened here is not closed",
+}
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, lines: _Lines) -> YamlSyntaxError:
+    """PyYAML's error, pointed at the line to change: for an unclosed quote or bracket
+    that is where it was opened, not where the parser gave up (often the file's end)."""
+    line, col = lines.of(exc.problem_mark or exc.context_mark)
+    problem = exc.problem or str(exc)
+    context = exc.context or ""
+    opened = exc.context_mark
+    if context in _OPENED and opened is not None and lines.of(opened)[0] < line:
+        problem = f"{_OPENED[context]} ({problem} at line {line})"
+        line, col = lines.of(opened)
+    elif "expected a single document" in context:
+        problem = "the file holds more than one YAML document (a spec is one document)"
+    elif "'\\t'" in problem or "\t" in problem:
+        problem += ": YAML indents with spaces, never tabs"
+    elif problem == "mapping values are not allowed here":
+        problem += " (a value holding ': ' must be quoted: key: 'a: b')"
+    elif context == "while parsing a block mapping" and "<scalar>" in problem:
+        problem += " (a quoted value goes on after its closing quote: write 'it''s' or \"it's\")"
+    return YamlSyntaxError(problem, line, col)
 
 
 def _reader_error(text: str, exc: yaml.reader.ReaderError) -> YamlSyntaxError:
@@ -147,13 +241,14 @@ def _reader_error(text: str, exc: yaml.reader.ReaderError) -> YamlSyntaxError:
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument) -> None:
+    def __init__(self, loader: yaml.SafeLoader, doc: YamlDocument, lines: _Lines) -> None:
+        self.lines = lines
         self.loader = loader
         self.doc = doc
         self.active: set[int] = set()  # the nodes being built: a repeat is a recursive alias
 
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
-        self.doc.values.setdefault(path, _pos(node))
+        self.doc.values.setdefault(path, self.lines.of(node.start_mark))
         if id(node) in self.active:
             self._problem(path, node, "a recursive alias (a value that contains itself)")
             return None
@@ -205,7 +300,7 @@ class _Builder:
                 self.doc.values.pop(child, None)
                 self._forget_below(child)
             if id(key_node) not in written:
-                self.doc.keys[child] = _pos(key_node)
+                self.doc.keys[child] = self.lines.of(key_node.start_mark)
                 out[key] = self.build(value_node, child, depth + 1)
                 continue
             if key in first_seen:
@@ -217,8 +312,8 @@ class _Builder:
                     "YAML would silently keep only the last one: remove one of them",
                     value_lost=False,
                 )
-            first_seen.setdefault(key, _pos(key_node))
-            self.doc.keys[child] = _pos(key_node)
+            first_seen.setdefault(key, self.lines.of(key_node.start_mark))
+            self.doc.keys[child] = self.lines.of(key_node.start_mark)
             out[key] = self.build(value_node, child, depth + 1)
         return out
 
@@ -231,5 +326,5 @@ class _Builder:
     def _problem(
         self, path: Path, node: yaml.Node, message: str, *, value_lost: bool = True
     ) -> None:
-        line, col = _pos(node)
+        line, col = self.lines.of(node.start_mark)
         self.doc.problems.append(Located(path, line, col, message, value_lost))
