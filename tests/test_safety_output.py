@@ -149,3 +149,29 @@ def test_an_output_that_is_the_working_directory_is_refused(tmp_path: Path) -> N
     )
     assert proc.returncode == 2
     assert f"output.prefix: output '{here}' is the working directory" in proc.stdout + proc.stderr
+
+
+def test_tasks_do_not_import_from_the_callers_folder(tmp_path: Path) -> None:
+    (tmp_path / "job").mkdir()
+    job = make(tmp_path / "job", ["a b"])
+    (tmp_path / "job" / "job.py").write_text(
+        "import statistics\n" + textwrap.dedent(CODE)  # imported in the task, not in mrspec
+    )
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    (caller / "statistics.py").write_text("raise ImportError('the caller folder was on sys.path')\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "job" / "tmp")}
+    proc = subprocess.run(  # python -m puts the working folder first on sys.path
+        [sys.executable, "-m", "mrspec", "apply", str(job), "--local"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=caller,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert counts(tmp_path / "job" / "out") == {"a": 1, "b": 1}
+
+
+def test_a_job_module_named_like_the_standard_library_is_refused(tmp_path: Path) -> None:
+    job = make(tmp_path, ["a"])
+    (tmp_path / "json.py").write_text("x = 1\n")
+    proc = mrspec(tmp_path / "input", "validate", str(job))  # run from elsewhere: python -m
+    assert proc.returncode == 2
+    assert "code.path holds json.py, which would hide the standard library's 'json'" in proc.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import sys
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -32,6 +33,15 @@ def limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
+def isolate_sys_path(caller_cwd: str) -> None:
+    """Drop the caller's working folder from ``sys.path`` (``''`` under ``python -m`` or
+    ``-c``, or its absolute path): a ``statistics.py`` lying where mrspec was started must
+    not shadow the standard library for the job. Only the job's ``code.path``, put first
+    when its entrypoints load, comes before the standard library."""
+    here = os.path.realpath(caller_cwd)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) != here]
+
+
 def run_task(
     environ: dict[str, str],
     cwd: str,
@@ -49,6 +59,7 @@ def run_task(
     # process would.
     os.environ.clear()
     os.environ.update(environ)
+    isolate_sys_path(cwd)
     os.chdir(cwd)
     config = TaskConfig.from_json(config_json)
     buffer.RETAIN = []  # this process exits after the task: skip freeing the map output

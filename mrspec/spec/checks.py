@@ -238,6 +238,7 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
             at_key="path" not in code,
         )
         return
+    yield from _stdlib_shadows(code_path, ("code", "path") if "path" in code else ())
     excludes = code.get("exclude")
     patterns = [p for p in excludes if isinstance(p, str)] if isinstance(excludes, list) else []
     for index, pattern in enumerate(patterns):
@@ -265,6 +266,32 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
                     f"{pattern!r} leaves {rel} out of the Lambda package, but "
                     f"{section}.{key} ({entry}) needs it",
                 )
+
+
+# Standard-library names no task code imports: a job's test.py hides nothing that matters.
+_NEVER_IMPORTED = frozenset({"test", "this", "antigravity", "idlelib", "turtledemo", "__phello__"})
+
+
+def _stdlib_shadows(code_path: Path, where: YamlPath) -> Iterator[Finding]:
+    """code.path comes first on the tasks' sys.path (in Lambda too: /var/task), so a
+    ``json.py`` there would replace the standard library's json for mrspec's task code."""
+    import sys
+
+    try:
+        entries = sorted(code_path.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.stem if entry.suffix == ".py" else entry.name
+        package = entry.is_dir() and (entry / "__init__.py").is_file()
+        shadows = name in sys.stdlib_module_names and name not in _NEVER_IMPORTED
+        if (entry.suffix == ".py" or package) and shadows:
+            yield Finding(
+                where,
+                f"code.path holds {entry.name}, which would hide the standard library's "
+                f"{name!r} module from mrspec's task code and yours: rename it",
+                at_key=not where,
+            )
 
 
 def _calls(data: dict[str, Any], section: str, key: str) -> tuple[int, str]:
