@@ -113,3 +113,19 @@ def test_json_validate_failure_still_prints_its_document(tmp_path: Path) -> None
     document = json.loads(applied.stdout)
     assert document["error"] == "SpecError"
     assert document["problems"][0]["path"] == "input.prefix" and document["problems"][0]["line"] == 4
+
+
+def test_local_runs_read_the_input_given_on_the_command_line(tmp_path: Path) -> None:
+    spec = job(tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "b.txt").write_text("p\nq\nq\n")
+    proc = run(tmp_path, "apply", str(spec), "--local", "--json", "--input", "other/")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["records"]["input"] == 3  # other/b.txt, not the spec's in/a.txt
+    parts = (tmp_path / "out").glob("part-*")
+    assert sorted(line for p in parts for line in p.read_text().splitlines()) == ["p\t1", "q\t1", "q\t1"]
+    refused = run(tmp_path, "apply", str(spec), "--local", "--input", "out/", "--overwrite")
+    assert refused.returncode == 2 and "--input out/ overlaps the output" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "_SUCCESS"  # kept

@@ -58,9 +58,10 @@ class ApplyOptions:
 @click.option(
     "--input",
     "inputs",
-    metavar="S3_PREFIX",
+    metavar="PREFIX",
     multiple=True,
-    help="AWS: read this s3:// prefix instead of the spec's input (repeatable).",
+    help="Read this prefix instead of the spec's input (repeatable; s3:// URI, or a local "
+    "path with --local).",
 )
 @click.option(
     "--state-dir",
@@ -111,7 +112,7 @@ def command(
         provisioner=provisioner,
         inputs=inputs,
     )
-    spec = with_output(load_spec(spec_file), options.output)
+    spec = with_inputs(with_output(load_spec(spec_file), options.output), options.inputs)
     if not options.local:
         try:
             from mrspec.aws.driver import (  # type: ignore[import-not-found,unused-ignore]
@@ -170,6 +171,33 @@ def _warn_aws_limits(spec: JobSpec) -> None:
         return  # the run itself reports what is wrong with the input
     for check in failed:
         click.echo(f"warning: on AWS, apply would refuse this run: {check.message()}", err=True)
+
+
+def with_inputs(spec: JobSpec, inputs: tuple[str, ...]) -> JobSpec:
+    """The spec with ``--input`` applied, checked as the spec's own prefixes are."""
+    if not inputs:
+        return spec
+    import os
+
+    from mrspec.errors import MrspecError
+    from mrspec.spec import rules
+    from mrspec.spec.model import is_s3_uri
+
+    prefixes = []
+    for text in inputs:
+        problem = rules.location_problem(text)
+        if problem:
+            raise MrspecError(f"--input {text}: {problem}")
+        prefix = text if is_s3_uri(text) else os.path.abspath(os.path.expanduser(text))
+        kind = rules.overlap(spec.output.prefix, prefix)
+        if kind is not None:
+            raise MrspecError(
+                f"--input {text} overlaps the output {spec.output.prefix}; a job must not "
+                "read its own output",
+                hint="pass --output with a prefix outside every input",
+            )
+        prefixes.append(prefix)
+    return dataclasses.replace(spec, input=dataclasses.replace(spec.input, prefixes=tuple(prefixes)))
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
