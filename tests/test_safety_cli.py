@@ -40,7 +40,9 @@ def job(root: Path, input_prefix: str = "in/") -> Path:
     return root / "job.yaml"
 
 
-def run(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return subprocess.run(
         [sys.executable, "-m", "mrspec", *args],
@@ -54,7 +56,11 @@ def run(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 def test_s3_input_without_credentials_is_refused_with_a_hint(tmp_path: Path) -> None:
     spec = job(tmp_path, "s3://mrspec-no-such-bucket/in/")
-    for args in (("plan", str(spec)), ("apply", str(spec), "--local"), ("plan", str(spec), "--json")):
+    for args in (
+        ("plan", str(spec)),
+        ("apply", str(spec), "--local"),
+        ("plan", str(spec), "--json"),
+    ):
         proc = run(tmp_path, *args, env=NO_CREDENTIALS)
         assert proc.returncode == 3, proc.stderr
         assert "cannot list s3://mrspec-no-such-bucket/in/: no AWS credentials found" in proc.stderr
@@ -112,7 +118,9 @@ def test_json_validate_failure_still_prints_its_document(tmp_path: Path) -> None
     assert applied.returncode == 2
     document = json.loads(applied.stdout)
     assert document["error"] == "SpecError"
-    assert document["problems"][0]["path"] == "input.prefix" and document["problems"][0]["line"] == 4
+    assert (
+        document["problems"][0]["path"] == "input.prefix" and document["problems"][0]["line"] == 4
+    )
 
 
 def test_local_runs_read_the_input_given_on_the_command_line(tmp_path: Path) -> None:
@@ -124,7 +132,11 @@ def test_local_runs_read_the_input_given_on_the_command_line(tmp_path: Path) -> 
     summary = json.loads(proc.stdout)
     assert summary["records"]["input"] == 3  # other/b.txt, not the spec's in/a.txt
     parts = (tmp_path / "out").glob("part-*")
-    assert sorted(line for p in parts for line in p.read_text().splitlines()) == ["p\t1", "q\t1", "q\t1"]
+    assert sorted(line for p in parts for line in p.read_text().splitlines()) == [
+        "p\t1",
+        "q\t1",
+        "q\t1",
+    ]
     refused = run(tmp_path, "apply", str(spec), "--local", "--input", "out/", "--overwrite")
     assert refused.returncode == 2 and "--input out/ overlaps the output" in refused.stderr
     assert "Traceback" not in refused.stderr

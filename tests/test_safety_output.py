@@ -130,7 +130,10 @@ def test_an_output_holding_the_job_is_refused_by_validate(tmp_path: Path) -> Non
         for args in (("validate", str(job)), ("apply", str(job), "--local", "--overwrite")):
             proc = mrspec(tmp_path, *args)
             assert proc.returncode == 2, proc.stderr
-            assert f"job.yaml:13:11: output.prefix: output '{output}' {what}" in proc.stderr + proc.stdout
+            assert (
+                f"job.yaml:13:11: output.prefix: output '{output}' {what}"
+                in proc.stderr + proc.stdout
+            )
             assert "Traceback" not in proc.stderr
         assert snapshot(tmp_path) == before
 
@@ -159,11 +162,17 @@ def test_tasks_do_not_import_from_the_callers_folder(tmp_path: Path) -> None:
     )
     caller = tmp_path / "caller"
     caller.mkdir()
-    (caller / "statistics.py").write_text("raise ImportError('the caller folder was on sys.path')\n")
+    (caller / "statistics.py").write_text(
+        "raise ImportError('the caller folder was on sys.path')\n"
+    )
     env = {**os.environ, "TMPDIR": str(tmp_path / "job" / "tmp")}
     proc = subprocess.run(  # python -m puts the working folder first on sys.path
         [sys.executable, "-m", "mrspec", "apply", str(job), "--local"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=caller,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=caller,
     )
     assert proc.returncode == 0, proc.stderr
     assert counts(tmp_path / "job" / "out") == {"a": 1, "b": 1}

@@ -57,7 +57,9 @@ def validate(root: Path, text: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def spec(name: str = "safe", inputs: str = "in/", mapper: str = "job:mapper", extra: str = "") -> str:
+def spec(
+    name: str = "safe", inputs: str = "in/", mapper: str = "job:mapper", extra: str = ""
+) -> str:
     return HEAD.format(name=name, inputs=inputs, mapper=mapper, extra=extra)
 
 
@@ -83,10 +85,19 @@ def test_deep_nesting_and_a_huge_file_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ("arn:aws:s3:::logs-bucket/2026/", "is an ARN, not a prefix; did you mean 's3://logs-bucket/2026/'?"),
+        (
+            "arn:aws:s3:::logs-bucket/2026/",
+            "is an ARN, not a prefix; did you mean 's3://logs-bucket/2026/'?",
+        ),
         ("'s3://logs-bucket/2026/*.gz'", "is a glob; a prefix takes every object under it"),
-        ("https://logs-bucket.s3.eu-west-1.amazonaws.com/2026/", "did you mean 's3://logs-bucket/2026/'?"),
-        ("[s3://logs-bucket/a/, s3://logs-bucket/a/b/]", "input prefix 's3://logs-bucket/a/b/' lies inside 's3://logs-bucket/a/'"),
+        (
+            "https://logs-bucket.s3.eu-west-1.amazonaws.com/2026/",
+            "did you mean 's3://logs-bucket/2026/'?",
+        ),
+        (
+            "[s3://logs-bucket/a/, s3://logs-bucket/a/b/]",
+            "input prefix 's3://logs-bucket/a/b/' lies inside 's3://logs-bucket/a/'",
+        ),
         ("[in/, in/]", "input prefix 'in/' is listed twice"),
     ],
 )
@@ -100,15 +111,26 @@ def test_look_alike_characters_are_named(tmp_path: Path) -> None:
     proc = validate(tmp_path, spec(name="w\u043erd", mapper="job:m\u0430pper"))
     assert "job.yaml:2:7: name: the job name 'w\u043erd' has the non-ASCII character" in proc.stdout
     assert "U+043E CYRILLIC SMALL LETTER O" in proc.stdout and "did you mean 'word'?" in proc.stdout
-    assert "job.yaml:6:15: map.entrypoint:" in proc.stdout and "did you mean 'job:mapper'?" in proc.stdout
+    assert (
+        "job.yaml:6:15: map.entrypoint:" in proc.stdout
+        and "did you mean 'job:mapper'?" in proc.stdout
+    )
 
 
 def test_quoted_numbers_are_accepted_or_refused_with_the_right_advice(tmp_path: Path) -> None:
     extra = 'reduce:\n  entrypoint: job:mapper\n  partitions: "4"\nlimits:\n  max_attempts: "2"\n'
-    proc = validate(tmp_path, spec(extra=extra).replace("job:mapper\n", 'job:mapper\n  memory: "512"\n', 1))
+    proc = validate(
+        tmp_path, spec(extra=extra).replace("job:mapper\n", 'job:mapper\n  memory: "512"\n', 1)
+    )
     assert "map.memory" not in proc.stdout  # a quoted number of MB is that number of MB
-    assert "reduce.partitions: expected an integer, got a string ('4'); write 4 without quotes" in proc.stdout
-    assert "limits.max_attempts: expected an integer, got a string ('2'); write 2 without quotes" in proc.stdout
+    assert (
+        "reduce.partitions: expected an integer, got a string ('4'); write 4 without quotes"
+        in proc.stdout
+    )
+    assert (
+        "limits.max_attempts: expected an integer, got a string ('2'); write 2 without quotes"
+        in proc.stdout
+    )
 
 
 def test_entrypoint_arity_is_checked_where_the_def_says_it(tmp_path: Path) -> None:
@@ -120,4 +142,7 @@ def test_entrypoint_arity_is_checked_where_the_def_says_it(tmp_path: Path) -> No
 
 def test_a_syntax_error_points_at_the_line_to_change(tmp_path: Path) -> None:
     proc = validate(tmp_path, spec(inputs='"in/'))
-    assert "job.yaml:4:11: <document>: YAML syntax: the quote opened here is never closed" in proc.stdout
+    assert (
+        "job.yaml:4:11: <document>: YAML syntax: the quote opened here is never closed"
+        in proc.stdout
+    )

@@ -99,7 +99,8 @@ def run_map_task(
     prefix instead. The result is also written to ``{work_prefix}/results/``.
 
     Keys must be ``str``: any other key fails the task (a code bug, not bad data).
-    Values must be JSON-serialisable. A record whose mapper raises (record form) or
+    Values must be of JSON's types (``mrspec.runtime.values``), checked where they leave
+    the map side; another type fails the task, not retried. A record whose mapper raises (record form) or
     whose JSON line does not parse is skipped and reported as a bad record; more than
     ``config.max_bad_records`` in one task fails it.
     """

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.loading import pairs_of
 from mrspec.runtime.shuffle import Entry, merge_runs, read_segment_blocks, write_object
+from mrspec.runtime.values import first_bad_group, first_unsupported, value_error
 from mrspec.storage.local import LocalStorage
 
 KEY_COST = 232  # str header, dict slot, list header and growth, per distinct key
@@ -58,7 +59,9 @@ class MapBuffer:
         combiner: Callable[..., Any] | None,
         counters: dict[str, int],
         task_name: str,
+        mapper: Callable[..., Any] | None = None,
     ) -> None:
+        self.mapper = mapper  # named (with its file and line) when a value is unsupported
         self.groups: dict[str, list[Any]] = {}
         self.partitions = partitions
         self.budget = budget
@@ -166,6 +169,9 @@ class MapBuffer:
         self.counters["combine_input_records"] += len(values)
         out = self._combine_one(self.combiner, key, values)
         self.counters["combine_output_records"] += len(out)
+        found = first_unsupported(out)
+        if found is not None:
+            raise value_error(self.task_name, key, found[0], self.combiner, "combiner")
         return out
 
     # -- sort, spill, write ---------------------------------------------------------------
@@ -189,7 +195,9 @@ class MapBuffer:
             pids = [partition_of(key, count) for key in keys]
         values = list(groups.values())
         if self.combiner is not None:
+            combined = list(map((1).__lt__, map(len, values)))  # the keys it will combine
             values = self._combine_all(keys, values)
+        self._check_values(keys, values, combined if self.combiner is not None else None)
         entries = list(zip(keys, values, strict=True))
         if self.combiner is not None and not all(values):
             keep = list(map(bool, values))  # keys the combiner dropped reach no reducer
@@ -197,6 +205,18 @@ class MapBuffer:
         if count == 1:
             return [sorted(entries, key=_first)]
         return [sorted(compress(entries, map(p.__eq__, pids)), key=_first) for p in range(count)]
+
+    def _check_values(
+        self, keys: list[str], values: list[list[Any]], combined: list[bool] | None
+    ) -> None:
+        """Every value about to enter the shuffle is of a supported type (one C-level pass
+        over the types, after the combiner: fewer values; see ``runtime.values``)."""
+        bad = first_bad_group(keys, values)
+        if bad is None:
+            return
+        by_combiner = combined is not None and combined[keys.index(bad[0])]
+        fn, role = (self.combiner, "combiner") if by_combiner else (self.mapper, "mapper")
+        raise value_error(self.task_name, bad[0], bad[1], fn, role)
 
     def _combine_all(self, keys: list[str], values: list[list[Any]]) -> list[list[Any]]:
         combiner = self.combiner

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections import Counter
@@ -19,21 +20,25 @@ from mrspec.runtime.output import PartWriter
 from mrspec.runtime.readers import Block, read_blocks
 from mrspec.runtime.results import part_uri, shuffle_uri, store_result
 from mrspec.runtime.stats import peak_memory_bytes
+from mrspec.runtime.values import first_bad_pair, value_error, where
 from mrspec.storage import storage_for
 
 MAX_REPORTED_BAD_RECORDS = 100
+_OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # mrspec/
 TASK_FORM_CHECK_PAIRS = 65_536  # task-level form: memory check every this many pairs
 RECORD_CHUNK = 256  # record form: records mapped per C-level batch (see _map_block)
 
 
-def describe(exc: BaseException) -> str:
-    """``ValueError: msg (at wordcount.py:12)``: the exception and the user's line."""
-    where = ""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        last = frames[-1]
-        where = f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
-    return f"{type(exc).__name__}: {exc}{where}"
+def describe(exc: BaseException, fn: Callable[..., Any] | None = None) -> str:
+    """``ValueError: msg (at wordcount.py:12)``: the exception and the job's own line.
+
+    The innermost frame outside mrspec is the user's; when there is none (a mapper that
+    returned an int fails where mrspec iterates it) the ``def`` of ``fn`` is named."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_OURS)
+    ]
+    at = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else where(fn)
+    return f"{type(exc).__name__}: {exc}" + (f" (at {at})" if at else "")
 
 
 class BadRecords:
@@ -92,6 +97,7 @@ def run_map_task(
                 combiner=combiner,
                 counters=counters,
                 task_name=name,
+                mapper=mapper,
             )
             try:
                 if config.map_form == "task":
@@ -214,7 +220,7 @@ def _map_records(
         except MemoryError:
             raise  # the task is over its cap: not a bad record
         except Exception as exc:
-            bad(block.uri, block.record_offset(i), describe(exc))
+            bad(block.uri, block.record_offset(i), describe(exc, mapper))
             continue
         try:
             emit(pairs)
@@ -279,6 +285,19 @@ def _user_error(name: str, exc: Exception, current: list[Block]) -> UserCodeErro
     return UserCodeError(f"{name}: the task-level mapper raised: {describe(exc)}{where}")
 
 
+def _checked(write: Emit, mapper: Callable[..., Any], name: str) -> Emit:
+    """``write``, after the values are checked as the map buffer checks them in a job
+    with a reduce: a map-only job accepts exactly the same values."""
+
+    def emit(pairs: list[Any]) -> None:
+        bad = first_bad_pair(pairs)
+        if bad is not None:
+            raise value_error(name, bad[0], bad[1], mapper, "mapper")
+        write(pairs)
+
+    return emit
+
+
 def _map_only(
     config: TaskConfig,
     mapper: Callable[..., Any],
@@ -289,9 +308,12 @@ def _map_only(
     counters: Counter[str],
     name: str,
 ) -> None:
+    emit = _checked(writer.write_pairs, mapper, name)
     if config.map_form == "task":
         try:
-            writer.write_pairs(pairs_of(mapper(_task_records(blocks, context, counters, []))))
+            output = iter(pairs_of(mapper(_task_records(blocks, context, counters, []))))
+            while pairs := list(islice(output, TASK_FORM_CHECK_PAIRS)):
+                emit(pairs)
         except (TaskFailedError, MemoryError):
             raise
         except Exception as exc:
@@ -302,4 +324,4 @@ def _map_only(
         context.input_uri = block.uri
         counters["map_input_records"] += len(block.records)
         counters["map_input_bytes"] += len(block.data)
-        _, batched = _map_block(mapper, block, writer.write_pairs, bad, context, name, batched)
+        _, batched = _map_block(mapper, block, emit, bad, context, name, batched)

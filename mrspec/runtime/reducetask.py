@@ -12,12 +12,13 @@ from typing import Any
 
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
-from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
+from mrspec.runtime.loading import load_entrypoint, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.results import load_results, part_uri, store_result
 from mrspec.runtime.shuffle import Entry, grouped, merge_blocks, read_segment_blocks
 from mrspec.runtime.stats import peak_memory_bytes
+from mrspec.runtime.values import checked_pairs
 from mrspec.storage import storage_for
 
 MIN_WINDOW = 64 * 1024
@@ -74,7 +75,7 @@ def run_reduce_task(
         if not inspect.isgeneratorfunction(reducer):
 
             def call(key: str, values: Iterator[Any]) -> Any:
-                return pairs_of(reducer(key, values))
+                return checked_pairs(reducer(key, values), reducer, key, name)
 
         # starmap and chain run the per-key loop in C: one generator step per key fewer
         outputs = chain.from_iterable(starmap(call, grouped(merged, track)))
@@ -86,7 +87,7 @@ def run_reduce_task(
                 raise
             except Exception as exc:
                 raise UserCodeError(
-                    f"{name}: the reducer failed on key {track[0]!r}: {describe(exc)}",
+                    f"{name}: the reducer failed on key {track[0]!r}: {describe(exc, reducer)}",
                     hint="a reducer must yield (key, value) pairs with JSON-serialisable values",
                 ) from exc
             writer.flush()
