@@ -236,9 +236,11 @@ def test_distributed_map_phases() -> None:
         "IntervalSeconds": 2,
         "MaxAttempts": 6,
         "BackoffRate": 2.0,
+        "JitterStrategy": "FULL",
     }
     assert task_errors["ErrorEquals"] == ["States.ALL"]
     assert task_errors["MaxAttempts"] == 2  # 3 attempts in all
+    assert task_errors["JitterStrategy"] == "FULL"  # retries of many failed tasks spread out
     # A failed phase goes through the failure report to a Fail state.
     assert mp["Catch"][0]["Next"] == "ReportMapFailure"
     assert d["States"]["ReportMapFailure"]["Next"] == "MapFailed"

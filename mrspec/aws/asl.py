@@ -99,6 +99,7 @@ def retriers(max_attempts: int) -> list[dict[str, Any]]:
             "IntervalSeconds": SERVICE_RETRY_INTERVAL_S,
             "MaxAttempts": SERVICE_RETRY_ATTEMPTS,
             "BackoffRate": SERVICE_RETRY_BACKOFF,
+            "JitterStrategy": "FULL",  # retries of many tasks at once spread out
         }
     ]
     if max_attempts > 1:
@@ -109,6 +110,7 @@ def retriers(max_attempts: int) -> list[dict[str, Any]]:
                 "IntervalSeconds": TASK_RETRY_INTERVAL_S,
                 "MaxAttempts": max_attempts - 1,
                 "BackoffRate": TASK_RETRY_BACKOFF,
+                "JitterStrategy": "FULL",
             }
         )
     return out
