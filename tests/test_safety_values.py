@@ -129,3 +129,48 @@ def test_a_reducer_returning_an_int_is_reported_at_the_jobs_line(tmp_path: Path)
     assert proc.returncode == 1
     assert "the reducer (job.py:26) returned int 2 for key 'k1'" in proc.stderr
     assert "output.py" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+HANG = """
+import os, time
+
+def mapper(line):
+    marker = os.path.join(os.path.dirname(__file__), "attempts")
+    with open(marker, "a") as f:
+        f.write("x")
+    if line == "hang":
+        time.sleep(3600)
+    yield line, 1
+"""
+
+
+def test_a_hung_local_task_is_stopped_at_its_timeout_and_retried(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("hang\n")
+    (tmp_path / "job.py").write_text(textwrap.dedent(HANG))
+    (tmp_path / "job.yaml").write_text(
+        "apiVersion: mrspec/v1\nname: hang\ninput:\n  prefix: in/\nmap:\n  entrypoint: job:mapper\n"
+        "  timeout: 1s\n  memory: 256\noutput:\n  prefix: out/\nlimits:\n  max_attempts: 2\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrspec", "apply", "job.yaml", "--local"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "map task 0 exceeded its timeout of 1 s (attempt 2 of 2)" in proc.stderr
+    assert "raise map.timeout in the spec" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "attempts").read_text() == "xx"  # stopped, retried once, stopped
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_retries_wait_with_exponential_backoff_and_full_jitter() -> None:
+    import random
+
+    from mrspec.local.pool import RETRY_CAP_S, retry_delay
+
+    random.seed(7)
+    for attempt in (1, 2, 3, 4, 8):
+        ceiling = min(RETRY_CAP_S, 2.0 ** (attempt - 1))
+        delays = [retry_delay(attempt) for _ in range(200)]
+        assert all(0.0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread out

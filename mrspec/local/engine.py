@@ -76,6 +76,7 @@ def run_local(
         work_prefix=work_prefix,
         scratch_root=scratch_root,
         max_attempts=spec.limits.max_attempts,
+        timeouts=_timeouts(spec),
     )
     committed = False
     try:
@@ -101,6 +102,14 @@ def run_local(
             cleanup(config, work_prefix=work_prefix, remove_output=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     return summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
+
+
+def _timeouts(spec: JobSpec) -> dict[str, float]:
+    """Each phase's Lambda timeout: a local attempt still running then is stopped."""
+    out = {"map": float(spec.map.timeout_s)}
+    if spec.reduce is not None:
+        out["reduce"] = float(spec.reduce.timeout_s)
+    return out
 
 
 def _map_phase(
@@ -163,7 +172,8 @@ def _reduce_phase(
 
 
 def _timeout_warnings(results: list[dict[str, Any]], kind: str, timeout_s: int) -> list[str]:
-    """Tasks that took longer here than their Lambda timeout (not enforced locally)."""
+    """Tasks whose own clock passed their Lambda timeout. The pool stops an attempt at the
+    timeout, so this catches only one that finished in the last moments before it."""
     return [
         f"{kind} task {r['task_id']} took {r['seconds']:.1f}s here, more than its "
         f"{kind}.timeout of {timeout_s}s: on AWS it could time out"

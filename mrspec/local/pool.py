@@ -9,14 +9,16 @@ crash (a signal, an abort) fails that attempt only; it is retried like any failu
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import sys
 import tempfile
+import time
 import types
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,10 +96,28 @@ class _Running:
     process: BaseProcess
     conn: Connection
     scratch: str
+    deadline: float = math.inf  # time.monotonic() past which the attempt is stopped
+    timed_out: bool = False
+
+
+# Retries wait like the state machine's retriers (asl.py: 1 s, doubling, JitterStrategy
+# FULL): a random delay between 0 and base * 2**(attempt - 1), capped.
+RETRY_BASE_S = 1.0
+RETRY_CAP_S = 30.0
+
+
+def retry_delay(attempt: int, base: float = RETRY_BASE_S, cap: float = RETRY_CAP_S) -> float:
+    """Seconds to wait before retrying after failed attempt ``attempt`` (full jitter)."""
+    return random.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
 
 
 class TaskPool:
-    """Runs tasks ``workers`` at a time with up to ``max_attempts`` attempts each."""
+    """Runs tasks ``workers`` at a time with up to ``max_attempts`` attempts each.
+
+    ``timeouts`` maps a task kind to its phase's timeout in seconds (``map.timeout``,
+    ``reduce.timeout``): an attempt still running then is stopped and retried, as Lambda
+    would. Retries wait ``retry_delay`` (exponential backoff with full jitter).
+    """
 
     def __init__(
         self,
@@ -107,12 +127,16 @@ class TaskPool:
         work_prefix: str,
         scratch_root: str,
         max_attempts: int,
+        timeouts: dict[str, float] | None = None,
+        retry_base_s: float = RETRY_BASE_S,
     ) -> None:
         self.workers = max(1, workers)
         self.config_json = config_json
         self.work_prefix = work_prefix
         self.scratch_root = scratch_root
         self.max_attempts = max(1, max_attempts)
+        self.timeouts = dict(timeouts or {})
+        self.retry_base_s = retry_base_s
         self.retries = 0
         self.failures: list[str] = []  # every failed attempt, for the summary
 
@@ -128,19 +152,19 @@ class TaskPool:
         stop the run too.
         """
         ctx = _mp_context()
-        pending: deque[tuple[TaskRun, int]] = deque((t, 1) for t in tasks)
+        pending: list[tuple[float, TaskRun, int]] = [(0.0, t, 1) for t in tasks]  # not before
         running: dict[Connection, _Running] = {}
         results: dict[int, dict[str, Any]] = {}
         try:
             while pending or running:
-                while pending and len(running) < self.workers:
-                    task, attempt = pending.popleft()
-                    entry = self._start(ctx, task, attempt)
+                now = time.monotonic()
+                ready = [p for p in pending if p[0] <= now][: self.workers - len(running)]
+                for item in ready:
+                    pending.remove(item)
+                    entry = self._start(ctx, item[1], item[2])
                     running[entry.conn] = entry
-                for conn in wait(list(running)):
-                    assert isinstance(conn, Connection)
-                    entry = running.pop(conn)
-                    outcome = self._finish(entry)
+                for entry in self._wait(running, pending):
+                    outcome = self._timed_out(entry) if entry.timed_out else self._finish(entry)
                     if outcome[0] == "ok":
                         results[entry.task.task_id] = outcome[1]
                         if on_done is not None:
@@ -150,13 +174,43 @@ class TaskPool:
                     self.failures.append(message)
                     if retry and entry.attempt < self.max_attempts:
                         self.retries += 1
-                        pending.append((entry.task, entry.attempt + 1))
+                        delay = retry_delay(entry.attempt, self.retry_base_s)
+                        pending.append((time.monotonic() + delay, entry.task, entry.attempt + 1))
                         continue
                     raise JobFailedError(message, hint=hint)
         finally:
             for entry in running.values():
                 self._stop(entry)
         return [results[t.task_id] for t in tasks]
+
+    def _wait(
+        self, running: dict[Connection, _Running], pending: list[tuple[float, TaskRun, int]]
+    ) -> list[_Running]:
+        """The attempts that finished, or passed their deadline (``timed_out``),
+        waiting at most until the next deadline or the next retry that may start."""
+        now = time.monotonic()
+        wake = min((e.deadline for e in running.values()), default=math.inf)
+        if len(running) < self.workers:
+            wake = min([wake, *(p[0] for p in pending)])
+        timeout = None if wake == math.inf else max(0.0, wake - now)
+        if not running:
+            time.sleep(timeout or 0.0)
+            return []
+        done: list[_Running] = []
+        for conn in wait(list(running), timeout=timeout):
+            assert isinstance(conn, Connection)
+            done.append(running.pop(conn))
+        now = time.monotonic()
+        for conn, entry in list(running.items()):
+            if entry.deadline <= now:
+                del running[conn]
+                entry.timed_out = True
+                done.append(entry)
+        return done
+
+    def _timed_out(self, entry: _Running) -> tuple[str, Any, Any]:
+        self._stop(entry)
+        return ("timeout", self.timeouts.get(entry.task.kind), None)
 
     def _start(self, ctx: Any, task: TaskRun, attempt: int) -> _Running:
         from mrspec.local.worker import run_task
@@ -184,7 +238,9 @@ class TaskPool:
         with _main_module_hidden():
             process.start()
         child_conn.close()
-        return _Running(task, attempt, process, parent_conn, scratch)
+        limit = self.timeouts.get(task.kind)
+        deadline = time.monotonic() + limit if limit else math.inf
+        return _Running(task, attempt, process, parent_conn, scratch, deadline)
 
     def _finish(self, entry: _Running) -> tuple[str, Any, Any]:
         try:
@@ -218,6 +274,13 @@ class TaskPool:
                 f"{task.name} exceeded its memory cap of {task.memory_mb} MB ({of})",
                 f"raise {task.kind}.memory in the spec"
                 + (", lower map.bin_size or add a combiner" if task.kind == "map" else ""),
+                True,
+            )
+        if kind == "timeout":
+            return (
+                f"{task.name} exceeded its timeout of {detail:g} s ({of})",
+                f"raise {task.kind}.timeout in the spec"
+                + (", or lower map.bin_size" if task.kind == "map" else ", or add partitions"),
                 True,
             )
         if kind == "crashed":
