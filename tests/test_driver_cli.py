@@ -138,3 +138,36 @@ def test_runs_lists_age_status_resources_and_the_destroy_command(
     assert "1 bucket, 2 function" in out
     assert "2h" in out  # the age
     assert "mrspec destroy specs/wordcount/job.yaml --run abc" in out
+
+
+def test_runs_stays_readable_at_80_columns(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from mrspec.aws.state import Resource, RunRecord, StateStore
+
+    store = StateStore(tmp_path / "state")
+    spec = "specs/a-rather-long-folder-name/with/nested/parts/job.yaml"
+    for i in range(2):
+        store.save(
+            RunRecord(
+                job="a-long-job-name-for-the-table", run_id=f"r{i}abcdefgh",
+                stack=f"mrspec-a-long-job-name-for-the-table-r{i}abcdefgh", region="ap-southeast-2",
+                provisioner="pulumi", created_at=time.time() - 90_000, status="interrupted",
+                spec_path=spec,
+                resources=tuple(Resource(k, f"{k}{j}") for j, k in enumerate(["bucket", "function", "function", "role", "state machine", "log group"])),
+            )
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrspec", "runs", "--state-dir", str(store.root)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "80"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    table = lines[: lines.index("to remove them:")]
+    assert all(len(line) <= 80 for line in table), "\n".join(table)
+    assert "…" not in proc.stdout  # folded, never cut
+    for i in range(2):  # each command whole, on its own line, ready to copy
+        assert f"  mrspec-a-long-job-name-for-the-table-r{i}abcdefgh: mrspec destroy {spec} --run r{i}abcdefgh" in lines

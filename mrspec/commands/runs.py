@@ -54,21 +54,18 @@ def command(state_dir: Path | None, as_json: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"mrspec stacks in {store.root}")
-    for column in ("job", "run", "stack", "status", "age", "region", "resources", "destroy with"):
-        table.add_column(column)
+    # The table holds the short fields (folding, never cutting, a long one) so it stays
+    # readable at 80 columns; each destroy command follows on a line of its own, whole,
+    # so that it can be copied even when the terminal wraps it.
+    table = Table(title=f"mrspec stacks in {store.root}", title_justify="left")
+    for column in ("job", "run", "status", "age", "region", "resources"):
+        table.add_column(column, overflow="fold")
     for r in records:
         kinds = Counter(res.kind for res in r.resources)
         resources = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "-"
-        table.add_row(
-            r.job,
-            r.run_id,
-            r.stack,
-            r.status,
-            format_duration(r.age_s),
-            r.region,
-            resources,
-            f"mrspec destroy {r.spec_path or r.job} --run {r.run_id}",
-        )
+        table.add_row(r.job, r.run_id, r.status, format_duration(r.age_s), r.region, resources)
     Console(highlight=False).print(table)
+    click.echo("to remove them:")
+    for r in records:
+        click.echo(f"  {r.stack}: mrspec destroy {r.spec_path or r.job} --run {r.run_id}")
     return 0
