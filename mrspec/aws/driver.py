@@ -60,6 +60,7 @@ from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.replace import Replacement
 from mrspec.runtime.replace import finish as _finish
 from mrspec.spec.model import JobSpec
+from mrspec.storage.s3 import S3Storage, expect_bucket_owner
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,10 @@ def check_preflight(run: AwsRun) -> None:
         check_pulumi_cli()
     run.session = options.session or preflight.aws_session(spec)
     run.account_id = preflight.check_identity(run.session)
+    # From here on every S3 request to the job's buckets names the account that owns them
+    # (the driver's own clients, and the shared storage that prepares and cleans the output)
+    expect_bucket_owner(run.session.events, run.account_id)
+    expect_bucket_owner(S3Storage.shared().client.meta.events, run.account_id)
     preflight.check_input_readable(run.session, spec)
     preflight.check_output_empty(run.session, spec, options.overwrite)
     run.account_concurrency = preflight.check_concurrency(run.session, spec)
@@ -304,6 +309,7 @@ def execution_input(run: AwsRun) -> dict[str, Any]:
         "spec_digest": run.spec.digest,
         "started": time.time(),
         "part_token": run.replacing.token if run.replacing else "",
+        "bucket_owner": run.account_id,  # tasks send it as ExpectedBucketOwner
     }
 
 

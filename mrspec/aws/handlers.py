@@ -68,13 +68,19 @@ def _load_config(path: str) -> TaskConfig:
 
 
 def task_config(event: dict[str, Any] | None = None) -> TaskConfig:
-    """The packaged config, with this run's part token (set when it replaces an output)."""
+    """The packaged config, with this run's part token (set when it replaces an output);
+    the run's account becomes the expected owner of every bucket the task touches."""
     import dataclasses
 
     path = os.environ.get(TASK_CONFIG_ENV) or str(package_root() / TASK_CONFIG_FILE)
     config = _load_config(path)
     run = (event or {}).get("run")
-    token = str(run.get("part_token") or "") if isinstance(run, dict) else ""
+    run = run if isinstance(run, dict) else {}
+    if run.get("bucket_owner"):
+        from mrspec.storage.s3 import S3Storage, expect_bucket_owner
+
+        expect_bucket_owner(S3Storage.shared().client.meta.events, str(run["bucket_owner"]))
+    token = str(run.get("part_token") or "")
     return dataclasses.replace(config, part_token=token) if token else config
 
 
@@ -227,7 +233,7 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
     from mrspec.runtime.errors import TaskFailedError
 
     work = str(event["work"])
-    config = task_config()
+    config = task_config(event)
     failures = _recorded_failures(work)
     if failures:
         _raise_recorded(failures)

@@ -52,6 +52,22 @@ def s3_errors(what: str) -> Iterator[None]:
         raise
 
 
+OWNER_HANDLER_ID = "mrspec-expected-bucket-owner"
+
+
+def expect_bucket_owner(events: Any, account_id: str) -> None:
+    """Every S3 request made through ``events`` (a boto3 session's or a client's
+    ``meta.events``) that can carry ``ExpectedBucketOwner`` carries ``account_id``: a
+    bucket deleted and re-created under the same name in another account then answers
+    403 instead of being read or written."""
+
+    def add_owner(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", account_id)
+
+    events.register("before-parameter-build.s3", add_owner, unique_id=OWNER_HANDLER_ID)
+
+
 class S3Storage:
     _shared: ClassVar[S3Storage | None] = None
     _lock: ClassVar[threading.Lock] = threading.Lock()
