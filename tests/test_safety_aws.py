@@ -114,3 +114,41 @@ def test_overwrite_on_aws_keeps_the_old_output_until_commit_and_names_the_owner(
     assert set(new) == listed | {"owner/_SUCCESS"}
     assert not listed & set(old)
     assert sorted(b"".join(new[k] for k in listed).splitlines()) == [b"x\t1", b"y\t2"]
+
+
+@pytest.mark.slow
+def test_sse_kms_buckets_get_exactly_their_keys(emulated_aws: EmulatedAws, tmp_path: Path) -> None:
+    kms = emulated_aws.client("kms")
+    in_key = kms.create_key(Description="input")["KeyMetadata"]
+    out_key = kms.create_key(Description="output")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/mrspec-out", TargetKeyId=out_key["KeyId"])
+    kms.create_key(Description="some other key")
+    spec = load_spec(_job(tmp_path, ["a b", "b"]))
+    inputs = upload_input(emulated_aws, spec)
+    s3 = emulated_aws.client("s3")
+    s3.create_bucket(Bucket=OUT_BUCKET)
+    for bucket, key in ((inputs[0].split("/")[2], in_key["KeyId"]), (OUT_BUCKET, "alias/mrspec-out")):
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]
+            },
+        )
+    options = emulated_options(
+        tmp_path / "kms", run_id="kms1", keep=True, input_prefixes=inputs, output_prefix=f"s3://{OUT_BUCKET}/owner/"
+    )
+    assert run_on_aws(spec, options) == 0
+
+    iam = emulated_aws.client("iam")
+    [role] = [r["RoleName"] for r in iam.list_roles()["Roles"] if "kms1" in r["RoleName"] and "lambda" in r["RoleName"]]
+    [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    kms_statements = {s["Sid"]: s for s in document["Statement"] if any(a.startswith("kms:") for a in s["Action"])}
+    assert set(kms_statements) == {"DecryptInput", "EncryptOutput"}
+    assert kms_statements["DecryptInput"]["Action"] == ["kms:Decrypt"]
+    assert kms_statements["DecryptInput"]["Resource"] in ([in_key["Arn"]], in_key["Arn"])
+    assert sorted(kms_statements["EncryptOutput"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms_statements["EncryptOutput"]["Resource"] in ([out_key["Arn"]], out_key["Arn"])  # the alias, resolved
+    for statement in kms_statements.values():
+        assert statement["Condition"] == {"StringEquals": {"kms:ViaService": ["s3.us-east-1.amazonaws.com"]}}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mrspec.aws import preflight
+from mrspec.aws.iam import KmsKeys
 from mrspec.aws.interrupt import Terminated, shielded, terminate_like_ctrl_c
 from mrspec.aws.provision import check_pulumi_cli
 from mrspec.aws.provisioner import (
@@ -111,6 +112,7 @@ class AwsRun:
     actual_usd: float | None = None
     collected: dict[str, Any] = field(default_factory=dict)
     replacing: Replacement | None = None  # the output this run replaces (--overwrite)
+    kms_keys: KmsKeys | None = None  # the SSE-KMS keys of the job's buckets (preflight)
     teardown: str = "not needed"  # "destroyed" | "kept" | "failed: ..." | "not needed"
 
 
@@ -172,6 +174,7 @@ def check_preflight(run: AwsRun) -> None:
     expect_bucket_owner(S3Storage.shared().client.meta.events, run.account_id)
     preflight.check_input_readable(run.session, spec)
     preflight.check_output_empty(run.session, spec, options.overwrite)
+    run.kms_keys = preflight.bucket_kms_keys(run.session, spec)
     run.account_concurrency = preflight.check_concurrency(run.session, spec)
     run.store.ensure()
 
@@ -230,6 +233,7 @@ def compile_stack(run: AwsRun) -> None:
         run_id=run.run_id,
         account_id=run.account_id,
         emulator=run.options.emulator,
+        kms_keys=run.kms_keys,
     )
     # The guard checked the review stack; the run's own names (account, run id) can make
     # its policies a little longer, so its IAM sizes are checked again before deploying.

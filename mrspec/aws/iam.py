@@ -10,12 +10,19 @@ Output semantics: the functions may write, read back and list objects under the 
 prefix (the commit checks every part exists; without ``s3:ListBucket`` a missing key
 answers 403 instead of 404), but never delete there. Replacing an
 existing output (``--overwrite``) is done by the driver with the user's own credentials
-before the run, so the Lambda role never needs ``s3:DeleteObject`` on the output.
+after the new run has committed (``mrspec.runtime.replace``), so the Lambda role never
+needs ``s3:DeleteObject`` on the output.
+
+SSE-KMS buckets: the driver's preflight reads each job bucket's default encryption; a
+customer key found there gets ``kms:Decrypt`` (input) or ``kms:GenerateDataKey`` and
+``kms:Decrypt`` (output: multipart uploads read their own data keys back), on exactly
+that key's ARN and only through S3 (``kms:ViaService``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from mrspec.aws.model import Condition, Location, PolicyDocument, Statement
 from mrspec.spec.model import split_s3_uri
@@ -84,6 +91,41 @@ def _s3_prefix_grants(
     return out
 
 
+@dataclass(frozen=True)
+class KmsKeys:
+    """The customer KMS keys (ARNs) of the job's buckets' default encryption."""
+
+    read: tuple[str, ...] = ()  # input buckets
+    write: tuple[str, ...] = ()  # the output bucket
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"read": list(self.read), "write": list(self.write)}
+
+
+def kms_grants(location: Location, keys: KmsKeys) -> list[Statement]:
+    """What the tasks need on the buckets' keys, and nothing more."""
+    via_s3 = (
+        Condition("StringEquals", "kms:ViaService", (f"s3.{location.region}.amazonaws.com",)),
+    )
+    out: list[Statement] = []
+    if keys.read:
+        out.append(
+            Statement(
+                "DecryptInput", ("kms:Decrypt",), tuple(sorted(set(keys.read))), conditions=via_s3
+            )
+        )
+    if keys.write:
+        out.append(
+            Statement(
+                "EncryptOutput",
+                ("kms:Decrypt", "kms:GenerateDataKey"),
+                tuple(sorted(set(keys.write))),
+                conditions=via_s3,
+            )
+        )
+    return out
+
+
 def lambda_trust() -> PolicyDocument:
     return PolicyDocument(
         (
@@ -120,9 +162,10 @@ def lambda_policy(
     work_bucket: str,
     work_prefix: str,
     log_group_arns: Sequence[str],
+    kms_keys: KmsKeys | None = None,
 ) -> PolicyDocument:
     """The functions' permissions: read the input, read/write the run's work prefix,
-    write the output prefix, write their own logs."""
+    write the output prefix, write their own logs, use the buckets' KMS keys."""
     statements: list[Statement] = []
     statements += _s3_prefix_grants(
         "ReadInput", location, input_prefixes, ("s3:GetObject",), list_bucket=True
@@ -154,6 +197,7 @@ def lambda_policy(
             resources=tuple(f"{arn}:*" for arn in sorted(log_group_arns)),
         )
     )
+    statements += kms_grants(location, kms_keys or KmsKeys())
     return PolicyDocument(tuple(statements))
 
 

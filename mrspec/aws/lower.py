@@ -112,6 +112,7 @@ def lower(
     output_prefix: str | None = None,
     placeholders: bool = False,
     emulator: bool = False,
+    kms_keys: iam.KmsKeys | None = None,
 ) -> StackModel:
     """The resources of one run of ``spec`` (see the module docstring)."""
     inputs, output = _resolve_locations(spec, input_prefixes, output_prefix, placeholders)
@@ -264,6 +265,7 @@ def lower(
                     work_bucket=names.bucket,
                     work_prefix=work_prefix,
                     log_group_arns=[lg.arn for lg in log_groups if lg.logical_name != "states"],
+                    kms_keys=kms_keys,
                 ),
             ),
         ),

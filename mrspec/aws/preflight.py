@@ -6,8 +6,10 @@ Order matters only for the user's experience: the cheapest, most common mistakes
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from mrspec.aws.iam import KmsKeys
 from mrspec.errors import InputError, RefusedError
 from mrspec.spec.model import JobSpec, is_s3_uri, split_s3_uri
 
@@ -130,3 +132,50 @@ def check_concurrency(session: Any, spec: JobSpec) -> int | None:
             "concurrency quota (Service Quotas: Lambda concurrent executions)",
         )
     return limit
+
+
+def bucket_kms_keys(session: Any, spec: JobSpec) -> KmsKeys:
+    """The customer KMS keys of the input and output buckets' default encryption (SSE-KMS),
+    as key ARNs. A bucket without one, or with the AWS managed ``aws/s3`` key (usable by
+    the account's principals through S3 without a grant), adds nothing."""
+    read = [k for uri in spec.input.prefixes if (k := _bucket_key(session, uri))]
+    write = _bucket_key(session, spec.output.prefix)
+    return KmsKeys(read=tuple(sorted(set(read))), write=(write,) if write else ())
+
+
+def _bucket_key(session: Any, uri: str) -> str | None:
+    import botocore.exceptions
+
+    bucket, _ = split_s3_uri(uri)
+    try:
+        config = session.client("s3").get_bucket_encryption(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ServerSideEncryptionConfigurationNotFoundError":
+            return None
+        sys.stderr.write(
+            f"warning: cannot read the encryption of bucket {bucket!r} ({code}); if it uses "
+            "SSE-KMS the tasks will lack kms:Decrypt/kms:GenerateDataKey on its key\n"
+        )
+        return None
+    for rule in config.get("ServerSideEncryptionConfiguration", {}).get("Rules", []):
+        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+        key = default.get("KMSMasterKeyID")
+        if str(default.get("SSEAlgorithm", "")).startswith("aws:kms") and key:
+            return _key_arn(session, str(key))
+    return None
+
+
+def _key_arn(session: Any, key: str) -> str:
+    """A key id, alias or ARN as the key's ARN (IAM grants name keys, not aliases)."""
+    if key.startswith("arn:") and ":key/" in key:
+        return key
+    import botocore.exceptions
+
+    try:
+        return str(session.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise RefusedError(
+            f"the bucket's SSE-KMS key {key!r} cannot be resolved to a key ARN: {exc}",
+            hint="allow kms:DescribeKey on it, or set the bucket's key by its ARN",
+        ) from exc
