@@ -83,12 +83,20 @@ problem at once with its line and column:
 - `map.bin_size` at least `input.split_size` (a map task reads whole splits);
 - S3 bucket names against the S3 naming rules (3 to 63 characters, lowercase letters,
   digits, dots and dashes, no IP addresses, no reserved prefixes or suffixes), and near
-  misses of `s3://` such as `s3:/bucket`;
+  misses of `s3://` such as `s3:/bucket`, an S3 ARN or HTTPS URL (with the `s3://` URI
+  meant) and globs (with the prefix meant);
+- input prefixes neither repeated nor nested in each other (their objects would be read
+  twice);
 - the output prefix neither equal to, inside, nor containing any input prefix (local
-  folders and S3 key prefixes alike);
+  folders and S3 key prefixes alike), and a local output neither equal to nor containing
+  the spec's folder, `code.path` or the working directory (replacing it would remove the
+  job's own files);
 - entrypoints: the module (`a.b` is `a/b.py` or `a/b/__init__.py` under `code.path`)
   exists and binds the function at top level (a `def`, an assignment such as
-  `combiner = reducer`, or an import). The code is parsed with `ast`, never imported or run;
+  `combiner = reducer`, or an import), and where it is a `def`, its parameters take the
+  call (a mapper one record, or one iterator in task form; a combiner and a reducer a key
+  and its values). The code is parsed with `ast`, never imported or run; no top-level
+  module in `code.path` is named like a standard-library module (it would hide it);
 - `map.combiner` only with a `reduce` section;
 - `code.path` is a folder and `code.requirements` a file; `code.exclude` globs are
   relative, use `/`, and do not leave out a module an entrypoint needs;
@@ -97,8 +105,14 @@ problem at once with its line and column:
   characters, letters, digits, spaces and `_ . : / = + - @` only;
 - `aws.region` looks like a region name, `aws.log_retention_days` is a value CloudWatch
   Logs accepts;
-- YAML itself: syntax errors, an empty file, a list or scalar instead of a mapping,
-  non-UTF-8 bytes, unsupported tags, several documents in one file.
+- the job name and entrypoints are ASCII: a look-alike such as a Cyrillic `о` is named
+  with its Unicode name and the ASCII text meant;
+- a quoted number where a number is wanted is refused with "write 4 without quotes"
+  (memory accepts it: `"512"` is 512 MB);
+- YAML itself: syntax errors (an unclosed quote or bracket is reported where it was
+  opened), an empty file, a list or scalar instead of a mapping, non-UTF-8 bytes,
+  unsupported tags, several documents in one file, and bounds no spec comes near: 1 MiB
+  of text, 64 levels of nesting, 100,000 values with every alias expanded.
 """
 
 
