@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import json
 import sys
+from typing import NoReturn
 
 import click
 
@@ -86,13 +87,26 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.INVALID) if exc.exit_code == 2 else exc.exit_code)
+    except OSError as exc:
+        if not exc.filename:  # a socket, a pipe: not the user's file, so treat it as a bug
+            _internal(args, exc)
+        # a path the user gave (or its folder) cannot be read or written: say which
+        error = MrspecError(
+            f"{exc.filename}: {exc.strerror or exc}",
+            hint="check the path, that its folder exists and that you may write there",
+        )
+        _fail(args, ExitCode.INVALID, f"error: {error}", _error_document(error))
     except Exception as exc:  # a bug in mrspec: a short report, never a raw traceback
-        from mrspec.bugreport import bug_report
-
-        text, document = bug_report(exc, args)
-        _fail(args, ExitCode.INTERNAL, text, document)
+        _internal(args, exc)
     # Commands return an exit code (an int) or None for success.
     sys.exit(int(rv) if isinstance(rv, int) else 0)
+
+
+def _internal(args: list[str], exc: BaseException) -> NoReturn:
+    from mrspec.bugreport import bug_report
+
+    text, document = bug_report(exc, args)
+    _fail(args, ExitCode.INTERNAL, text, document)
 
 
 def _error_document(exc: MrspecError) -> dict[str, object]:
@@ -114,7 +128,7 @@ def _wants_json(args: list[str]) -> bool:
     return "--json" in args or "--format=json" in args or ("--format", "json") in pairs
 
 
-def _fail(args: list[str], code: ExitCode, text: str, document: dict[str, object]) -> None:
+def _fail(args: list[str], code: ExitCode, text: str, document: dict[str, object]) -> NoReturn:
     """Exit with ``code``: the message on stderr and, under ``--json``, a JSON error
     document on stdout, so a script reading stdout never sees an empty string."""
     click.echo(text, err=True)

@@ -141,3 +141,13 @@ def test_local_runs_read_the_input_given_on_the_command_line(tmp_path: Path) -> 
     assert refused.returncode == 2 and "--input out/ overlaps the output" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "_SUCCESS"  # kept
+
+
+def test_an_unwritable_output_folder_is_an_error_not_a_bug(tmp_path: Path) -> None:
+    spec = job(tmp_path)
+    (tmp_path / "afile").write_text("not a folder\n")
+    proc = run(tmp_path, "compile", str(spec), "--out", str(tmp_path / "afile" / "stacks"))
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: {tmp_path / 'afile' / 'stacks'}" in proc.stderr and "Not a directory" in proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "afile").read_text() == "not a folder\n"
