@@ -14,17 +14,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mrspec.errors import MrspecError
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, plan_job
 from mrspec.runtime import cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.replace import Replacement
 from mrspec.runtime.replace import finish as finish_replacement
 from mrspec.spec.model import JobSpec
 
@@ -94,7 +97,7 @@ def run_local(
             extra={"engine": "local", "workers": workers},
         )
         committed = True
-        finish_replacement(replacing, [p["uri"] for p in manifest["parts"]])
+        _remove_replaced(replacing, manifest)
         timings["commit_seconds"] = round(time.perf_counter() - clock, 3)
         report("commit", "end", 1, 1)
     finally:
@@ -102,6 +105,15 @@ def run_local(
             cleanup(config, work_prefix=work_prefix, remove_output=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     return summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
+
+
+def _remove_replaced(replacing: Replacement, manifest: dict[str, Any]) -> None:
+    """After the commit: the new output is the user's now, so failing to remove the old
+    objects is a warning (they are listed by no manifest), never a failed run."""
+    try:
+        finish_replacement(replacing, [p["uri"] for p in manifest["parts"]])
+    except (OSError, MrspecError) as exc:
+        sys.stderr.write(f"warning: could not remove the replaced output's objects: {exc}\n")
 
 
 def _timeouts(spec: JobSpec) -> dict[str, float]:
