@@ -55,6 +55,7 @@ from mrspec.aws.report import (
 from mrspec.aws.state import RunRecord, RunStatus, StateStore, new_run_id, state_dir
 from mrspec.aws.watch import Backoff, Snapshot, TaskFailure, failed_task_errors, follow
 from mrspec.errors import ExitCode, JobFailedError, MrspecError, TeardownError
+from mrspec.plan import items
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.committer import cleanup, prepare_output
 from mrspec.runtime.config import TaskConfig
@@ -268,22 +269,17 @@ def deploy(run: AwsRun) -> None:
 
 
 def upload_manifests(run: AwsRun) -> None:
-    import json
-
     assert run.plan is not None and run.outputs is not None
-    layout = run.model.layout
+    layout, plan = run.model.layout, run.plan
     s3 = run.session.client("s3")
-    s3.put_object(
-        Bucket=layout.bucket,
-        Key=layout.map_manifest_key,
-        Body=json.dumps([t.to_json() for t in run.plan.map_tasks]).encode(),
-    )
+    # Shards first: the manifest that references them is what the state machine reads.
+    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(plan.map_tasks)]
+    uploads.append((layout.map_manifest_key, items.map_manifest(plan.map_tasks)))
+    reduce_items = [t.to_json() for t in plan.reduce_tasks]
     if layout.reduce_manifest_key:
-        s3.put_object(
-            Bucket=layout.bucket,
-            Key=layout.reduce_manifest_key,
-            Body=json.dumps([t.to_json() for t in run.plan.reduce_tasks]).encode(),
-        )
+        uploads.append((layout.reduce_manifest_key, items.encode(reduce_items)))
+    for key, body in uploads:
+        s3.put_object(Bucket=layout.bucket, Key=key, Body=body)
 
 
 def start_execution(run: AwsRun) -> None:

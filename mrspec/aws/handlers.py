@@ -124,13 +124,14 @@ def _clear_failure(work: str, phase: str, task_id: int) -> None:
 
 def _run_task(phase: str, event: dict[str, Any]) -> dict[str, Any]:
     from mrspec import runtime
-    from mrspec.plan.model import MapTask, ReduceTask
+    from mrspec.plan import items
+    from mrspec.plan.model import ReduceTask
 
     work = str(event["work"])
     attempt = int(event.get("attempt") or 0) + 1
     config = task_config(event)
     if phase == "map":
-        map_task = MapTask.from_json(event["task"])
+        map_task = items.resolve(event["task"], work)  # reads its shard if it has one
         task_id = map_task.task_id
     else:
         task_id = ReduceTask.from_json(event["task"]).partition

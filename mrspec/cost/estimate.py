@@ -28,6 +28,7 @@ from mrspec.cost.phases import PhasePrediction, predict_phases
 from mrspec.cost.pricing import PriceBook, RegionPrices
 from mrspec.cost.stack import ResourceLine, phase_of, resource_lines
 from mrspec.cost.usage import CostBreakdown, Usage, price_usage
+from mrspec.plan.items import item_bytes
 from mrspec.plan.model import JobPlan
 from mrspec.spec.model import JobSpec, is_s3_uri
 
@@ -85,6 +86,7 @@ class Estimate:
     predictions: tuple[PhasePrediction, ...] = ()  # map, merge levels, reduce, commit
     limits: tuple[LimitCheck, ...] = ()
     budget_usd: float | None = None  # the spec's limits.budget_usd
+    listing_seconds: float = 0.0  # how long listing the input took
 
     @property
     def total_usd(self) -> float:
@@ -114,6 +116,7 @@ class Estimate:
             "architecture": self.architecture,
             "input_objects": self.input_objects,
             "input_bytes": self.input_bytes,
+            "listing_seconds": round(self.listing_seconds, 3),
             "splits": self.splits,
             "map_tasks": self.map_tasks,
             "partitions": self.partitions,
@@ -172,6 +175,7 @@ def estimate(
         region=stack.region,
         architecture=stack.architecture,
         input_objects=len(plan.objects),
+        listing_seconds=plan.listing_seconds,
         input_bytes=plan.input_bytes,
         splits=len(plan.splits),
         map_tasks=len(plan.map_tasks),
@@ -305,9 +309,8 @@ def check_limits(
             f"map tasks are so small that start-up dominates (about {sum(work) / len(work):.2f} s "
             f"of work against {startup:.2f} s of start-up each): raise map.bin_size"
         )
-    largest_item = max(
-        (len(json.dumps(t.to_json(), separators=(",", ":"))) for t in plan.map_tasks), default=0
-    )
+    # an item too big to inline is a reference to its manifest shard (plan.items)
+    largest_item = max((item_bytes(t) for t in plan.map_tasks), default=0)
     if largest_item > NEAR * MAX_STATE_PAYLOAD:
         out.append(
             f"the largest map task item is {largest_item} bytes, "

@@ -40,6 +40,7 @@ def work_rows(e: Estimate) -> list[tuple[str, str]]:
     rows = [
         ("input objects", f"{e.input_objects:,}"),
         ("input bytes", f"{e.input_bytes:,} ({format_size(e.input_bytes)})"),
+        ("input listing", f"{e.listing_seconds:.2f} s"),
         ("splits", f"{e.splits:,}"),
         ("map tasks (bins)", f"{e.map_tasks:,}"),
         ("partitions", f"{e.partitions:,}" if e.partitions else "0 (map-only job)"),

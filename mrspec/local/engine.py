@@ -23,7 +23,7 @@ from typing import Any
 
 from mrspec.errors import MrspecError
 from mrspec.local.pool import TaskPool, TaskRun
-from mrspec.plan import JobPlan, plan_job
+from mrspec.plan import JobPlan, items, plan_job
 from mrspec.runtime import cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
@@ -83,6 +83,7 @@ def run_local(
     )
     committed = False
     try:
+        items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
         map_results = _map_phase(plan, config, pool, report, timings)
         reduce_results = _reduce_phase(plan, config, pool, map_results, report, timings)
         clock = time.perf_counter()
@@ -141,7 +142,9 @@ def _map_phase(
         report("map", "task", len(done), total)
 
     report("map", "start", 0, total)
-    tasks = [TaskRun("map", t.task_id, t.to_json(), config.map_memory_mb) for t in plan.map_tasks]
+    tasks = [
+        TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb) for t in plan.map_tasks
+    ]
     results = pool.run(tasks, on_done)
     report("map", "end", total, total)
     timings["map_seconds"] = round(time.perf_counter() - clock, 3)

@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from mrspec.errors import MrspecError
-from mrspec.plan.model import MapTask
+from mrspec.plan import items
 from mrspec.runtime import buffer, run_map_task, run_reduce_task
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError
@@ -69,7 +69,7 @@ def run_task(
         if kind == "map":
             result = run_map_task(
                 config,
-                MapTask.from_json(payload),
+                items.resolve(payload, work_prefix),
                 work_prefix=work_prefix,
                 scratch_dir=scratch_dir,
                 attempt=attempt,

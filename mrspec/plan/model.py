@@ -11,13 +11,13 @@ forms are the task manifests handed to map tasks (locally and in the state machi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mrspec.storage import ObjectInfo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a plan may hold millions of splits
 class Split:
     uri: str
     start: int
@@ -51,7 +51,7 @@ class Split:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MapTask:
     task_id: int
     splits: tuple[Split, ...]
@@ -93,6 +93,8 @@ class JobPlan:
     reduce_tasks: tuple[ReduceTask, ...]  # empty for a map-only job
     split_size: int
     bin_size: int
+    # how long listing the input took (a measurement, not part of the plan's value)
+    listing_seconds: float = field(default=0.0, compare=False)
 
     @property
     def input_bytes(self) -> int:
@@ -118,4 +120,5 @@ class JobPlan:
             "reduce_tasks": len(self.reduce_tasks),
             "split_size": self.split_size,
             "bin_size": self.bin_size,
+            "listing_seconds": round(self.listing_seconds, 3),
         }

@@ -2,10 +2,17 @@
 
 ``make_plan`` is pure (objects in, plan out); ``list_input`` is the only I/O, through
 the storage boundary; ``plan_job`` is the two together.
+
+Scale: the listing is consumed as a stream (S3 answers 1,000 keys a page) and each
+object costs the plan one ``ObjectInfo`` and one ``Split`` (slotted, ~260 bytes with the
+URI): 1,000,000 objects plan in a few seconds and a few hundred MB on top of the listing
+itself (docs/performance.md, ``python -m mrspec.bench_input listing``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from mrspec.errors import InputError
@@ -30,14 +37,16 @@ def list_input(
     """
     seen: dict[str, ObjectInfo] = {}
     for prefix in spec.input.prefixes:
-        found = [o for o in storage(prefix).list(prefix) if not is_hidden(o.uri)]
+        found = 0
+        for obj in storage(prefix).list(prefix):  # a stream: never the whole page list
+            if not is_hidden(obj.uri):
+                found += 1
+                seen.setdefault(obj.uri, obj)
         if not found:
             raise InputError(
                 f"input prefix {prefix} holds no data objects",
                 hint="check the path; objects whose names start with '_' or '.' are skipped",
             )
-        for obj in found:
-            seen.setdefault(obj.uri, obj)
     return list(seen.values())
 
 
@@ -46,8 +55,13 @@ def cut_splits(objects: Iterable[ObjectInfo], split_size: int) -> list[Split]:
     if split_size <= 0:
         raise ValueError("split_size must be positive")
     splits: list[Split] = []
+    add = splits.append
     for obj in objects:
-        if obj.size == 0:
+        size = obj.size
+        if 0 < size <= split_size and not is_compressed(obj.uri):
+            add(Split(obj.uri, 0, size, size))  # the common case of many small objects
+            continue
+        if size == 0:
             continue
         if is_compressed(obj.uri):
             splits.append(Split(obj.uri, 0, obj.size, obj.size, compressed=True))
@@ -67,11 +81,12 @@ def pack_bins(splits: Sequence[Split], bin_size: int) -> list[MapTask]:
     current: list[Split] = []
     current_bytes = 0
     for split in splits:
-        if current and current_bytes + split.length > bin_size:
+        length = split.end - split.start
+        if current and current_bytes + length > bin_size:
             tasks.append(MapTask(len(tasks), tuple(current)))
             current, current_bytes = [], 0
         current.append(split)
-        current_bytes += split.length
+        current_bytes += length
     if current:
         tasks.append(MapTask(len(tasks), tuple(current)))
     return tasks
@@ -92,4 +107,7 @@ def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
 
 
 def plan_job(spec: JobSpec, storage: Callable[[str], Storage] = storage_for) -> JobPlan:
-    return make_plan(spec, list_input(spec, storage))
+    clock = time.perf_counter()
+    objects = list_input(spec, storage)
+    listed = time.perf_counter() - clock
+    return dataclasses.replace(make_plan(spec, objects), listing_seconds=listed)
