@@ -149,3 +149,80 @@ def test_decode_lines_drops_only_the_cr_of_a_line_end(seed: int) -> None:
     for _ in range(4000):
         data = bytes(rng.choice(b"ab\r\n\xff") for _ in range(rng.randint(0, 14)))
         assert readers.decode_lines(data) == reference(data), data
+
+
+class SlowStorage:
+    """Objects in memory; each read waits ``latency`` seconds (an S3 GET's first byte) and
+    counts how many reads are in flight at once."""
+
+    def __init__(self, objects: dict[str, bytes], latency: float = 0.002) -> None:
+        import threading
+
+        self.objects = objects
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = self.reads = 0
+
+    def read(self, uri: str, start: int = 0, end: int | None = None) -> bytes:
+        import time
+
+        with self.lock:
+            self.in_flight += 1
+            self.reads += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.latency)
+        with self.lock:
+            self.in_flight -= 1
+        if uri.endswith("broken"):
+            raise OSError(f"cannot read {uri}")
+        return self.objects[uri][start:end]
+
+
+def many_objects(n: int) -> dict[str, bytes]:
+    rng = random.Random(n)
+    out = {}
+    for i in range(n):
+        lines = [f"{i}-{j} " + "x" * rng.randint(0, 40) for j in range(rng.randint(0, 6))]
+        out[f"s3://in/o{i:05d}"] = ("\n".join(lines) + ("\n" if i % 3 else "")).encode()
+    # one large object, read with ranged reads between the small ones
+    out["s3://in/o00050-large"] = b"".join(b"large %d\n" % k for k in range(300_000))
+    return dict(sorted(out.items()))
+
+
+def read_records(storage: SlowStorage, fetchers: int, split_size: int) -> list[Any]:
+    infos = [ObjectInfo(uri, len(data)) for uri, data in storage.objects.items()]
+    records: list[Any] = []
+    for block in read_blocks(lambda uri: storage, cut_splits(infos, split_size), "text", lambda *a: None, fetchers):
+        records.extend(block.records)
+    return records
+
+
+def test_small_objects_are_fetched_concurrently_and_reach_the_mapper_in_order() -> None:
+    objects = many_objects(300)
+    expected = [line for data in objects.values() for line in reference_lines(data)]
+    one_at_a_time = SlowStorage(objects)
+    assert read_records(one_at_a_time, 1, 1024**2) == expected
+    assert one_at_a_time.most_in_flight == 1
+    ahead = SlowStorage(objects)
+    assert read_records(ahead, 8, 1024**2) == expected
+    assert 2 < ahead.most_in_flight <= 8
+
+
+def test_prefetch_holds_a_bounded_number_of_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = {f"s3://in/o{i:03d}": b"y" * 999 + b"\n" for i in range(100)}
+    monkeypatch.setattr(readers, "PREFETCH_BYTES", 3_000)  # three objects at most
+    storage = SlowStorage(objects)
+    assert len(read_records(storage, 16, 1024**2)) == 100
+    assert storage.most_in_flight <= 3
+
+
+def test_a_failed_read_surfaces_at_its_place_in_the_order() -> None:
+    objects = {f"s3://in/o{i:03d}": b"line\n" for i in range(40)}
+    objects["s3://in/o020-broken"] = b"never read\n"
+    storage = SlowStorage(dict(sorted(objects.items())))
+    infos = [ObjectInfo(uri, len(data)) for uri, data in storage.objects.items()]
+    seen: list[str] = []
+    with pytest.raises(OSError, match="o020-broken"):
+        for block in read_blocks(lambda uri: storage, cut_splits(infos, 1024), "text", lambda *a: None, 8):
+            seen.append(block.uri)
+    assert seen == list(storage.objects)[:21]

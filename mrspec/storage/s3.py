@@ -17,6 +17,10 @@ from mrspec.spec.model import split_s3_uri
 from mrspec.storage import ObjectInfo
 
 _PART_SIZE = 16 * 1024**2  # multipart part size for streaming writes
+# HTTP connections kept per client: botocore's default of 10 is below the map task's
+# concurrent GETs of small objects (runtime.readers.FETCHERS), and urllib3 would discard
+# (and re-open) every connection past it.
+_POOL_CONNECTIONS = 32
 
 
 CREDENTIALS_HINT = (
@@ -92,8 +96,9 @@ class S3Storage:
     def client(self) -> Any:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            self._client = boto3.client("s3", config=Config(max_pool_connections=_POOL_CONNECTIONS))
         return self._client
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
