@@ -130,12 +130,13 @@ def _options(tmp_path: Path, **overrides: Any) -> AwsRunOptions:
 
 
 def assert_nothing_left(aws: EmulatedAws, buckets: set[str] | None = None) -> None:
-    """moto holds no bucket (but the input and output ones), function, role, log group or
-    state machine."""
+    """moto holds no bucket (but the input and output ones), function, role, customer
+    managed policy, log group or state machine."""
     left = {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}
     assert left == (buckets if buckets is not None else {"in-bucket", "out-bucket"})
     assert aws.client("lambda").list_functions()["Functions"] == []
     assert aws.client("iam").list_roles()["Roles"] == []
+    assert aws.client("iam").list_policies(Scope="Local")["Policies"] == []
     assert aws.client("logs").describe_log_groups()["logGroups"] == []
     assert aws.client("stepfunctions").list_state_machines()["stateMachines"] == []
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mrspec.aws.model import Bucket, Function, LogGroup, Role, StackModel, StateMachine
+from mrspec.aws.policy_fit import MANAGED_POLICIES_PER_ROLE, managed_policy_name
 from mrspec.aws.provisioner import StackOutputs
 from mrspec.aws.state import Resource, RunRecord, StateStore
 from mrspec.errors import MrspecError
@@ -176,6 +177,13 @@ class BotoProvisioner:
                 PolicyName=policy.name,
                 PolicyDocument=json.dumps(policy.document.to_json()),
             )
+        for managed in role.managed_policies:  # permissions too large to be inline
+            created = iam.create_policy(
+                PolicyName=managed.name,
+                PolicyDocument=json.dumps(managed.document.to_json()),
+                Tags=_tags(role.tags),
+            )
+            iam.attach_role_policy(RoleName=role.name, PolicyArn=created["Policy"]["Arn"])
 
     def _create_function(self, function: Function, model: StackModel, code: bytes) -> None:
         lam = self._client("lambda")
@@ -277,11 +285,27 @@ class BotoProvisioner:
         try:
             policies = iam.list_role_policies(RoleName=name)["PolicyNames"]
         except iam.exceptions.NoSuchEntityException:
+            self._delete_managed_policies(name)  # an earlier teardown may have stopped here
             return False
         for policy in policies:
             iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        for policy in attached:
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
         iam.delete_role(RoleName=name)
+        self._delete_managed_policies(name)
         return True
+
+    def _delete_managed_policies(self, role_name: str) -> None:
+        """The stack's managed policies of a role, by their names: also the ones a crash
+        left created but not yet attached."""
+        iam = self._client("iam")
+        account = self.session.client("sts").get_caller_identity()["Account"]
+        partition = self.session.get_partition_for_region(self.record.region)
+        for i in range(1, MANAGED_POLICIES_PER_ROLE + 1):
+            name = managed_policy_name(role_name, i)
+            with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+                iam.delete_policy(PolicyArn=f"arn:{partition}:iam::{account}:policy/{name}")
 
     def _delete_bucket(self, name: str) -> bool:
         s3 = self._client("s3")

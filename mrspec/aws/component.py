@@ -57,7 +57,7 @@ class MapReduceJob(pulumi.ComponentResource):
         self.buckets: dict[str, aws.s3.Bucket] = {}
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         self.roles: dict[str, aws.iam.Role] = {}
-        self.role_policies: dict[str, list[aws.iam.RolePolicy]] = {}
+        self.role_policies: dict[str, list[pulumi.CustomResource]] = {}
         self.functions: dict[str, aws.lambda_.Function] = {}
         self.state_machine: aws.sfn.StateMachine | None = None
         self.children: list[pulumi.Resource] = []
@@ -187,7 +187,7 @@ class MapReduceJob(pulumi.ComponentResource):
             tags=dict(r.tags),
             opts=self._opts(),
         )
-        policies = [
+        policies: list[pulumi.CustomResource] = [
             aws.iam.RolePolicy(
                 self._child_name("role", r.logical_name, p.name),
                 role=role.id,
@@ -197,6 +197,23 @@ class MapReduceJob(pulumi.ComponentResource):
             )
             for p in r.policies
         ]
+        # Permissions too large for inline policies: the stack's own managed policies,
+        # attached to the role (aws.policy_fit). Users of the role wait for both.
+        for m in r.managed_policies:
+            managed = aws.iam.Policy(
+                self._child_name("role", r.logical_name, m.name),
+                name=m.name,
+                policy=json.dumps(m.document.to_json()),
+                tags=dict(r.tags),
+                opts=self._opts(),
+            )
+            attachment = aws.iam.RolePolicyAttachment(
+                self._child_name("role", r.logical_name, f"{m.name}-attachment"),
+                role=role.name,
+                policy_arn=managed.arn,
+                opts=self._opts(),
+            )
+            policies += [managed, attachment]
         self.roles[r.logical_name] = role
         self.role_policies[r.logical_name] = policies
         self._keep(role)

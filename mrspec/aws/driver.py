@@ -236,6 +236,8 @@ def compile_stack(run: AwsRun) -> None:
         emulator=run.options.emulator,
         kms_keys=run.kms_keys,
     )
+    for line in run.model.iam_widened:  # access beyond what the spec names: say so
+        _say(run, f"iam: {line}")
     # The guard checked the review stack; the run's own names (account, run id) can make
     # its policies a little longer, so its IAM sizes are checked again before deploying.
     refuse_failed_limits(run.spec.name, stack_checks(run.spec, run.model))

@@ -24,10 +24,10 @@ from mrspec.aws.handlers import FAILURES_DIR, MANIFESTS_DIR, MAP_MANIFEST, REDUC
 from mrspec.aws.model import (
     Bucket,
     Function,
-    InlinePolicy,
     Location,
     LogGroup,
     Phase,
+    PolicyDocument,
     ResourceNames,
     Role,
     RunLayout,
@@ -35,6 +35,7 @@ from mrspec.aws.model import (
     StateMachine,
     frozen_map,
 )
+from mrspec.aws.policy_fit import fit_policies
 from mrspec.errors import MrspecError
 from mrspec.plan.model import JobPlan
 from mrspec.spec.model import JobSpec, is_s3_uri
@@ -250,47 +251,49 @@ def lower(
     )
 
     # -- IAM ---------------------------------------------------------------------------------
+    def lambda_document(prefixes: Sequence[str]) -> PolicyDocument:
+        return iam.lambda_policy(
+            location,
+            input_prefixes=prefixes,
+            output_prefix=output,
+            work_bucket=names.bucket,
+            work_prefix=work_prefix,
+            log_group_arns=[lg.arn for lg in log_groups if lg.logical_name != "states"],
+            kms_keys=kms_keys,
+        )
+
+    lambda_fit = fit_policies(
+        names.role("lambda"), location, "mrspec-tasks", lambda_document, inputs
+    )
     lambda_role = Role(
         logical_name="lambda",
         name=names.role("lambda"),
         arn=location.role_arn(names.role("lambda")),
         trust=iam.lambda_trust(),
-        policies=(
-            InlinePolicy(
-                "mrspec-tasks",
-                iam.lambda_policy(
-                    location,
-                    input_prefixes=inputs,
-                    output_prefix=output,
-                    work_bucket=names.bucket,
-                    work_prefix=work_prefix,
-                    log_group_arns=[lg.arn for lg in log_groups if lg.logical_name != "states"],
-                    kms_keys=kms_keys,
-                ),
-            ),
-        ),
+        policies=lambda_fit.inline,
+        managed_policies=lambda_fit.managed,
         tags=tags,
     )
     manifest_keys = [k for k in (layout.map_manifest_key, layout.reduce_manifest_key) if k]
+    states_document = iam.states_policy(
+        location,
+        state_machine_name=names.state_machine,
+        function_arns=[f.arn for f in functions],
+        work_bucket=names.bucket,
+        manifest_keys=manifest_keys,
+        results_prefix=layout.results_prefix,
+        logging=state_machine.log_level != "OFF",
+    )
+    states_fit = fit_policies(
+        names.role("states"), location, "mrspec-workflow", lambda _: states_document
+    )
     states_role = Role(
         logical_name="states",
         name=names.role("states"),
         arn=location.role_arn(names.role("states")),
         trust=iam.states_trust(location),
-        policies=(
-            InlinePolicy(
-                "mrspec-workflow",
-                iam.states_policy(
-                    location,
-                    state_machine_name=names.state_machine,
-                    function_arns=[f.arn for f in functions],
-                    work_bucket=names.bucket,
-                    manifest_keys=manifest_keys,
-                    results_prefix=layout.results_prefix,
-                    logging=state_machine.log_level != "OFF",
-                ),
-            ),
-        ),
+        policies=states_fit.inline,
+        managed_policies=states_fit.managed,
         tags=tags,
     )
     bucket = Bucket(
@@ -317,4 +320,5 @@ def lower(
         tags=tags,
         spec_digest=spec.digest,
         emulator=emulator,
+        iam_widened=lambda_fit.widened,
     )

@@ -118,6 +118,17 @@ class InlinePolicy:
 
 
 @dataclass(frozen=True)
+class ManagedPolicy:
+    """A customer managed policy created with the stack and attached to one role: where
+    the role's permissions do not fit IAM's 10,240 characters of inline policies
+    (``mrspec.aws.policy_fit``)."""
+
+    name: str
+    arn: str
+    document: PolicyDocument
+
+
+@dataclass(frozen=True)
 class Role:
     logical_name: str  # "lambda" | "states"
     name: str
@@ -125,11 +136,12 @@ class Role:
     trust: PolicyDocument  # the assume-role policy
     policies: tuple[InlinePolicy, ...]
     tags: Mapping[str, str] = field(default_factory=_empty_mapping)
+    managed_policies: tuple[ManagedPolicy, ...] = ()
 
     kind: ResourceKind = field(default="role", init=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "logical_name": self.logical_name,
             "name": self.name,
@@ -138,6 +150,12 @@ class Role:
             "inline_policies": {p.name: p.document.to_json() for p in self.policies},
             "tags": dict(self.tags),
         }
+        if self.managed_policies:
+            out["managed_policies"] = {
+                p.name: {"arn": p.arn, "policy": p.document.to_json()}
+                for p in self.managed_policies
+            }
+        return out
 
 
 # --------------------------------------------------------------------------- storage
@@ -382,6 +400,8 @@ class StackModel:
     )  # on every resource (spec tags + mrspec:* tags)
     spec_digest: str = ""
     emulator: bool = False  # True: the moto-accepted variant of the definition
+    # input grants widened to fit IAM's limits, with the reason (aws.policy_fit)
+    iam_widened: tuple[str, ...] = ()
 
     @property
     def region(self) -> str:
@@ -433,6 +453,7 @@ class StackModel:
             "layout": self.layout.to_json(),
             "phases": [p.to_json() for p in self.phases],
             "resources": [r.to_json() for r in self.resources()],
+            **({"iam_widened": list(self.iam_widened)} if self.iam_widened else {}),
         }
 
     def to_json_text(self) -> str:
@@ -475,6 +496,7 @@ __all__ = [
     "InlinePolicy",
     "Location",
     "LogGroup",
+    "ManagedPolicy",
     "Phase",
     "PolicyDocument",
     "PublicAccessBlock",

@@ -105,6 +105,10 @@ class Location:
     def role_arn(self, name: str) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:role/{name}"
 
+    def policy_arn(self, name: str) -> str:
+        """A customer managed policy of the stack."""
+        return f"arn:{self.partition}:iam::{self.account_id}:policy/{name}"
+
     def state_machine_arn(self, name: str) -> str:
         return f"arn:{self.partition}:states:{self.region}:{self.account_id}:stateMachine:{name}"
 

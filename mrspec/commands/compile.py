@@ -34,13 +34,14 @@ def render_artifacts(model: StackModel) -> dict[str, str]:
         "stack.json": model.to_json_text(),
     }
     for role in model.roles:
-        files[f"iam/{role.logical_name}.json"] = dump_json(
-            {
-                "role": role.name,
-                "assume_role_policy": role.trust.to_json(),
-                "inline_policies": {p.name: p.document.to_json() for p in role.policies},
-            }
-        )
+        doc = {
+            "role": role.name,
+            "assume_role_policy": role.trust.to_json(),
+            "inline_policies": {p.name: p.document.to_json() for p in role.policies},
+        }
+        if role.managed_policies:
+            doc["managed_policies"] = {p.name: p.document.to_json() for p in role.managed_policies}
+        files[f"iam/{role.logical_name}.json"] = dump_json(doc)
     bucket = model.work_bucket
     files["iam/bucket-policy.json"] = dump_json(
         {"bucket": bucket.name, "policy": bucket.policy.to_json()}
@@ -53,8 +54,9 @@ def compile_spec(
     *,
     input_prefixes: tuple[str, ...] = (),
     output_prefix: str | None = None,
-) -> tuple[str, dict[str, str], bool]:
-    """(job name, artifacts, whether placeholders stand in for local locations)."""
+) -> tuple[str, dict[str, str], bool, list[str]]:
+    """(job name, artifacts, whether placeholders stand in for local locations, the IAM
+    report: each policy container's size against its limit, and any widened grants)."""
     from mrspec.aws.lower import REVIEW_ACCOUNT_ID, REVIEW_RUN_ID, lower
     from mrspec.spec.loader import load_spec
     from mrspec.spec.model import is_s3_uri
@@ -70,7 +72,11 @@ def compile_spec(
     )
     used = (*model.layout.input_prefixes, model.layout.output_prefix)
     placeholders = any(not is_s3_uri(p) or "LOCAL-" in p for p in used)
-    return spec.name, render_artifacts(model), placeholders
+    from mrspec.aws.policy_fit import policy_sizes
+
+    report = [f"  iam {size.describe()}" for size in policy_sizes(model.roles)]
+    report += [f"  iam: {line}" for line in model.iam_widened]
+    return spec.name, render_artifacts(model), placeholders, report
 
 
 def _existing_files(folder: Path) -> set[str]:
@@ -118,7 +124,7 @@ def command(
     stale: list[str] = []
     seen: dict[str, Path] = {}
     for spec_path in specs:
-        name, files, placeholders = compile_spec(
+        name, files, placeholders, iam_report = compile_spec(
             spec_path, input_prefixes=input_prefixes, output_prefix=output_prefix
         )
         if name in seen:
@@ -148,6 +154,8 @@ def command(
             (folder / rel).unlink()
         note = " (local input/output shown as s3://LOCAL-... placeholders)" if placeholders else ""
         click.echo(f"compiled {spec_path} -> {folder}/{note}")
+        for line in iam_report:
+            click.echo(line)
     if stale:
         for line in stale:
             click.echo(line, err=True)
