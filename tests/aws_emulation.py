@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aws_limits
 import pytest
 
 REGION = "us-east-1"
@@ -118,22 +119,25 @@ class LambdaEmulator:
             self.current.request_id = context.aws_request_id
             output = io.StringIO()  # what the handler prints goes to its log, as in Lambda
             try:
+                aws_limits.check_request(event)
                 with (
                     self._isolated(digest, folder),
                     _environment(function.environment_vars, self.added_environment),
                     redirect_stdout(output),
                     redirect_stderr(output),
+                    aws_limits.traced_memory() as peak,
                 ):
                     handler = _resolve_handler(function.handler)
                     result = handler(event, context)
                 payload, errored = json.dumps(result), False
+                aws_limits.check_run(context, time.monotonic() - started, peak(), payload)
                 logs = output.getvalue()
             except Exception as exc:  # the handler's failure is the function's result
                 trace = traceback.format_exception(exc)
                 payload = json.dumps(
                     {
                         "errorMessage": str(exc),
-                        "errorType": type(exc).__name__,
+                        "errorType": getattr(exc, "error_type", type(exc).__name__),
                         "requestId": context.aws_request_id,
                         "stackTrace": trace,
                     }
@@ -297,6 +301,7 @@ def count_s3_requests(emulator: LambdaEmulator) -> Iterator[list[S3Request]]:
 class EmulatedAws:
     region: str
     lambdas: LambdaEmulator
+    s3_budget: aws_limits.S3Budget = field(default_factory=aws_limits.S3Budget)
 
     def client(self, service: str) -> Any:
         import boto3
@@ -353,10 +358,12 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
         return original_list_executions(self)
 
     monkeypatch.setattr(StepFunctionResponse, "list_executions", list_executions)
+    budget = aws_limits.S3Budget()  # AWS's per-prefix rates; a test may lower them
+    aws_limits.install(monkeypatch, budget)
     S3Storage.reset_shared()
     try:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-            yield EmulatedAws(region=REGION, lambdas=emulator)
+            yield EmulatedAws(region=REGION, lambdas=emulator, s3_budget=budget)
     finally:
         for name in emulator.added_environment:
             os.environ.pop(name, None)
