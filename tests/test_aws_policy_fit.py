@@ -188,3 +188,11 @@ def test_compile_refuses_inputs_beyond_iams_limits_without_a_traceback(tmp_path:
     assert "do not fit IAM's limits" in proc.stderr
     assert "input.prefix names 400 prefixes in 400 buckets" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "wordcount").exists()
+
+
+def test_plan_lists_the_managed_policies_a_role_needs() -> None:
+    from mrspec.cost.stack import facts_from_stack_model
+
+    facts = facts_from_stack_model(lowered(daily_prefixes(365)))
+    roles = {r.name: r.detail for r in facts.resources if r.kind == "role"}
+    assert sorted(roles.values()) == ["0 inline policies, 6 managed", "1 inline policy"]

@@ -48,7 +48,10 @@ def _resource_detail(resource: Any) -> str:
     if kind == "log_group":
         return f"retention {resource.retention_days} d"
     if kind == "role":
-        return f"{len(resource.policies)} inline polic{'y' if len(resource.policies) == 1 else 'ies'}"
+        inline, managed = len(resource.policies), len(resource.managed_policies)
+        text = f"{inline} inline polic{'y' if inline == 1 else 'ies'}"
+        # permissions too large to be inline: the stack's own managed policies (policy_fit)
+        return text + (f", {managed} managed" if managed else "")
     if kind == "state_machine":
         return f"{resource.type}, logging {resource.log_level}"
     raise ValueError(f"unsupported resource kind {kind!r}")
