@@ -3,9 +3,10 @@
 moto accepts much that AWS refuses. These checks make the emulation refuse it too, with
 AWS's own error codes, so a test passing there passes for the reason it would on AWS:
 
-- Step Functions: a Distributed Map item over 256 KiB fails the Map Run
-  (``States.ItemReaderFailed``); moto already checks each state's output
-  (``States.DataLimitExceeded``), which is the next state's input.
+- Step Functions: an execution input over 256 KiB is refused (``InvalidExecutionInput``);
+  a Distributed Map item over 256 KiB fails the Map Run (``States.ItemReaderFailed``);
+  moto already checks each state's output (``States.DataLimitExceeded``), which is the
+  next state's input.
 - Lambda (in ``LambdaEmulator.invoke``): an invocation payload or response over 6 MB
   (``RequestEntityTooLargeException``, ``Function.ResponseSizeTooLarge``); a handler
   running past its function's timeout (``Sandbox.Timedout``) or allocating past its
@@ -88,6 +89,7 @@ def _limit_exceeded(message: str) -> Exception:
 def install(monkeypatch: pytest.MonkeyPatch, budget: S3Budget) -> None:
     """Patch moto to refuse what AWS refuses (the Lambda checks live in the emulator)."""
     _install_item_reader(monkeypatch)
+    _install_execution_input(monkeypatch)
     _install_iam(monkeypatch)
     _install_s3_budget(monkeypatch, budget)
 
@@ -133,6 +135,24 @@ def _install_item_reader(monkeypatch: pytest.MonkeyPatch) -> None:
             )
 
     monkeypatch.setattr(ResourceOutputTransformerJson, "_eval_body", eval_body)
+
+
+def _install_execution_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        given = kwargs.get("execution_input", args[1] if len(args) > 1 else None) or ""
+        if len(given.encode()) > STATE_PAYLOAD_BYTES:
+            raise InvalidExecutionInput(
+                f"the execution input is {len(given.encode())} bytes, over the "
+                f"{STATE_PAYLOAD_BYTES}-byte limit"
+            )
+        return original(self, state_machine_arn, *args, **kwargs)
+
+    monkeypatch.setattr(StepFunctionsParserBackend, "start_execution", start_execution)
 
 
 def _install_iam(monkeypatch: pytest.MonkeyPatch) -> None:

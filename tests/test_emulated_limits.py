@@ -118,6 +118,24 @@ def test_a_state_output_over_256_kib_fails_with_data_limit_exceeded(
     assert described["error"] == "States.DataLimitExceeded"
 
 
+def test_an_execution_input_over_256_kib_is_refused(emulated_aws: EmulatedAws) -> None:
+    from botocore.exceptions import ClientError
+
+    sfn = emulated_aws.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="passes",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+        roleArn=_role(emulated_aws.client("iam"), "sfn-role"),
+    )
+    with pytest.raises(ClientError, match="InvalidExecutionInput") as refused:
+        sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"], input=json.dumps({"pad": "e" * 262_144})
+        )
+    assert "over the 262144-byte limit" in str(refused.value)
+    started = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"small": 1}')
+    assert wait_for_execution(sfn, started["executionArn"])["status"] == "SUCCEEDED"
+
+
 def policy(resources: int) -> str:
     arns = [f"arn:aws:s3:::bucket/prefix-{i:05d}/*" for i in range(resources)]
     return json.dumps(
