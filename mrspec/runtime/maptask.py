@@ -17,7 +17,7 @@ from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.output import PartWriter
-from mrspec.runtime.readers import Block, read_blocks
+from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, read_blocks
 from mrspec.runtime.results import part_uri, shuffle_uri, store_result
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import first_bad_pair, value_error, where
@@ -75,7 +75,11 @@ def run_map_task(
     bad = BadRecords(name, config.max_bad_records, counters)
     with task_scope() as context:
         mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
-        blocks = read_blocks(storage_for, task.splits, config.input_format, bad)
+        # the objects fetched ahead come out of the memory the map buffer leaves free
+        ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)
+        blocks = read_blocks(
+            storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead
+        )
         result: dict[str, Any] = {"kind": "map", "task_id": task.task_id, "attempt": attempt}
         if config.map_only:
             uri = part_uri(config.output_prefix, task.task_id, config.part_token)

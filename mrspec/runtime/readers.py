@@ -42,6 +42,7 @@ TAIL_STEP = 64 * 1024  # first read past the split's end to finish its last reco
 BLOCK_BYTES = 1024**2  # records are handed over in blocks of about this size
 FETCHERS = 16  # S3 GETs in flight for small objects (storage.s3 sizes its pool for it)
 PREFETCH_BYTES = 32 * 1024**2  # at most this much fetched ahead of the mapper
+PREFETCH_SHARE = 16  # ... and at most this fraction of the task's memory (maptask.py)
 SMALL_OBJECT = 4 * 1024**2  # a whole object up to this size is fetched in one GET
 
 
@@ -263,7 +264,10 @@ Fetched = tuple[Split, "Future[bytes] | None"]
 
 
 def prefetched(
-    storage_of: Callable[[str], Storage], splits: Iterable[Split], fetchers: int
+    storage_of: Callable[[str], Storage],
+    splits: Iterable[Split],
+    fetchers: int,
+    limit: int = PREFETCH_BYTES,
 ) -> Iterator[tuple[Split, bytes | None]]:
     """Each split, in order, with its object's bytes when it was fetched ahead (else None:
     the caller reads it with ranged reads, as a large split should be)."""
@@ -289,7 +293,7 @@ def prefetched(
                     yield oldest()
                 yield split, None
                 continue
-            while window and (len(window) >= fetchers or held + split.length > PREFETCH_BYTES):
+            while window and (len(window) >= fetchers or held + split.length > limit):
                 yield oldest()
             read = storage_of(split.uri).read
             window.append((split, pool.submit(read, split.uri, 0, split.object_size)))
@@ -309,17 +313,20 @@ def read_blocks(
     input_format: str,
     bad: BadRecordSink,
     fetchers: int | None = None,
+    prefetch_bytes: int | None = None,
 ) -> Iterator[Block]:
     """Every record of the splits, block by block, in the splits' order.
 
     ``fetchers``: GETs in flight for small whole objects; default ``FETCHERS`` for S3,
     1 (read in turn) for local files, where a read has no latency to hide.
+    ``prefetch_bytes``: at most this much fetched ahead (default ``PREFETCH_BYTES``).
     """
     splits = list(splits)
     if fetchers is None:
         remote = any(s.uri.startswith("s3://") for s in splits)
         fetchers = FETCHERS if remote else 1
-    for split, whole in prefetched(storage_of, splits, fetchers):
+    limit = PREFETCH_BYTES if prefetch_bytes is None else prefetch_bytes
+    for split, whole in prefetched(storage_of, splits, fetchers, limit):
         chunk = S3_CHUNK if split.uri.startswith("s3://") else LOCAL_CHUNK
         if whole is not None:
             raw = _complete_lines(0, [whole], None)
