@@ -187,3 +187,16 @@ def test_s3_answers_slowdown_past_a_prefixs_request_budget(emulated_aws: Emulate
     answer = patient.get_object(Bucket="hot", Key="logs/1")
     assert answer["Body"].read() == b"x" and answer["ResponseMetadata"]["RetryAttempts"] >= 1
     assert emulated_aws.s3_budget.slowdowns >= 2
+
+
+def test_the_runtimes_s3_reads_back_off_from_slowdown_and_succeed(emulated_aws: EmulatedAws) -> None:
+    from mrspec.storage.s3 import S3Storage
+
+    s3 = emulated_aws.client("s3")
+    s3.create_bucket(Bucket="busy")
+    for i in range(6):
+        s3.put_object(Bucket="busy", Key=f"day/{i}", Body=f"{i}\n".encode())
+    emulated_aws.s3_budget.reads_per_s = 2
+    storage = S3Storage.shared()
+    assert [storage.read(f"s3://busy/day/{i}") for i in range(6)] == [f"{i}\n".encode() for i in range(6)]
+    assert emulated_aws.s3_budget.slowdowns >= 1

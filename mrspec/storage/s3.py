@@ -21,6 +21,9 @@ _PART_SIZE = 16 * 1024**2  # multipart part size for streaming writes
 # concurrent GETs of small objects (runtime.readers.FETCHERS), and urllib3 would discard
 # (and re-open) every connection past it.
 _POOL_CONNECTIONS = 32
+# Many tasks each fetching ahead can pass S3's 5,500 GET/s on one prefix, which answers
+# 503 SlowDown until S3 repartitions: back off and retry (AWS's advice for SlowDown).
+_MAX_ATTEMPTS = 10
 
 
 CREDENTIALS_HINT = (
@@ -98,7 +101,11 @@ class S3Storage:
             import boto3
             from botocore.config import Config
 
-            self._client = boto3.client("s3", config=Config(max_pool_connections=_POOL_CONNECTIONS))
+            config = Config(
+                max_pool_connections=_POOL_CONNECTIONS,
+                retries={"mode": "adaptive", "max_attempts": _MAX_ATTEMPTS},
+            )
+            self._client = boto3.client("s3", config=config)
         return self._client
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
