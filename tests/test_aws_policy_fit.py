@@ -191,8 +191,19 @@ def test_compile_refuses_inputs_beyond_iams_limits_without_a_traceback(tmp_path:
 
 
 def test_plan_lists_the_managed_policies_a_role_needs() -> None:
-    from mrspec.cost.stack import facts_from_stack_model
+    from mrspec.cost.stack import resource_lines
 
-    facts = facts_from_stack_model(lowered(daily_prefixes(365)))
-    roles = {r.name: r.detail for r in facts.resources if r.kind == "role"}
+    lines = resource_lines(lowered(daily_prefixes(365)))
+    roles = {r.name: r.detail for r in lines if r.kind == "role"}
     assert sorted(roles.values()) == ["0 inline policies, 6 managed", "1 inline policy"]
+
+
+def test_plans_limit_checks_see_the_roles_managed_policies() -> None:
+    from mrspec.cost.limits import stack_checks
+
+    model = lowered(daily_prefixes(365))
+    checks = {c.name: c for c in stack_checks(make_spec(), model)}
+    managed = [c for name, c in checks.items() if name.startswith("IAM managed policy ")]
+    assert len(managed) == 6 and all(c.ok and c.limit == 6_144 for c in managed)
+    attached = checks["IAM managed policies of role lambda"]
+    assert attached.ok and (attached.value, attached.limit) == (6, 10)

@@ -37,6 +37,7 @@ MAX_LAMBDA_TIMEOUT_S = 900
 MAX_EXPRESS_S = 300
 MAX_ROLE_INLINE_POLICY_CHARS = 10_240  # all inline policies of a role, whitespace not counted
 MAX_MANAGED_POLICY_CHARS = 6_144
+MANAGED_POLICIES_PER_ROLE = 10  # attached to one role (the default quota)
 MAX_PACKAGE_UNZIPPED = 250 * 1024 * 1024  # bytes (Lambda zip deployments)
 ACCOUNT_CONCURRENCY_CHECK = "account Lambda concurrency"
 
@@ -103,7 +104,9 @@ def role_inline_policy_chars(role: Role) -> int:
 def managed_policy_chars(model: StackModel) -> list[tuple[str, int]]:
     """(name, characters) of each customer managed policy the stack creates, if any."""
     out: list[tuple[str, int]] = []
-    for policy in getattr(model, "managed_policies", ()):
+    # the roles hold them (aws.policy_fit: permissions too large to be inline)
+    on_roles = [m for r in model.roles for m in getattr(r, "managed_policies", ())]
+    for policy in (*getattr(model, "managed_policies", ()), *on_roles):
         out.append((str(policy.name), policy_chars(policy.document)))
     return out
 
@@ -165,6 +168,12 @@ def stack_checks(spec: JobSpec, model: StackModel | None) -> list[LimitCheck]:
         for name, chars in managed_policy_chars(model):
             out.append(LimitCheck(f"IAM managed policy {name}", chars, MAX_MANAGED_POLICY_CHARS,
                                   "characters", "fewer input prefixes (a common parent prefix)"))
+        for role in model.roles:
+            attached = len(getattr(role, "managed_policies", ()))
+            if attached:
+                out.append(LimitCheck(
+                    f"IAM managed policies of role {role.logical_name}", attached,
+                    MANAGED_POLICIES_PER_ROLE, "policies", "read from fewer buckets or prefixes"))
     size = package_unzipped_bytes(spec)
     if size is not None:
         out.append(LimitCheck("Lambda package (code + mrspec, unzipped)", size,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mrspec.cost.assumptions import Assumptions
 from mrspec.cost.stack import phase_of
 from mrspec.plan import exchange
+from mrspec.plan.items import map_item
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.readers import S3_CHUNK
 from mrspec.runtime.reducetask import read_window
@@ -271,7 +272,8 @@ def _map_phase(spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions) 
             cpu_mib=task.input_bytes / MIB, cpu_s_per_mib=a["map_cpu_s_per_mib"],
             held_mb=held,
         ))
-    payload = max((task_payload_bytes("map", t.to_json(), spec) for t in plan.map_tasks),
+    # a task too big to inline travels as a reference to its manifest shard (plan.items)
+    payload = max((task_payload_bytes("map", map_item(t), spec) for t in plan.map_tasks),
                   default=0)
     if not loads:
         loads = [TaskLoad(0, 0, 0, 0, 0, 0, 0, 0)]
