@@ -30,6 +30,7 @@ zip's copy. Code polling moto while a run is in flight imports what it needs up 
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import importlib
 import io
@@ -74,6 +75,30 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _Current:
+    """``function`` and ``request_id`` of the running invocation, kept in context
+    variables so threads started with ``contextvars.copy_context()`` see them too."""
+
+    _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
+    _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+    @property
+    def function(self) -> str | None:
+        return self._function.get()
+
+    @function.setter
+    def function(self, value: str | None) -> None:
+        self._function.set(value)
+
+    @property
+    def request_id(self) -> str:
+        return self._request_id.get()
+
+    @request_id.setter
+    def request_id(self, value: str) -> None:
+        self._request_id.set(value)
+
+
 @dataclass
 class Invocation:
     function_name: str
@@ -93,8 +118,9 @@ class LambdaEmulator:
         self.invocations: list[Invocation] = []
         # Environment variables a call added to the process; removed when the fixture ends.
         self.added_environment: set[str] = set()
-        # The function whose handler runs in the current thread (for request accounting).
-        self.current = threading.local()
+        # The function whose handler runs in this thread, or in a thread the handler
+        # started with its context (the map task's read-ahead): for request accounting.
+        self.current = _Current()
 
     # -- the replacement for LambdaFunction._invoke_lambda --------------------------------
     def invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:

@@ -24,6 +24,7 @@ same records in the same order as with one GET at a time.
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 import io
 import json
@@ -296,7 +297,10 @@ def prefetched(
             while window and (len(window) >= fetchers or held + split.length > limit):
                 yield oldest()
             read = storage_of(split.uri).read
-            window.append((split, pool.submit(read, split.uri, 0, split.object_size)))
+            # the caller's context goes with the read (whatever context variables the
+            # task's environment keeps, such as a tracer's or a test harness's)
+            run = contextvars.copy_context().run
+            window.append((split, pool.submit(run, read, split.uri, 0, split.object_size)))
             held += split.length
         while window:
             yield oldest()
