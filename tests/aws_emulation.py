@@ -30,6 +30,7 @@ zip's copy. Code polling moto while a run is in flight imports what it needs up 
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import importlib
 import io
@@ -93,7 +94,7 @@ class LambdaEmulator:
         # Environment variables a call added to the process; removed when the fixture ends.
         self.added_environment: set[str] = set()
         # The function whose handler runs in the current thread (for request accounting).
-        self.current = threading.local()
+        self.current = _Invocation()
 
     # -- the replacement for LambdaFunction._invoke_lambda --------------------------------
     def invoke(self, function: Any, event: Any) -> tuple[str, bool, str]:
@@ -291,6 +292,32 @@ def count_s3_requests(emulator: LambdaEmulator) -> Iterator[list[S3Request]]:
         yield requests
     finally:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+class _Invocation:
+    """The invocation whose handler runs here. A ContextVar rather than a thread-local:
+    mrspec's read threads run with a copy of the submitting task's context, so their
+    requests count for the task that made them."""
+
+    _var: contextvars.ContextVar[tuple[str | None, str]] = contextvars.ContextVar(
+        "mrspec_invocation", default=(None, "")
+    )
+
+    @property
+    def function(self) -> str | None:
+        return self._var.get()[0]
+
+    @function.setter
+    def function(self, value: str | None) -> None:
+        self._var.set((value, self._var.get()[1]))
+
+    @property
+    def request_id(self) -> str:
+        return self._var.get()[1]
+
+    @request_id.setter
+    def request_id(self, value: str) -> None:
+        self._var.set((self._var.get()[0], value))
 
 
 @dataclass

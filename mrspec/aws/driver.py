@@ -278,6 +278,12 @@ def upload_manifests(run: AwsRun) -> None:
         Key=layout.map_manifest_key,
         Body=json.dumps([t.to_json() for t in run.plan.map_tasks]).encode(),
     )
+    for level, key in zip(run.plan.merge_levels, layout.merge_manifest_keys, strict=True):
+        s3.put_object(
+            Bucket=layout.bucket,
+            Key=key,
+            Body=json.dumps([t.to_json() for t in level.tasks]).encode(),
+        )
     if layout.reduce_manifest_key:
         s3.put_object(
             Bucket=layout.bucket,
@@ -306,7 +312,11 @@ def start_execution(run: AwsRun) -> None:
 
 
 def execution_input(run: AwsRun) -> dict[str, Any]:
-    """The parent execution's input; every task receives it as ``run``."""
+    """The parent execution's input; every task receives it as ``run``. ``exchange``
+    is the run's shape (tasks per phase): the commit checks the results against it."""
+    from mrspec.runtime.committer import RunShape
+
+    assert run.plan is not None
     return {
         "job": run.spec.name,
         "run_id": run.run_id,
@@ -314,6 +324,7 @@ def execution_input(run: AwsRun) -> dict[str, Any]:
         "started": time.time(),
         "part_token": run.replacing.token if run.replacing else "",
         "bucket_owner": run.account_id,  # tasks send it as ExpectedBucketOwner
+        "exchange": RunShape.of_plan(run.plan).to_json(),
     }
 
 

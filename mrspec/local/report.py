@@ -49,7 +49,7 @@ class LiveProgress:
         self._progress.stop()
 
     def update(self, phase: str, event: str, done: int, total: int) -> None:
-        if phase not in PHASES:
+        if phase not in PHASES and not phase.startswith("merge-"):
             return
         if event == "start":
             self._bars[phase] = self._progress.add_task(phase, total=total or 1)
@@ -96,7 +96,8 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     retried = (
         f", {tasks['retried_attempts']} retried attempt(s)" if tasks["retried_attempts"] else ""
     )
-    table.add_row("tasks", f"{tasks['map']:,} map, {tasks['reduce']:,} reduce{retried}")
+    merges = f", {tasks['merge']:,} merge" if tasks.get("merge") else ""
+    table.add_row("tasks", f"{tasks['map']:,} map{merges}, {tasks['reduce']:,} reduce{retried}")
     table.add_row(
         "records",
         f"{records['input']:,} in, {records['map_output']:,} mapped, {records['output']:,} out",

@@ -6,6 +6,7 @@ endpoint works, moto's server included.
 
 from __future__ import annotations
 
+import encodings.idna  # noqa: F401  # botocore needs it; importing it lazily from a read thread fails
 import io
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,12 @@ from mrspec.spec.model import split_s3_uri
 from mrspec.storage import ObjectInfo
 
 _PART_SIZE = 16 * 1024**2  # multipart part size for streaming writes
+# Adaptive retries: botocore backs off and rate-limits itself on 503 SlowDown (a fresh
+# bucket has one partition until S3 splits it), so a throttled request is retried by the
+# client instead of failing the task. Ten attempts ride out a repartitioning burst.
+RETRY_MODE = "adaptive"
+RETRY_MAX_ATTEMPTS = 10
+MAX_POOL_CONNECTIONS = 32  # above the read threads of one task (mrspec.runtime.exchange)
 
 
 CREDENTIALS_HINT = (
@@ -91,9 +98,14 @@ class S3Storage:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            with self._lock:  # boto3's default session is not safe to create clients from threads
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
 
-            self._client = boto3.client("s3")
+                    retries: Any = {"mode": RETRY_MODE, "max_attempts": RETRY_MAX_ATTEMPTS}
+                    config = Config(retries=retries, max_pool_connections=MAX_POOL_CONNECTIONS)
+                    self._client = boto3.client("s3", config=config)
         return self._client
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
