@@ -25,6 +25,7 @@ from mrspec.runtime.results import load_results
 from mrspec.storage import storage_for
 
 MANIFEST_VERSION = 1
+DELETE_BATCH = 1000  # keys per DeleteObjects request
 
 
 def _listing_prefix(prefix: str) -> str:
@@ -183,15 +184,17 @@ def commit(
 def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> None:
     # one listing of the work prefix; work objects are those under a shard folder
     # (mrspec.runtime.layout), deleted 1,000 keys per request by the S3 storage
+    # deleted while listing, DELETE_BATCH keys at a time: memory stays flat in M
     location = _listing_prefix(work_prefix)
     storage = storage_for(location)
-    storage.delete(
-        [
-            o.uri
-            for o in storage.list(location)
-            if is_shard_folder(o.uri[len(location) :].split("/", 1)[0])
-        ]
-    )
+    batch: list[str] = []
+    for info in storage.list(location):
+        if is_shard_folder(info.uri[len(location) :].split("/", 1)[0]):
+            batch.append(info.uri)
+        if len(batch) == DELETE_BATCH:
+            storage.delete(batch)
+            batch = []
+    storage.delete(batch)
     if remove_output and config.output_prefix:
         # only this run's parts: an output being replaced stays whole
         replace.discard(config.output_prefix, config.part_token)
