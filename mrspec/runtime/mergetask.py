@@ -78,7 +78,7 @@ def run_merge_task(
         offset = records = 0
         with body_writer(body) as out:
             for partition in range(config.partitions):
-                runs = [iter(s.blocks(partition)) for s in streams if partition in s.reader.header.index]
+                runs = [iter(s.blocks(partition)) for s in streams if s.has(partition)]
                 length, values = write_segment(out, merge_runs(runs, combine), config.compress_shuffle)
                 index.append([offset, length, values])
                 offset += length

@@ -72,11 +72,9 @@ def run_reduce_task(
         raise TaskFailedError(f"{name}: the job is map-only; it has no reduce tasks")
     if not 0 <= partition < config.partitions:
         raise TaskFailedError(f"{name}: partition out of range 0..{config.partitions - 1}")
-    readers = [
-        r for r in open_all(input_uris(work_prefix, map_results, inputs))
-        if partition in r.header.index
-    ]
-    input_records = sum(r.header.index[partition].records for r in readers)
+    found = [(r, r.header.index.get(partition)) for r in open_all(input_uris(work_prefix, map_results, inputs))]
+    readers = [r for r, segment in found if segment is not None]
+    input_records = sum(segment.records for _, segment in found if segment is not None)
     counters: Counter[str] = Counter()
     with task_scope() as context:
         reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
