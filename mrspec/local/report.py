@@ -96,16 +96,20 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     retried = (
         f", {tasks['retried_attempts']} retried attempt(s)" if tasks["retried_attempts"] else ""
     )
-    merges = f", {tasks['merge']:,} merge" if tasks.get("merge") else ""
-    table.add_row("tasks", f"{tasks['map']:,} map{merges}, {tasks['reduce']:,} reduce{retried}")
+    merged = f", {tasks['merge']:,} merge" if tasks.get("merge") else ""
+    table.add_row("tasks", f"{tasks['map']:,} map{merged}, {tasks['reduce']:,} reduce{retried}")
     table.add_row(
         "records",
         f"{records['input']:,} in, {records['map_output']:,} mapped, {records['output']:,} out",
     )
+    merges = sorted(
+        (k[: -len("_seconds")].replace("_", "-") for k in timings if k.startswith("merge_")),
+        key=lambda name: int(name.rsplit("-", 1)[1]),
+    )
     phases = ", ".join(
         f"{name} {timings[key]:.2f}s"
-        for name in ("plan", "map", "reduce", "commit")
-        if (key := f"{name}_seconds") in timings
+        for name in ("plan", "map", *merges, "reduce", "commit")
+        if (key := f"{name.replace('-', '_')}_seconds") in timings
     )
     table.add_row("time", f"{timings['seconds']:.2f}s ({phases})")
     for kind, memory in summary["memory"].items():

@@ -17,6 +17,7 @@ from typing import BinaryIO, ClassVar, cast
 from mrspec.storage import ObjectInfo
 
 Observer = Callable[[str, str], None]  # (operation, uri)
+LIST_PAGE = 1000  # keys per LIST request, as ListObjectsV2
 
 
 class MemoryStorage:
@@ -47,10 +48,16 @@ class MemoryStorage:
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         self.request("LIST", prefix)
+        # the "server side" of a listing: one pointer per key (the strings are the store's
+        # own); objects go out one at a time, as S3's pages would
         with self._lock:
-            found = sorted((u, len(d)) for u, d in self.objects.items() if u.startswith(prefix))
-        for uri, size in found:
-            yield ObjectInfo(uri, size)
+            keys = sorted(u for u in self.objects if u.startswith(prefix))
+        for n, uri in enumerate(keys):
+            if n and n % LIST_PAGE == 0:
+                self.request("LIST", prefix)  # the next page
+            data = self.objects.get(uri)
+            if data is not None:
+                yield ObjectInfo(uri, len(data))
 
     def read(self, uri: str, start: int = 0, end: int | None = None) -> bytes:
         self.request("GET", uri)
