@@ -118,7 +118,9 @@ def run_local(
     summary = summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
     if merge_results:
         summary["tasks"]["merge"] = len(merge_results)
-        summary["memory"]["merge"] = _memory(merge_results, config.reduce_memory_mb)
+        memory = summary["memory"]  # in phase order: map, merge, reduce
+        merge = _memory(merge_results, config.reduce_memory_mb)
+        summary["memory"] = {"map": memory.pop("map"), "merge": merge, **memory}
     return summary
 
 
