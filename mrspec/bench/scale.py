@@ -126,6 +126,9 @@ def measured(label: str, store: MemoryStorage, figures: dict[str, list[TaskFigur
     """Run a task under ``label`` (``phase/id``); record its figures. Yields a one-item
     list the caller sets to the task's record count."""
     token = _task.set(label)
+    meter = store.observer
+    if isinstance(meter, Meter):  # its per-task table grows here, not inside the task
+        meter.per_task[label] = Counter()
     stored = store.stored_bytes
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
