@@ -183,8 +183,8 @@ def commit(
 
 def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> None:
     # one listing of the work prefix; work objects are those under a shard folder
-    # (mrspec.runtime.layout), deleted 1,000 keys per request by the S3 storage
-    # deleted while listing, DELETE_BATCH keys at a time: memory stays flat in M
+    # (mrspec.runtime.layout), deleted while listing, DELETE_BATCH keys at a time, so
+    # memory stays flat in M
     location = _listing_prefix(work_prefix)
     storage = storage_for(location)
     batch: list[str] = []
