@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mrspec.plan.model import JobPlan
-from mrspec.runtime import replace
+import mrspec.runtime.replace as replace
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
 from mrspec.runtime.exchange import Totals
