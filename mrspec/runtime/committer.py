@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mrspec.plan.model import JobPlan
 import mrspec.runtime.replace as replace
+from mrspec.plan.model import JobPlan
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
 from mrspec.runtime.exchange import Totals
