@@ -8,8 +8,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mrspec.plan import plan_job
-from mrspec.runtime import TaskConfig, commit, prepare_output, run_map_task, run_reduce_task
+from mrspec.local.engine import plan_shape
+from mrspec.plan import JobPlan, plan_job
+from mrspec.plan.model import ReduceTask, ShuffleInputs
+from mrspec.plan.planner import plan_exchange
+from mrspec.runtime import (
+    TaskConfig,
+    commit,
+    prepare_output,
+    run_map_task,
+    run_merge_task,
+    run_reduce_task,
+)
 from mrspec.spec.model import (
     CodeSpec,
     InputSpec,
@@ -110,13 +120,30 @@ def make_job(
     )
 
 
-def run_in_process(spec: JobSpec, work: Path, **config_changes: Any) -> dict[str, Any]:
-    """Plan, map, reduce and commit in this process (no engine): the Lambda call pattern."""
+def with_fan_in(plan: JobPlan, fan: int) -> JobPlan:
+    """``plan`` with the merge levels a fan-in of ``fan`` gives (tests use tiny fan-ins to
+    get several merge levels out of a few map tasks)."""
+    import dataclasses
+
+    levels = plan_exchange(len(plan.map_tasks), fan)
+    count = len(levels[-1].tasks) if levels else len(plan.map_tasks)
+    last = ShuffleInputs(len(levels), 0, count)
+    reduces = tuple(ReduceTask(t.partition, last) for t in plan.reduce_tasks)
+    return dataclasses.replace(plan, merge_levels=levels, reduce_tasks=reduces)
+
+
+def run_in_process(
+    spec: JobSpec, work: Path, fan: int | None = None, **config_changes: Any
+) -> dict[str, Any]:
+    """Plan, map, merge, reduce and commit in this process (no engine): the Lambda call
+    pattern. ``fan`` replaces the plan's fan-in."""
     import dataclasses
     import time
 
     config = dataclasses.replace(TaskConfig.from_spec(spec), **config_changes)
     plan = plan_job(spec)
+    if fan is not None:
+        plan = with_fan_in(plan, fan)
     prepare_output(config, overwrite=True)
     started = time.time()
     work_prefix = str(work / "work")
@@ -126,13 +153,19 @@ def run_in_process(spec: JobSpec, work: Path, **config_changes: Any) -> dict[str
         run_map_task(config, task, work_prefix=work_prefix, scratch_dir=str(scratch))
         for task in plan.map_tasks
     ]
+    for level in plan.merge_levels:
+        for merge in level.tasks:
+            run_merge_task(config, merge, work_prefix=work_prefix, scratch_dir=str(scratch))
     reduces = [
-        run_reduce_task(config, p, work_prefix=work_prefix, scratch_dir=str(scratch))
-        for p in range(config.partitions)
+        run_reduce_task(
+            config, t.partition, work_prefix=work_prefix, scratch_dir=str(scratch), inputs=t.inputs
+        )
+        for t in plan.reduce_tasks
     ]
-    manifest = commit(config, work_prefix=work_prefix, started=started)
+    manifest = commit(config, work_prefix=work_prefix, shape=plan_shape(plan), started=started)
     manifest["_map_results"] = maps
     manifest["_reduce_results"] = reduces
+    manifest["_plan"] = plan
     return manifest
 
 

@@ -92,10 +92,10 @@ def test_every_resource_and_its_properties(mocks: RecordingMocks, tmp_path: Path
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
             "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
             "aws:s3/bucketPolicy:BucketPolicy": 1,
-            "aws:cloudwatch/logGroup:LogGroup": 4,
+            "aws:cloudwatch/logGroup:LogGroup": 5,
             "aws:iam/role:Role": 2,
             "aws:iam/rolePolicy:RolePolicy": 2,
-            "aws:lambda/function:Function": 3,
+            "aws:lambda/function:Function": 4,
             "aws:sfn/stateMachine:StateMachine": 1,
         }
         [(_, bucket)] = mocks.of_type("aws:s3/bucket:Bucket")
@@ -138,6 +138,7 @@ def test_every_resource_and_its_properties(mocks: RecordingMocks, tmp_path: Path
         }
         assert groups == {
             "/aws/lambda/mrspec-wordcount-r1-map": 14,
+            "/aws/lambda/mrspec-wordcount-r1-merge": 14,
             "/aws/lambda/mrspec-wordcount-r1-reduce": 14,
             "/aws/lambda/mrspec-wordcount-r1-commit": 14,
             "/aws/vendedlogs/states/mrspec-wordcount-r1": 14,
@@ -146,6 +147,7 @@ def test_every_resource_and_its_properties(mocks: RecordingMocks, tmp_path: Path
         functions = {i["name"]: i for _, i in mocks.of_type("aws:lambda/function:Function")}
         expected = {  # name: (memory, timeout, ephemeral, handler)
             "mrspec-wordcount-r1-map": (2048, 180, 768, "mrspec.aws.handlers.map_handler"),
+            "mrspec-wordcount-r1-merge": (3008, 300, 10240, "mrspec.aws.handlers.merge_handler"),
             "mrspec-wordcount-r1-reduce": (3008, 300, 10240, "mrspec.aws.handlers.reduce_handler"),
             "mrspec-wordcount-r1-commit": (512, 300, 512, "mrspec.aws.handlers.commit_handler"),
         }
@@ -161,10 +163,9 @@ def test_every_resource_and_its_properties(mocks: RecordingMocks, tmp_path: Path
             assert f["runtime"] == "python3.12"
             assert f["architectures"] == ["x86_64"]
             assert f["role"] == f"arn:aws:iam::{ACCOUNT}:role/mrspec-wordcount-r1-lambda"
-            assert (
-                f["environment"]["variables"]["MRSPEC_WORK_URI"]
-                == "s3://mrspec-wordcount-r1/runs/r1"
-            )
+            variables = f["environment"]["variables"]
+            assert variables["MRSPEC_WORK_URI"] == "s3://mrspec-wordcount-r1/runs/r1"
+            assert (variables["AWS_RETRY_MODE"], variables["AWS_MAX_ATTEMPTS"]) == ("adaptive", "10")
             assert f["loggingConfig"]["logGroup"] == f"/aws/lambda/{name}"
             assert isinstance(f["code"], pulumi.FileArchive)
 
@@ -218,7 +219,7 @@ def test_every_resource_and_its_properties(mocks: RecordingMocks, tmp_path: Path
             "WriteOutputList": (["s3:ListBucket"], ["arn:aws:s3:::results"]),
             "WriteLogs": (
                 ["logs:CreateLogStream", "logs:PutLogEvents"],
-                [f"{lg}-commit:*", f"{lg}-map:*", f"{lg}-reduce:*"],
+                [f"{lg}-commit:*", f"{lg}-map:*", f"{lg}-merge:*", f"{lg}-reduce:*"],
             ),
             "InvokeJobFunctions": (
                 ["lambda:InvokeFunction"],
@@ -227,6 +228,8 @@ def test_every_resource_and_its_properties(mocks: RecordingMocks, tmp_path: Path
                     f"{fn}-commit:*",
                     f"{fn}-map",
                     f"{fn}-map:*",
+                    f"{fn}-merge",
+                    f"{fn}-merge:*",
                     f"{fn}-reduce",
                     f"{fn}-reduce:*",
                 ],
@@ -315,6 +318,7 @@ def test_outputs(mocks: RecordingMocks, tmp_path: Path) -> Any:
             f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:mrspec-wordcount-r1",
             "mrspec-wordcount-r1-map",
             "/aws/lambda/mrspec-wordcount-r1-map",
+            "/aws/lambda/mrspec-wordcount-r1-merge",
             "/aws/lambda/mrspec-wordcount-r1-reduce",
             "/aws/lambda/mrspec-wordcount-r1-commit",
             "/aws/vendedlogs/states/mrspec-wordcount-r1",

@@ -15,8 +15,9 @@ from aws_specs import REPO, make_spec
 
 from mrspec.aws import handlers
 from mrspec.plan.planner import plan_job
-from mrspec.runtime import TaskConfig
+from mrspec.runtime import RunShape, TaskConfig
 from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.layout import failure_uri, manifest_key
 from mrspec.spec.model import CodeSpec, JobSpec, MapSpec
 
 TEXT = ["the cat sat on the mat", "The Dog, the cat", "", "a b c a b a"]
@@ -48,12 +49,16 @@ def setup_job(
     monkeypatch.setenv(handlers.SCRATCH_ENV, str(tmp_path))
     work = str(tmp_path / "work" / "runs" / "r1")
     plan = plan_job(spec)
-    manifests = Path(work) / handlers.MANIFESTS_DIR
-    manifests.mkdir(parents=True)
-    (manifests / handlers.MAP_MANIFEST).write_text(
-        json.dumps([t.to_json() for t in plan.map_tasks])
-    )
+    for phase, tasks in (("map", plan.map_tasks), ("reduce", plan.reduce_tasks)):
+        manifest = Path(work) / manifest_key("", phase)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps([t.to_json() for t in tasks]))
     return spec, work
+
+
+def run_input(spec: JobSpec) -> dict[str, Any]:
+    """The execution input's part the commit reads: the run's shape."""
+    return {"exchange": RunShape.of_plan(plan_job(spec)).to_json()}
 
 
 def map_events(spec: JobSpec, work: str) -> list[dict[str, Any]]:
@@ -78,11 +83,17 @@ def run_whole_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         result = handlers.map_handler(event, None)
         assert result["kind"] == "map" and result["task_id"] == event["task"]["task_id"]
         json.dumps(result)
-    for p in range(spec.partitions):
-        event = {"phase": "reduce", "task": {"partition": p}, "work": work, "attempt": 0}
+    reduces = json.loads((Path(work) / manifest_key("", "reduce")).read_text())
+    for p, task in enumerate(reduces):
+        event = {"phase": "reduce", "task": task, "work": work, "attempt": 0}
         assert handlers.reduce_handler(event, None)["task_id"] == p
     summary = handlers.commit_handler(
-        {"action": "commit", "work": work, "started": "2026-01-02T03:04:05.500Z", "run": {}}
+        {
+            "action": "commit",
+            "work": work,
+            "started": "2026-01-02T03:04:05.500Z",
+            "run": run_input(spec),
+        }
     )
     expected = Counter(
         w.strip("'")
@@ -141,7 +152,7 @@ def test_failure_is_recorded_reported_under_its_name_and_cleared_by_a_retry(
     with pytest.raises(Exception, match="disk on fire") as info:
         handlers.map_handler(event, None)
     assert type(info.value).__name__ == "UserCodeError"  # retryable: keeps its own name
-    record_path = Path(handlers.failure_uri(work, "map", event["task"]["task_id"]))
+    record_path = Path(failure_uri(work, "map", event["task"]["task_id"]))
     record = json.loads(record_path.read_text())
     assert record["error"] == "UserCodeError" and record["attempt"] == 1
     assert "disk on fire" in record["traceback"]
@@ -178,7 +189,7 @@ def test_non_retryable_errors_carry_the_retriers_name(
         handlers.map_handler(event, None)
     assert type(info.value).__name__ == "TaskFailedError"  # what the state machine matches
     assert str(info.value).startswith("BadRecordLimitError: ")
-    record = json.loads(Path(handlers.failure_uri(work, "map", 0)).read_text())
+    record = json.loads(Path(failure_uri(work, "map", 0)).read_text())
     assert record["error"] == "BadRecordLimitError"
 
 
@@ -203,7 +214,7 @@ def test_commit_refuses_missing_map_results(
     events = map_events(spec, work)
     handlers.map_handler(events[0], None)
     with pytest.raises(TaskFailedError, match=f"1 of {len(events)} map task results"):
-        handlers.commit_handler({"action": "commit", "work": work})
+        handlers.commit_handler({"action": "commit", "work": work, "run": run_input(spec)})
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 

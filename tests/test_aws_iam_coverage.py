@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from aws_specs import REPO, make_spec
+from local_jobs import with_fan_in
 
 from mrspec.aws import handlers
 from mrspec.aws.lower import lower
 from mrspec.plan.planner import plan_job
-from mrspec.runtime import TaskConfig
+from mrspec.runtime import RunShape, TaskConfig
 from mrspec.spec.model import CodeSpec
 
 ACCOUNT = "123456789012"
@@ -118,8 +119,10 @@ def test_lambda_role_allows_every_request_of_a_run(
         input=dataclasses.replace(spec.input, split_size=2000),
         map=dataclasses.replace(spec.map, bin_size=4000),
     )
-    plan = plan_job(spec)  # the driver lists the input with the user's credentials
-    assert len(plan.map_tasks) > 2
+    # the driver lists the input with the user's credentials; a fan-in of 2 gives the run
+    # merge levels, so the merge function's requests are checked too
+    plan = with_fan_in(plan_job(spec), 2)
+    assert len(plan.map_tasks) > 2 and plan.merge_levels
     model = lower(spec, plan, run_id="r1", account_id=ACCOUNT)
     work_bucket = model.layout.bucket
     s3.create_bucket(Bucket=work_bucket)
@@ -143,11 +146,19 @@ def test_lambda_role_allows_every_request_of_a_run(
     work = model.layout.work_uri
     for task in plan.map_tasks:
         handlers.map_handler({"phase": "map", "task": task.to_json(), "work": work, "attempt": 0})
+    for level in plan.merge_levels:
+        for merge in level.tasks:
+            handlers.merge_handler(
+                {"phase": "merge", "task": merge.to_json(), "work": work, "attempt": 0}
+            )
     for task in plan.reduce_tasks:
         handlers.reduce_handler(
             {"phase": "reduce", "task": task.to_json(), "work": work, "attempt": 0}
         )
-    handlers.commit_handler({"action": "commit", "work": work, "started": 0})
+    shape = RunShape.of_plan(plan).to_json()
+    handlers.commit_handler(
+        {"action": "commit", "work": work, "started": 0, "run": {"exchange": shape}}
+    )
     assert s3.get_object(Bucket=OUT_BUCKET, Key="wc/_SUCCESS")["ContentLength"] > 0
 
     policy = model.role("lambda").policies[0].document.to_json()

@@ -35,12 +35,14 @@ def test_resources_and_names() -> None:
     assert kinds == [
         ("bucket", "mrspec-wordcount-r1"),
         ("log_group", "/aws/lambda/mrspec-wordcount-r1-map"),
+        ("log_group", "/aws/lambda/mrspec-wordcount-r1-merge"),
         ("log_group", "/aws/lambda/mrspec-wordcount-r1-reduce"),
         ("log_group", "/aws/lambda/mrspec-wordcount-r1-commit"),
         ("log_group", "/aws/vendedlogs/states/mrspec-wordcount-r1"),
         ("role", "mrspec-wordcount-r1-lambda"),
         ("role", "mrspec-wordcount-r1-states"),
         ("function", "mrspec-wordcount-r1-map"),
+        ("function", "mrspec-wordcount-r1-merge"),
         ("function", "mrspec-wordcount-r1-reduce"),
         ("function", "mrspec-wordcount-r1-commit"),
         ("state_machine", "mrspec-wordcount-r1"),
@@ -168,7 +170,7 @@ def test_lambda_role_statements_exactly() -> None:
     assert logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert logs["Resource"] == [
         f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/mrspec-wordcount-r1-{n}:*"
-        for n in ("commit", "map", "reduce")
+        for n in ("commit", "map", "merge", "reduce")
     ]
 
 
@@ -180,6 +182,8 @@ def test_state_machine_role_statements_exactly() -> None:
         f"{fn}-commit:*",
         f"{fn}-map",
         f"{fn}-map:*",
+        f"{fn}-merge",
+        f"{fn}-merge:*",
         f"{fn}-reduce",
         f"{fn}-reduce:*",
     ]
@@ -285,7 +289,7 @@ def test_to_json_is_stable_and_complete() -> None:
     a, b = model_of().to_json_text(), model_of().to_json_text()
     assert a == b and a.endswith("\n")
     data = json.loads(a)
-    assert [r["kind"] for r in data["resources"]].count("function") == 3
+    assert [r["kind"] for r in data["resources"]].count("function") == 4  # map merge reduce commit
     assert data["phases"][0]["execution_type"] == "STANDARD"
 
 

@@ -72,10 +72,10 @@ def test_program_builds_the_job_from_config(
     assert "aws:index/getCallerIdentity:getCallerIdentity" in mocks.calls
     types = [t for t, _ in mocks.resources]
     assert "pulumi:providers:aws" in types
-    assert types.count("aws:lambda/function:Function") == 3
+    assert types.count("aws:lambda/function:Function") == 4
     functions = [i for t, i in mocks.resources if t == "aws:lambda/function:Function"]
     assert {f["name"] for f in functions} == {
-        f"mrspec-wordcount-cli1-{n}" for n in ("map", "reduce", "commit")
+        f"mrspec-wordcount-cli1-{n}" for n in ("map", "merge", "reduce", "commit")
     }
     policies = [i["policy"] for t, i in mocks.resources if t == "aws:iam/rolePolicy:RolePolicy"]
     assert any(f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group" in p for p in policies)

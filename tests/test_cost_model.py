@@ -138,10 +138,17 @@ def facts(
     concurrency: int,
     partitions: int | None,
     reduce_memory: int = 1769,
+    merge_levels: tuple[int, ...] = (),
 ) -> StackFacts:
-    """The stack as mrspec.aws.lower builds it (checked in test_facts_match_lowering)."""
+    """The stack as mrspec.aws.lower builds it (checked in test_facts_match_lowering).
+
+    ``merge_levels``: tasks per merge level; merge tasks get the reduce section's sizes."""
     functions = [FunctionFacts("map", map_memory, 0, arch, map_eph)]
     phases = [PhaseFacts("map", "map", child, concurrency, 1)]  # type: ignore[arg-type]
+    if merge_levels:
+        functions.append(FunctionFacts("merge", reduce_memory, 0, arch, 10240))
+    for level, tasks in enumerate(merge_levels, start=1):
+        phases.append(PhaseFacts(f"merge-{level}", "merge", child, min(concurrency, tasks), 1))  # type: ignore[arg-type]
     if partitions:
         functions.append(FunctionFacts("reduce", reduce_memory, 0, arch, 10240))
         phases.append(PhaseFacts("reduce", "reduce", child, min(concurrency, partitions), 1))  # type: ignore[arg-type]
@@ -153,6 +160,7 @@ def facts(
 def with_timeouts(spec: JobSpec, stack: StackFacts) -> StackFacts:
     """The stack with the spec's timeouts (the warnings use them)."""
     timeouts = {"map": spec.map.timeout_s,
+                "merge": spec.reduce.timeout_s if spec.reduce else 0,
                 "reduce": spec.reduce.timeout_s if spec.reduce else 0}
     fixed = tuple(
         FunctionFacts(f.logical_name, f.memory_mb, timeouts.get(f.logical_name, f.timeout_s),
@@ -231,13 +239,14 @@ def test_x86_standard_children_with_reduce() -> None:
     assert service(e, "Step Functions") == pytest.approx(195 * TRANSITION)
     # S3 PUT class: LIST 1, manifests 2, shuffle 80 x (38.4 MiB -> 3 parts + 2) = 400,
     # output 16 x (64 MiB -> 4 parts + 2) = 96, task results 96, ResultWriter 4, _SUCCESS 1,
-    # result LISTs (16 reducers + 2 phases) x 1 page = 18, output LISTs 2, cleanup LIST 1.
-    puts = 1 + 2 + 400 + 96 + 96 + 4 + 1 + 18 + 2 + 1
+    # result LISTs by the commit 2 phases x 1 page = 2 (reducers list nothing: the plan
+    # names their objects), output LISTs 2, cleanup LIST 1.
+    puts = 1 + 2 + 400 + 96 + 96 + 4 + 1 + 2 + 2 + 1
     # GET class: input in 8 MiB ranged reads: per object the first split 8 GETs, the 15
     # others read from start - 1, so 64 MiB + 1 byte = 9 GETs: 10 x (8 + 135) = 1,430,
     # + 150 read-aheads; manifests 2; shuffle 80 x 16 segments of 2.4 MiB, each one GET
-    # (window min(8 MiB, 3,538 MB / 4 / 80 runs) = 8 MiB); map results read by reducers
-    # 80 x 16; results read by the commit 96.
+    # (window min(8 MiB, 3,538 MB / 4 / 80 runs) = 8 MiB); the heads of the map outputs read by
+    # reducers 80 x 16; results read by the commit 96.
     gets = 1430 + 150 + 2 + 1280 + 1280 + 96
     assert qty(e, "shuffle PUT (one object per map task)") == 400
     assert qty(e, "input GET (ranged, + read-ahead)") == 1580
@@ -294,8 +303,9 @@ def test_arm64_express_children() -> None:
     assert qty(e, "EXPRESS child duration") == pytest.approx(express_gb_s)
     sfn_usd = 23 * TRANSITION + 20 * EXPRESS_REQUEST + express_gb_s * EXPRESS_GB_S
     assert service(e, "Step Functions") == pytest.approx(sfn_usd)
-    # S3: shuffle 19.2 MiB -> 2 parts + 2 = 4 PUTs x 16; output 25.6 MiB -> 4 PUTs x 4.
-    puts = 1 + 2 + 64 + 16 + 20 + 4 + 1 + 6 + 2 + 1
+    # S3: shuffle 19.2 MiB -> 2 parts + 2 = 4 PUTs x 16; output 25.6 MiB -> 4 PUTs x 4;
+    # result LISTs 2 (the commit's, one per phase; reducers list nothing).
+    puts = 1 + 2 + 64 + 16 + 20 + 4 + 1 + 2 + 2 + 1
     # Input: per 128 MiB object 4 + 3 x 5 = 19 ranged GETs (8 MiB windows) + 3 read-aheads.
     gets = (8 * 19 + 24) + 2 + 64 + 64 + 20
     map_phase, reduce_phase = 2 + 1 + 0.1 + 12.54025, 2 + 1 + 0.1 + 5.612
@@ -353,7 +363,7 @@ def test_large_input_many_waves() -> None:
                      map_timeout=180, partitions=100, concurrency=2000)
     objects = [ObjectInfo(f"s3://in-bucket/data/o{i:05d}", 100 * MIB) for i in range(10_000)]
     stack = facts("x86_64", map_memory=1769, map_eph=768, child="STANDARD", concurrency=2000,
-                  partitions=100)
+                  partitions=100, merge_levels=(23,))
     e = run(spec, objects, stack)
     # Each object: splits of 64 + 36 MiB, one bin of 100 MiB -> 10,000 map tasks.
     assert (e.splits, e.map_tasks) == (20_000, 10_000)
@@ -379,15 +389,17 @@ def test_large_input_many_waves() -> None:
     # PUTs: LIST 10, manifests 3, shuffle 10,000 x (30 MiB -> 2 parts + 2 = 4), merged
     # objects 18 x (13,050 MiB -> 816 parts + 2) + 5 x (13,020 MiB -> 814 + 2), output
     # 100 x (1,000 MiB -> 63 parts + 2 = 65), results 10,123, ResultWriter 6, _SUCCESS 1,
-    # result LISTs 100 reducers x ceil(23 / 1,000) + 3 phases x ceil(10,123 / 1,000) = 133,
-    # output LISTs 2, cleanup ceil((3 + 10,000 + 23 + 10,123 + 6) / 1,000) = 21.
-    puts = 10 + 3 + 40_000 + (18 * 818 + 5 * 816) + 6_500 + 10_123 + 6 + 1 + 133 + 2 + 21
+    # result LISTs 3 phases x ceil(10,123 / 1,000) = 33 (reducers list nothing: the plan
+    # names their objects), output LISTs 2, cleanup ceil((3 + 10,000 + 23 + 10,123 + 6) /
+    # 1,000) = 21.
+    puts = 10 + 3 + 40_000 + (18 * 818 + 5 * 816) + 6_500 + 10_123 + 6 + 1 + 33 + 2 + 21
     # GETs: input per object 8 + 5 ranged GETs + 1 read-ahead = 14 x 10,000; manifests 3;
-    # merge: per map output 1 result GET + ceil(30 MiB / window) with window
-    # 1,769 MiB / 4 / 435 = 1,066,052 bytes (434: 1,068,508) -> 30: 10,000 x 31;
-    # reduce: segment 13,050 MiB / 100 = 130.5 MiB in 8 MiB windows -> 17 x 23 merged
-    # objects x 100 reducers, + 23 result GETs each; commit 23 merge + 100 reduce results.
-    gets = 140_000 + 3 + 310_000 + 17 * 23 * 100 + 2_300 + 123
+    # merge: per map output 1 head GET + ceil(30 MiB / window), each run holding two
+    # windows: 1,769 MiB / 4 / 435 / 2 = 533,026 bytes -> 60 (434: 534,254 -> 59), so
+    # 18 x 435 x 61 + 5 x 434 x 60; reduce: segment 13,050 MiB / 100 = 130.5 MiB in 8 MiB
+    # windows -> 17 x 23 merged objects x 100 reducers, + 23 head GETs each; commit 23
+    # merge + 100 reduce results.
+    gets = 140_000 + 3 + (18 * 435 * 61 + 5 * 434 * 60) + 17 * 23 * 100 + 2_300 + 123
     map_phase = 2 + 1 + 10 * (0.1 + 12.15)
     merge_phase = 2 + 1 + 0.1 + 815.925
     reduce_phase = 2 + 1 + 0.1 + 207.8

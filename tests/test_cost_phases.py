@@ -83,17 +83,18 @@ def test_map_reduce_and_commit_of_a_job_without_merges() -> None:
     assert m.per_task.peak_memory_mb == pytest.approx(100 + 64 + 64)
 
     # Reduce at 1,024 MB: window min(8 MiB, 256 MiB / 5) = 8 MiB. Segments of partition
-    # 0: four of 9.6 MiB (2 GETs each) and one of 4.8 MiB (1), + 5 result GETs, 1 LIST.
+    # 0: four of 9.6 MiB (2 GETs each) and one of 4.8 MiB (1), + 5 head GETs; no LIST
+    # (the plan names the objects).
     r = phases["reduce"]
     assert (r.tasks, r.memory_mb, r.timeout_s) == (2, 1024, 300)
-    assert (r.per_task.get_requests, r.per_task.list_requests) == (14, 1)
+    assert (r.per_task.get_requests, r.per_task.list_requests) == (14, 0)
     # Output 288 * 0.1 / 2 = 14.4 MiB: 1 PUT, + the result.
     assert r.per_task.put_requests == 2
     shuffle = 288 * 0.3 / 2  # MiB read by one reducer
     cpu = shuffle * 0.05 * 1769 / 1024  # 1,024 MB is 1,024 / 1,769 of a vCPU
-    latency = 0.02 * (math.ceil(14 / 8) + 2 + 1)
+    latency = 0.02 * (math.ceil(14 / 8) + 2)  # GETs 8 at a time, 2 PUTs, no LIST
     assert r.per_task.seconds == pytest.approx(0.3 + cpu + shuffle / 80 + 14.4 / 50 + latency)
-    assert r.per_task.peak_memory_mb == pytest.approx(100 + 5 * 8 + 14.4)
+    assert r.per_task.peak_memory_mb == pytest.approx(100 + 5 * 2 * 8 + 14.4)  # 2 windows a run
 
     # Commit: 5 map + 2 reduce results; LISTs: results of 2 phases, the output check and
     # the cleanup; PUTs: _SUCCESS and one DeleteObjects.

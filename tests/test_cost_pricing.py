@@ -207,11 +207,12 @@ def test_actual_cost_from_measurements_by_hand() -> None:
     model = review_model(spec)
     # The sizes this arithmetic uses: map 2,048 MB with 1,024 MB of /tmp, reduce 1,024 MB
     # and commit 512 MB with the free 512 MB.
-    eph = {"map": 1024, "reduce": 512, "commit": 512}
+    eph = {"map": 1024, "merge": 512, "reduce": 512, "commit": 512}
     stack = dataclasses.replace(model, functions=tuple(
         dataclasses.replace(f, ephemeral_storage_mb=eph[f.logical_name]) for f in model.functions))
     assert [(f.logical_name, f.memory_mb, f.architecture) for f in stack.functions] == [
-        ("map", 2048, "arm64"), ("reduce", 1024, "arm64"), ("commit", 512, "arm64")]
+        ("map", 2048, "arm64"), ("merge", 1024, "arm64"), ("reduce", 1024, "arm64"),
+        ("commit", 512, "arm64")]
     m = RunMeasurements(
         invocation_ms={"map": [1000.2, 2000.0, 2999.5], "reduce": [500.0], "commit": [800.0]},
         init_ms={"map": [400.1], "reduce": [300.0]},

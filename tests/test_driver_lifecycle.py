@@ -277,7 +277,7 @@ def test_keep_leaves_the_stack_listed_until_destroyed(
 
     assert run_on_aws(_spec(tmp_path), _options(tmp_path, keep=True)) == 0
 
-    assert len(emulated_aws.client("lambda").list_functions()["Functions"]) == 3
+    assert len(emulated_aws.client("lambda").list_functions()["Functions"]) == 4
     from mrspec.commands.destroy import command as destroy
     from mrspec.commands.runs import command as runs
 

@@ -5,7 +5,8 @@ Each S3 call made through botocore is tagged with the Lambda invocation (one tas
 that made it. The figures are printed (``pytest -s``); the assertions check the shape the
 architecture promises: a map task's PUTs do not grow with the number of partitions (one
 shuffle object per map task, not one per partition), and a reducer reads each map task's
-shuffle object for its partition with ranged GETs, so its GETs grow with map tasks.
+shuffle object for its partition with ranged GETs, so its GETs grow with map tasks (up to
+the fan-in F, past which merge phases keep them flat: tests/test_exchange.py).
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ def test_s3_requests_per_map_task_and_per_partition(
     map_puts_many = sum(sum(c[op] for op in PUT_OPERATIONS) for c in many["map"])
     assert map_puts_few == map_puts_many
     for task in few["reduce"] + many["reduce"]:
-        # A reducer reads the map results (one GET each) and its segment of every map
-        # task's shuffle object (one ranged GET each, none for an empty segment): at most
-        # two GETs per map task, whatever the partition count; one part and one result PUT.
+        # A reducer reads no map result: one ranged GET of each map task's shuffle object
+        # head (the index, and for an object this small its data too), then its segment
+        # if the head did not hold it: at most two GETs per map task, whatever the
+        # partition count; one part and one result PUT.
         assert MAP_TASKS <= task["GetObject"] <= 2 * MAP_TASKS, task
         assert task["PutObject"] == 2, task

@@ -3,6 +3,8 @@
 Shape of a run (the parent workflow is STANDARD)::
 
     MapPhase (Distributed Map over the map manifest, one child per map task)
+      -> MergePhase1 .. MergePhaseN (one Distributed Map per merge level of the plan, one
+         child per merge task; none when the map tasks fit one reducer's fan-in)
       -> ReducePhase (Distributed Map over the reduce manifest, one child per partition)
       -> Commit (Lambda: writes the output manifest last)
     MapPhase / ReducePhase fail -> Report<Phase>Failure (Lambda: raises the failed task's
@@ -24,6 +26,7 @@ instead of EXPRESS, and a float ``ToleratedFailurePercentage``. Nothing else dif
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +63,7 @@ COMMIT_STATE = "Commit"
 class PhaseInput:
     """What the definition needs to know about one Distributed Map phase."""
 
-    name: str  # "map" | "reduce"; also the Map state's Label
+    name: str  # "map" | "merge-<level>" | "reduce" (mrspec.runtime.layout.phase_name)
     function_arn: str
     manifest_key: str
     results_prefix: str
@@ -125,12 +128,35 @@ def _invoke(function_arn: str, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_MERGE = re.compile(r"^merge-([1-9][0-9]*)$")
+
+
+def phase_kind(name: str) -> str:
+    """The task kind of a phase: ``map``, ``merge`` or ``reduce``."""
+    if name in ("map", "reduce"):
+        return name
+    if _MERGE.match(name):
+        return "merge"
+    raise ValueError(f"unknown phase kind {name!r}")
+
+
+def _title(name: str) -> str:
+    """``merge-2`` -> ``Merge2``: state names and Labels take no special characters."""
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def state_name(phase: str) -> str:
+    """The Map state of a phase: ``MapPhase``, ``MergePhase2``, ``ReducePhase``."""
+    phase_kind(phase)
+    return f"{_title(phase)}Phase"
+
+
 def _map_state(inp: DefinitionInput, phase: PhaseInput, next_state: str) -> dict[str, Any]:
-    task_state = f"Run{phase.name.capitalize()}Task"
+    task_state = f"Run{_title(phase.name)}Task"
     child_task = _invoke(
         phase.function_arn,
         {
-            "phase": phase.name,
+            "phase": phase_kind(phase.name),
             "task.$": "$.task",
             "run.$": "$.run",
             "work": inp.work_uri,
@@ -144,7 +170,7 @@ def _map_state(inp: DefinitionInput, phase: PhaseInput, next_state: str) -> dict
     return {
         "Type": "Map",
         "Comment": f"one child workflow per {phase.name} task",
-        "Label": phase.name,
+        "Label": phase.name.replace("-", ""),
         "ItemReader": {
             "Resource": S3_GET_OBJECT,
             "ReaderConfig": {"InputType": "JSON"},
@@ -175,11 +201,11 @@ def _map_state(inp: DefinitionInput, phase: PhaseInput, next_state: str) -> dict
 
 
 def _report_state(phase: str) -> str:
-    return f"Report{phase.capitalize()}Failure"
+    return f"Report{_title(phase)}Failure"
 
 
 def _failed_state(phase: str) -> str:
-    return f"{phase.capitalize()}Failed"
+    return f"{_title(phase)}Failed"
 
 
 def _report_failure_states(inp: DefinitionInput, phase: str) -> dict[str, dict[str, Any]]:
@@ -212,14 +238,11 @@ def build_definition(inp: DefinitionInput) -> dict[str, Any]:
     """The ASL document of the job's parent workflow."""
     if not inp.phases or inp.phases[0].name != "map":
         raise ValueError("a job's first phase is its map phase")
-    state_names = {"map": MAP_STATE, "reduce": REDUCE_STATE}
-    for phase in inp.phases:
-        if phase.name not in state_names:
-            raise ValueError(f"unknown phase kind {phase.name!r}")
+    names = [state_name(p.name) for p in inp.phases]  # raises on an unknown phase
     states: dict[str, Any] = {}
     for i, phase in enumerate(inp.phases):
-        nxt = state_names[inp.phases[i + 1].name] if i + 1 < len(inp.phases) else COMMIT_STATE
-        states[state_names[phase.name]] = _map_state(inp, phase, nxt)
+        nxt = names[i + 1] if i + 1 < len(inp.phases) else COMMIT_STATE
+        states[names[i]] = _map_state(inp, phase, nxt)
     commit = _invoke(
         inp.commit_function_arn,
         {

@@ -277,6 +277,8 @@ def upload_manifests(run: AwsRun) -> None:
     # Shards first: the manifest that references them is what the state machine reads.
     uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(plan.map_tasks)]
     uploads.append((layout.map_manifest_key, items.map_manifest(plan.map_tasks)))
+    for level, key in zip(plan.merge_levels, layout.merge_manifest_keys, strict=True):
+        uploads.append((key, items.encode([t.to_json() for t in level.tasks])))
     reduce_items = [t.to_json() for t in plan.reduce_tasks]
     if layout.reduce_manifest_key:
         uploads.append((layout.reduce_manifest_key, items.encode(reduce_items)))
@@ -304,7 +306,11 @@ def start_execution(run: AwsRun) -> None:
 
 
 def execution_input(run: AwsRun) -> dict[str, Any]:
-    """The parent execution's input; every task receives it as ``run``."""
+    """The parent execution's input; every task receives it as ``run``. ``exchange``
+    is the run's shape (tasks per phase): the commit checks the results against it."""
+    from mrspec.runtime.committer import RunShape
+
+    assert run.plan is not None
     return {
         "job": run.spec.name,
         "run_id": run.run_id,
@@ -312,6 +318,7 @@ def execution_input(run: AwsRun) -> dict[str, Any]:
         "started": time.time(),
         "part_token": run.replacing.token if run.replacing else "",
         "bucket_owner": run.account_id,  # tasks send it as ExpectedBucketOwner
+        "exchange": RunShape.of_plan(run.plan).to_json(),
     }
 
 

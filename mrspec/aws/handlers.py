@@ -6,19 +6,24 @@ runtime only. The job's ``TaskConfig`` is ``mrspec_task_config.json`` at the pac
 
 Events (built by the state machine, see ``mrspec.aws.asl``)::
 
-    map / reduce:  {"phase": "map", "task": <MapTask | ReduceTask JSON>, "work": "s3://...",
+    map / merge / reduce:  {"phase": "map" | "merge" | "reduce",
+                    "task": <MapTask | MergeTask | ReduceTask JSON>, "work": "s3://...",
                     "attempt": <$$.State.RetryCount>, "run": <execution input>}
     commit:        {"action": "commit", "work": ..., "started": <ISO time>, "run": ...}
-    failure:       {"action": "report_failure", "phase": "map", "work": ...,
-                    "error": ..., "cause": ...}
+    failure:       {"action": "report_failure", "phase": "map" | "merge-<n>" | "reduce",
+                    "work": ..., "error": ..., "cause": ...}
+
+The execution input (``run``) carries the run's shape, ``{"exchange": {"map_tasks": M,
+"merge_tasks": [...]}}``, so the commit knows how many results to expect without reading
+the manifests.
 
 A task that raises records ``{work}/failures/<phase>-<id>.json`` (its error type, message
 and traceback tail) before re-raising, and clears it when a retry succeeds. When a phase
 fails, ``report_failure`` re-raises the recorded error under the task's own error type, so
 the execution's ``error`` is, say, ``ValueError`` and its ``cause`` names the task and
 message instead of ``States.ExceedToleratedFailureThreshold``. The commit checks the same
-records and that every map task left a result, which also catches engines (moto) that let a
-Distributed Map succeed with failed children.
+records and that every task of the last exchange level and every reducer left a result,
+which also catches engines (moto) that let a Distributed Map succeed with failed children.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mrspec.errors import JobFailedError
+from mrspec.runtime.layout import failure_uri, failures_folder, manifest_uri
 
 if TYPE_CHECKING:
     from mrspec.runtime.config import TaskConfig
@@ -42,11 +48,6 @@ if TYPE_CHECKING:
 TASK_CONFIG_FILE = "mrspec_task_config.json"
 TASK_CONFIG_ENV = "MRSPEC_TASK_CONFIG"  # overrides the config file's location
 SCRATCH_ENV = "MRSPEC_SCRATCH_DIR"  # default: the system temp dir (/tmp in Lambda)
-# Folders under a run's work prefix that the state machine and handlers share.
-MANIFESTS_DIR = "manifests"
-FAILURES_DIR = "failures"
-MAP_MANIFEST = "map.json"
-REDUCE_MANIFEST = "reduce.json"
 MAX_TRACEBACK_CHARS = 4000
 MAX_RESPONSE_BYTES = 200_000  # a state's payload must stay under 256 KiB
 
@@ -84,10 +85,6 @@ def task_config(event: dict[str, Any] | None = None) -> TaskConfig:
     return dataclasses.replace(config, part_token=token) if token else config
 
 
-def failure_uri(work: str, phase: str, task_id: int) -> str:
-    return f"{work.rstrip('/')}/{FAILURES_DIR}/{phase}-{task_id:05d}.json"
-
-
 def _log(**fields: Any) -> None:
     print(json.dumps({"mrspec": fields}, default=str), flush=True)
 
@@ -122,30 +119,20 @@ def _clear_failure(work: str, phase: str, task_id: int) -> None:
     storage_for(uri).delete([uri])
 
 
-def _run_task(phase: str, event: dict[str, Any]) -> dict[str, Any]:
+def _run_task(kind: str, event: dict[str, Any]) -> dict[str, Any]:
     from mrspec import runtime
-    from mrspec.plan import items
-    from mrspec.plan.model import ReduceTask
+    from mrspec.runtime.dispatch import run_task, task_label
 
     work = str(event["work"])
     attempt = int(event.get("attempt") or 0) + 1
     config = task_config(event)
-    if phase == "map":
-        map_task = items.resolve(event["task"], work)  # reads its shard if it has one
-        task_id = map_task.task_id
-    else:
-        task_id = ReduceTask.from_json(event["task"]).partition
+    phase, task_id = task_label(kind, event["task"])
     _log(event="task_started", phase=phase, task_id=task_id, attempt=attempt)
     try:
-        with tempfile.TemporaryDirectory(prefix=f"mrspec-{phase}-", dir=_scratch_root()) as tmp:
-            if phase == "map":
-                result = runtime.run_map_task(
-                    config, map_task, work_prefix=work, scratch_dir=tmp, attempt=attempt
-                )
-            else:
-                result = runtime.run_reduce_task(
-                    config, task_id, None, work_prefix=work, scratch_dir=tmp, attempt=attempt
-                )
+        with tempfile.TemporaryDirectory(prefix=f"mrspec-{kind}-", dir=_scratch_root()) as tmp:
+            result = run_task(
+                kind, event["task"], config, work_prefix=work, scratch_dir=tmp, attempt=attempt
+            )
     except Exception as exc:
         _record_failure(work, phase, task_id, attempt, exc)
         _log(event="task_failed", phase=phase, task_id=task_id, error=type(exc).__name__)
@@ -173,6 +160,11 @@ def map_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return _run_task("map", event)
 
 
+def merge_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Merge a group of exchange objects (one task of a merge level)."""
+    return _run_task("merge", event)
+
+
 def reduce_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Reduce one partition."""
     return _run_task("reduce", event)
@@ -181,7 +173,7 @@ def reduce_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 def _recorded_failures(work: str, phase: str | None = None) -> list[dict[str, Any]]:
     from mrspec.storage import storage_for
 
-    folder = f"{work.rstrip('/')}/{FAILURES_DIR}/"
+    folder = failures_folder(work)
     storage = storage_for(folder)
     records = [json.loads(storage.read(o.uri)) for o in storage.list(folder)]
     if phase is not None:
@@ -222,45 +214,28 @@ def _parse_time(value: Any) -> float:
     return time.time()
 
 
-def _expected_map_tasks(work: str) -> int:
-    from mrspec.storage import storage_for
-
-    uri = f"{work.rstrip('/')}/{MANIFESTS_DIR}/{MAP_MANIFEST}"
-    return len(json.loads(storage_for(uri).read(uri)))
-
-
 def _commit(event: dict[str, Any]) -> dict[str, Any]:
-    from mrspec import runtime
-    from mrspec.runtime.errors import TaskFailedError
+    from mrspec.runtime.committer import RunShape
+    from mrspec.runtime.committer import commit as run_commit
 
     work = str(event["work"])
     config = task_config(event)
     failures = _recorded_failures(work)
     if failures:
         _raise_recorded(failures)
-    map_results = runtime.load_results(work, "map")
-    expected = _expected_map_tasks(work)
-    if len(map_results) != expected:
-        present = {int(r["task_id"]) for r in map_results}
-        missing = sorted(set(range(expected)) - present)[:10]
-        raise TaskFailedError(
-            f"commit: {len(map_results)} of {expected} map task results are present "
-            f"(missing task ids include {missing}); refusing to commit partial output"
-        )
-    from mrspec.runtime.committer import commit as run_commit
-
+    # the run's shape comes with the execution input: no manifest is read or parsed
+    shape = RunShape.from_json(event["run"]["exchange"])
     manifest = run_commit(
         config,
         work_prefix=work,
-        map_results=map_results,
-        reduce_results=None,
+        shape=shape,
         started=_parse_time(event.get("started")),
         timings=None,
         extra={"run_id": os.environ.get("MRSPEC_RUN_ID", "")},
     )
     kept = ("job", "records", "bytes", "tasks", "timings")
     summary: dict[str, Any] = {k: manifest[k] for k in kept if k in manifest}
-    summary["manifest"] = f"{config.output_prefix.rstrip('/')}/_SUCCESS"
+    summary["manifest"] = manifest_uri(config.output_prefix)
     summary["parts"] = len(manifest.get("parts", []))
     summary["counters"] = manifest.get("counters", {})
     summary["user_counters"] = manifest.get("user_counters", {})
@@ -289,4 +264,4 @@ def commit_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     raise ValueError(f"unknown commit action {action!r}")
 
 
-__all__ = ["commit_handler", "map_handler", "reduce_handler"]
+__all__ = ["commit_handler", "map_handler", "merge_handler", "reduce_handler"]

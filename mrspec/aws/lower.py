@@ -2,7 +2,8 @@
 
     names     = ResourceNames(job, run id)            deterministic physical names
     layout    = RunLayout(working bucket, run prefix)  manifests, results, failures
-    functions = map, reduce (unless map-only), commit  sized from the spec
+    functions = map, merge and reduce (unless map-only), commit
+                                                     sized from the spec (commit: the plan)
     roles     = lambda, states                         mrspec.aws.iam
     machine   = the Distributed Map workflow           mrspec.aws.asl
 
@@ -20,7 +21,6 @@ import string
 from collections.abc import Sequence
 
 from mrspec.aws import asl, iam
-from mrspec.aws.handlers import FAILURES_DIR, MANIFESTS_DIR, MAP_MANIFEST, REDUCE_MANIFEST
 from mrspec.aws.model import (
     Bucket,
     Function,
@@ -38,6 +38,7 @@ from mrspec.aws.model import (
 from mrspec.aws.policy_fit import fit_policies
 from mrspec.errors import MrspecError
 from mrspec.plan.model import JobPlan
+from mrspec.runtime.layout import FAILURES_DIR, manifest_key
 from mrspec.spec.model import JobSpec, is_s3_uri
 
 # What `mrspec compile` uses, so review artifacts do not change from run to run.
@@ -48,11 +49,24 @@ PLACEHOLDER_OUTPUT = "s3://LOCAL-OUTPUT/"
 
 HANDLERS = {
     "map": "mrspec.aws.handlers.map_handler",
+    "merge": "mrspec.aws.handlers.merge_handler",
     "reduce": "mrspec.aws.handlers.reduce_handler",
     "commit": "mrspec.aws.handlers.commit_handler",
 }
-COMMIT_MEMORY_MB = 512
+COMMIT_MEMORY_MB = 512  # with no plan, and the floor with one
 COMMIT_TIMEOUT_S = 300
+# The commit reads one result per task of the last exchange level and per reducer (about
+# 1 KB each, read 8 at a time) and deletes the work objects 1,000 keys per request:
+COMMIT_BASE_MB = 256  # the interpreter, boto3 and the read threads
+COMMIT_MB_PER_1000_RESULTS = 32  # parsed results and the manifest being built
+COMMIT_BASE_S = 30  # start-up, the manifest write, the listing of the work prefix
+COMMIT_SECONDS_PER_1000_RESULTS = 10  # ~10-30 ms per GET from Lambda, 8 in flight
+COMMIT_SECONDS_PER_1000_OBJECTS = 2  # listing and deleting the work objects
+MAX_LAMBDA_MEMORY_MB = 10240
+MAX_LAMBDA_TIMEOUT_S = 900
+# Every client in the functions retries throttling (S3 SlowDown) with client-side rate
+# limiting, so a throttled request is retried by botocore, not by re-running the task.
+RETRY_ENVIRONMENT = {"AWS_RETRY_MODE": "adaptive", "AWS_MAX_ATTEMPTS": "10"}
 MIN_EPHEMERAL_MB = 512
 MAX_EPHEMERAL_MB = 10240
 # A reduce task's input is a partition of the whole shuffle, unknown before the run; /tmp
@@ -77,6 +91,25 @@ def map_ephemeral_mb(bin_size: int) -> int:
     being written) above the 512 MB base, within Lambda's 512-10,240 MB."""
     need = MIN_EPHEMERAL_MB + 2 * math.ceil(bin_size / 1024**2)
     return max(MIN_EPHEMERAL_MB, min(MAX_EPHEMERAL_MB, need))
+
+
+def commit_size(plan: JobPlan | None) -> tuple[int, int]:
+    """(memory MB, timeout s) of the commit: linear in the results it reads (the last
+    exchange level's producers and the reducers) and the work objects it deletes, never
+    in M x R."""
+    if plan is None:
+        return COMMIT_MEMORY_MB, COMMIT_TIMEOUT_S
+    results = plan.reduce_inputs + len(plan.reduce_tasks)
+    objects = 2 * (len(plan.map_tasks) + sum(len(m.tasks) for m in plan.merge_levels)) + results
+    need = COMMIT_BASE_MB + results * COMMIT_MB_PER_1000_RESULTS / 1000
+    memory = max(COMMIT_MEMORY_MB, 64 * math.ceil(need / 64))  # 512 MB up to ~8,000 results
+    work = (
+        COMMIT_BASE_S
+        + results * COMMIT_SECONDS_PER_1000_RESULTS / 1000
+        + objects * COMMIT_SECONDS_PER_1000_OBJECTS / 1000
+    )
+    seconds = max(COMMIT_TIMEOUT_S, 60 * math.ceil(2 * work / 60))  # twice the estimate
+    return min(memory, MAX_LAMBDA_MEMORY_MB), min(seconds, MAX_LAMBDA_TIMEOUT_S)
 
 
 def _resolve_locations(
@@ -131,10 +164,11 @@ def lower(
     layout = RunLayout(
         bucket=names.bucket,
         work_prefix=work_prefix,
-        map_manifest_key=f"{work_prefix}{MANIFESTS_DIR}/{MAP_MANIFEST}",
-        reduce_manifest_key=""
-        if spec.map_only
-        else f"{work_prefix}{MANIFESTS_DIR}/{REDUCE_MANIFEST}",
+        map_manifest_key=manifest_key(work_prefix, "map"),
+        reduce_manifest_key="" if spec.map_only else manifest_key(work_prefix, "reduce"),
+        merge_manifest_keys=tuple(
+            manifest_key(work_prefix, m.phase) for m in (plan.merge_levels if plan else ())
+        ),
         results_prefix=f"{work_prefix}sfn-results/",
         failures_prefix=f"{work_prefix}{FAILURES_DIR}/",
         input_prefixes=inputs,
@@ -147,13 +181,17 @@ def lower(
         ("map", spec.map.memory_mb, spec.map.timeout_s, map_ephemeral_mb(spec.map.bin_size))
     ]
     if spec.reduce is not None:
-        sizes.append(("reduce", spec.reduce.memory_mb, spec.reduce.timeout_s, REDUCE_EPHEMERAL_MB))
-    sizes.append(("commit", COMMIT_MEMORY_MB, COMMIT_TIMEOUT_S, MIN_EPHEMERAL_MB))
+        # merge tasks read what reducers read, with the same fan-in: the same sizes
+        reduce_size = (spec.reduce.memory_mb, spec.reduce.timeout_s, REDUCE_EPHEMERAL_MB)
+        sizes.append(("merge", *reduce_size))
+        sizes.append(("reduce", *reduce_size))
+    sizes.append(("commit", *commit_size(plan), MIN_EPHEMERAL_MB))
     environment = frozen_map(
         {
             "MRSPEC_JOB": spec.name,
             "MRSPEC_RUN_ID": run_id,
             "MRSPEC_WORK_URI": layout.work_uri,
+            **RETRY_ENVIRONMENT,
         }
     )
     retention = spec.aws.log_retention_days
@@ -198,6 +236,17 @@ def lower(
         )
     ]
     if spec.reduce is not None:
+        for level, key in zip(plan.merge_levels if plan else (), layout.merge_manifest_keys, strict=True):
+            phase_inputs.append(
+                asl.PhaseInput(
+                    name=level.phase,
+                    function_arn=fn_arn["merge"],
+                    manifest_key=key,
+                    results_prefix=f"{layout.results_prefix}{level.phase}",
+                    max_concurrency=min(spec.limits.max_concurrency, len(level.tasks)),
+                    execution_type=asl.child_execution_type(spec.reduce.timeout_s, attempts),
+                )
+            )
         phase_inputs.append(
             asl.PhaseInput(
                 name="reduce",
@@ -220,13 +269,15 @@ def lower(
             emulator=emulator,
         )
     )
-    state_names = {"map": asl.MAP_STATE, "reduce": asl.REDUCE_STATE}
-    items = {"map": len(plan.map_tasks), "reduce": len(plan.reduce_tasks)} if plan else {}
+    items: dict[str, int] = {}
+    if plan is not None:
+        items = {"map": len(plan.map_tasks), "reduce": len(plan.reduce_tasks)}
+        items.update({m.phase: len(m.tasks) for m in plan.merge_levels})
     phases = tuple(
         Phase(
             name=p.name,
-            state_name=state_names[p.name],
-            function=p.name,
+            state_name=asl.state_name(p.name),
+            function=asl.phase_kind(p.name),
             execution_type="STANDARD" if emulator else p.execution_type,
             max_concurrency=p.max_concurrency,
             child_states=1,
@@ -274,7 +325,11 @@ def lower(
         managed_policies=lambda_fit.managed,
         tags=tags,
     )
-    manifest_keys = [k for k in (layout.map_manifest_key, layout.reduce_manifest_key) if k]
+    manifest_keys = [
+        k
+        for k in (layout.map_manifest_key, *layout.merge_manifest_keys, layout.reduce_manifest_key)
+        if k
+    ]
     states_document = iam.states_policy(
         location,
         state_machine_name=names.state_machine,

@@ -215,7 +215,7 @@ class Function:
 class Phase:
     """One Distributed Map of the state machine, as the cost model sees it."""
 
-    name: str  # "map" | "reduce"
+    name: str  # "map" | "merge-<level>" | "reduce"
     state_name: str  # the Map state's name in the definition
     function: str  # logical name of the Function each child invokes
     execution_type: ExecutionType  # of the child workflow executions
@@ -294,6 +294,7 @@ class RunLayout:
     failures_prefix: str  # handlers record a failed task's error here
     input_prefixes: tuple[str, ...]  # s3:// URIs the job reads
     output_prefix: str  # s3:// URI the job writes (never part of the stack)
+    merge_manifest_keys: tuple[str, ...] = ()  # one JSON array of MergeTask per merge level
 
     @property
     def work_uri(self) -> str:
@@ -311,6 +312,7 @@ class RunLayout:
             "failures_prefix": self.failures_prefix,
             "input_prefixes": list(self.input_prefixes),
             "output_prefix": self.output_prefix,
+            "merge_manifest_keys": list(self.merge_manifest_keys),
         }
 
 

@@ -92,8 +92,8 @@ _DEFAULTS: tuple[tuple[str, float, str, str], ...] = (
     ("result_writer_objects", 2, "PUTs",
      "objects a Distributed Map ResultWriter writes per phase (results + manifest)"),
     ("reduce_reads_map_results", 1, "flag",
-     "1: each reduce task lists and GETs the result (index) of every shuffle object it "
-     "reads; 0: the indexes arrive in the task payload"),
+     "1: each reduce task GETs the head (index) of every exchange object it reads, "
+     "named by the plan (no LIST); 0: the indexes arrive in the task payload"),
     ("hours_per_month", 730, "h", "hours in a billing month, for prorating S3 storage"),
     ("monthly_gb_s_before_run", 0, "GB-s",
      "Lambda GB-seconds the account already used this month (selects the price tier)"),

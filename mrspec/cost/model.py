@@ -322,8 +322,8 @@ def _s3_requests(
         s3_request(RESULT_PUT, n_tasks * retry),
         s3_request(RESULT_WRITER_PUT, result_objects),
         s3_request(SUCCESS_PUT, 1),
-        s3_request(RESULT_LIST, partitions * reads_results * math.ceil(reduce_inputs / LIST_PAGE)
-                   + n_phases * math.ceil(n_tasks / LIST_PAGE)),
+        # reducers list nothing (the plan names their objects); the commit lists results
+        s3_request(RESULT_LIST, n_phases * math.ceil(n_tasks / LIST_PAGE)),
         s3_request(OUTPUT_LIST, 2),
         s3_request(CLEANUP_LIST, math.ceil(work_objects / LIST_PAGE)),
         s3_request(INPUT_GET, (input_gets + a["readahead_gets_per_split"] * readahead) * retry),

@@ -303,7 +303,7 @@ def _merge_phase(
             list_requests=0,
             read_bytes=read, written_bytes=read,
             cpu_mib=read / MIB, cpu_s_per_mib=a["merge_cpu_s_per_mib"],
-            held_mb=(len(group) * window + min(a["multipart_part_mib"] * MIB, read)) / MIB,
+            held_mb=(len(group) * 2 * window + min(a["multipart_part_mib"] * MIB, read)) / MIB,
         ))
         written.append(read)
     item = {"level": level, "task_id": tasks - 1, "inputs": [len(sizes) - 1, len(sizes)]}
@@ -329,11 +329,11 @@ def _reduce_phase(
         return TaskLoad(
             get_requests=sum(math.ceil(s / window) for s in segments) + index_reads * len(sizes),
             put_requests=objects_put_requests(written, a) + 1,
-            list_requests=index_reads * math.ceil(len(sizes) / LIST_PAGE),
+            list_requests=0,  # the plan names the objects; nothing is listed
             read_bytes=sum(segments), written_bytes=written,
             cpu_mib=sum(segments) / MIB, cpu_s_per_mib=a["reduce_cpu_s_per_mib"],
             held_mb=max(
-                (len(sizes) * window + min(a["multipart_part_mib"] * MIB, written)) / MIB,
+                (len(sizes) * 2 * window + min(a["multipart_part_mib"] * MIB, written)) / MIB,
                 a["reduce_peak_memory_mb"] - a["runtime_memory_mb"],
             ),
         )

@@ -1,7 +1,11 @@
 """The local engine: the whole MapReduce job on this machine, with the Lambda task code.
 
-    plan -> prepare output -> map tasks -> reduce tasks -> commit (_SUCCESS last)
+    plan -> prepare output -> map tasks -> merge levels (the plan's, if any)
+         -> reduce tasks -> commit (_SUCCESS last)
          -> remove the output it replaced (--overwrite; only now, see runtime.replace)
+
+It runs exactly the plan's phases, so a local run rehearses the cloud run: the same
+merge levels, the same task code (``mrspec.runtime.dispatch``), the same exchange reads.
 
 Tasks run in a ``TaskPool`` (one process per attempt, memory capped, retried); the
 shuffle lives in a temporary work folder removed at the end. A failure or Ctrl-C removes
@@ -24,7 +28,8 @@ from typing import Any
 from mrspec.errors import MrspecError
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, items, plan_job
-from mrspec.runtime import cleanup, commit, prepare_output
+from mrspec.plan.model import MergeLevel
+from mrspec.runtime import RunShape, cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.replace import Replacement
@@ -85,13 +90,19 @@ def run_local(
     try:
         items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
         map_results = _map_phase(plan, config, pool, report, timings)
-        reduce_results = _reduce_phase(plan, config, pool, map_results, report, timings)
+        producers = map_results
+        merge_results: list[dict[str, Any]] = []
+        for level in plan.merge_levels:
+            producers = _merge_phase(level, config, pool, report, timings)
+            merge_results += producers
+        reduce_results = _reduce_phase(plan, config, pool, report, timings)
         clock = time.perf_counter()
         report("commit", "start", 0, 1)
         manifest = commit(
             config,
             work_prefix=work_prefix,
-            map_results=map_results,
+            shape=plan_shape(plan),
+            producers=producers,
             reduce_results=reduce_results,
             started=started,
             timings=timings,
@@ -105,7 +116,17 @@ def run_local(
         if not committed:
             cleanup(config, work_prefix=work_prefix, remove_output=True)
         shutil.rmtree(work_dir, ignore_errors=True)
-    return summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
+    summary = summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
+    if merge_results:
+        summary["tasks"]["merge"] = len(merge_results)
+        memory = summary["memory"]  # in phase order: map, merge, reduce
+        merge = _memory(merge_results, config.reduce_memory_mb)
+        summary["memory"] = {"map": memory.pop("map"), "merge": merge, **memory}
+    return summary
+
+
+def plan_shape(plan: JobPlan) -> RunShape:
+    return RunShape.of_plan(plan)
 
 
 def _remove_replaced(replacing: Replacement, manifest: dict[str, Any]) -> None:
@@ -122,6 +143,7 @@ def _timeouts(spec: JobSpec) -> dict[str, float]:
     out = {"map": float(spec.map.timeout_s)}
     if spec.reduce is not None:
         out["reduce"] = float(spec.reduce.timeout_s)
+        out["merge"] = float(spec.reduce.timeout_s)  # merge tasks run with reduce's limits
     return out
 
 
@@ -151,11 +173,35 @@ def _map_phase(
     return results
 
 
+def _merge_phase(
+    level: MergeLevel,
+    config: TaskConfig,
+    pool: TaskPool,
+    report: ProgressCallback,
+    timings: dict[str, float],
+) -> list[dict[str, Any]]:
+    clock = time.perf_counter()
+    total = len(level.tasks)
+    count = [0]
+
+    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
+        count[0] += 1
+        report(level.phase, "task", count[0], total)
+
+    report(level.phase, "start", 0, total)
+    memory = config.memory_mb("merge")
+    tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
+    results = pool.run(tasks, on_done)
+    report(level.phase, "end", total, total)
+    key = f"{level.phase.replace('-', '_')}_seconds"
+    timings[key] = round(time.perf_counter() - clock, 3)
+    return results
+
+
 def _reduce_phase(
     plan: JobPlan,
     config: TaskConfig,
     pool: TaskPool,
-    map_results: list[dict[str, Any]],
     report: ProgressCallback,
     timings: dict[str, float],
 ) -> list[dict[str, Any]]:
@@ -163,7 +209,6 @@ def _reduce_phase(
         return []
     clock = time.perf_counter()
     total = len(plan.reduce_tasks)
-    shuffles = [{"shuffle": r["shuffle"]} for r in map_results]
     count = [0]
 
     def on_done(task: TaskRun, result: dict[str, Any]) -> None:
@@ -172,12 +217,7 @@ def _reduce_phase(
 
     report("reduce", "start", 0, total)
     tasks = [
-        TaskRun(
-            "reduce",
-            t.partition,
-            {"partition": t.partition, "map_results": shuffles},
-            config.reduce_memory_mb,
-        )
+        TaskRun("reduce", t.partition, t.to_json(), config.reduce_memory_mb)
         for t in plan.reduce_tasks
     ]
     results = pool.run(tasks, on_done)
@@ -262,6 +302,6 @@ def summarize(
 
 
 def _manifest_uri(prefix: str) -> str:
-    from mrspec.runtime.results import manifest_uri
+    from mrspec.runtime.layout import manifest_uri
 
     return manifest_uri(prefix)

@@ -49,7 +49,7 @@ class LiveProgress:
         self._progress.stop()
 
     def update(self, phase: str, event: str, done: int, total: int) -> None:
-        if phase not in PHASES:
+        if phase not in PHASES and not phase.startswith("merge-"):
             return
         if event == "start":
             self._bars[phase] = self._progress.add_task(phase, total=total or 1)
@@ -96,15 +96,20 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     retried = (
         f", {tasks['retried_attempts']} retried attempt(s)" if tasks["retried_attempts"] else ""
     )
-    table.add_row("tasks", f"{tasks['map']:,} map, {tasks['reduce']:,} reduce{retried}")
+    merged = f", {tasks['merge']:,} merge" if tasks.get("merge") else ""
+    table.add_row("tasks", f"{tasks['map']:,} map{merged}, {tasks['reduce']:,} reduce{retried}")
     table.add_row(
         "records",
         f"{records['input']:,} in, {records['map_output']:,} mapped, {records['output']:,} out",
     )
+    merges = sorted(
+        (k[: -len("_seconds")].replace("_", "-") for k in timings if k.startswith("merge_")),
+        key=lambda name: int(name.rsplit("-", 1)[1]),
+    )
     phases = ", ".join(
         f"{name} {timings[key]:.2f}s"
-        for name in ("plan", "map", "reduce", "commit")
-        if (key := f"{name}_seconds") in timings
+        for name in ("plan", "map", *merges, "reduce", "commit")
+        if (key := f"{name.replace('-', '_')}_seconds") in timings
     )
     table.add_row("time", f"{timings['seconds']:.2f}s ({phases})")
     for kind, memory in summary["memory"].items():

@@ -15,9 +15,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from mrspec.errors import MrspecError
-from mrspec.plan import items
-from mrspec.runtime import buffer, run_map_task, run_reduce_task
+from mrspec.runtime import buffer
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.dispatch import run_task as dispatch
 from mrspec.runtime.errors import TaskFailedError
 
 
@@ -66,23 +66,9 @@ def run_task(
     outcome: tuple[str, Any, Any]
     try:
         limit_memory(config.memory_mb(kind))
-        if kind == "map":
-            result = run_map_task(
-                config,
-                items.resolve(payload, work_prefix),
-                work_prefix=work_prefix,
-                scratch_dir=scratch_dir,
-                attempt=attempt,
-            )
-        else:
-            result = run_reduce_task(
-                config,
-                int(payload["partition"]),
-                payload.get("map_results"),
-                work_prefix=work_prefix,
-                scratch_dir=scratch_dir,
-                attempt=attempt,
-            )
+        result = dispatch(
+            kind, payload, config, work_prefix=work_prefix, scratch_dir=scratch_dir, attempt=attempt
+        )
         outcome = ("ok", result, None)
     except MemoryError:
         outcome = ("memory", None, None)

@@ -72,15 +72,73 @@ class MapTask:
 
 
 @dataclass(frozen=True)
-class ReduceTask:
-    partition: int
+class ShuffleInputs:
+    """Exchange objects ``start..stop-1`` of exchange level ``level`` (0: map outputs)."""
+
+    level: int
+    start: int
+    stop: int
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
 
     def to_json(self) -> dict[str, Any]:
-        return {"partition": self.partition}
+        return {"level": self.level, "start": self.start, "stop": self.stop}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShuffleInputs:
+        return cls(int(data["level"]), int(data["start"]), int(data["stop"]))
+
+
+@dataclass(frozen=True)
+class MergeTask:
+    """One merge task: merges its inputs (of level ``level - 1``) into one exchange
+    object of level ``level`` holding every partition."""
+
+    level: int
+    task_id: int
+    inputs: ShuffleInputs
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "task_id": self.task_id, "inputs": self.inputs.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MergeTask:
+        return cls(int(data["level"]), int(data["task_id"]), ShuffleInputs.from_json(data["inputs"]))
+
+
+@dataclass(frozen=True)
+class MergeLevel:
+    """A merge phase: its tasks each read at most ``fan_in`` objects of the level before."""
+
+    level: int
+    fan_in: int
+    tasks: tuple[MergeTask, ...]
+
+    @property
+    def phase(self) -> str:
+        return f"merge-{self.level}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "fan_in": self.fan_in, "tasks": len(self.tasks)}
+
+
+@dataclass(frozen=True)
+class ReduceTask:
+    partition: int
+    inputs: ShuffleInputs | None = None  # the last exchange level; None: given by the caller
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"partition": self.partition}
+        if self.inputs is not None:
+            out["inputs"] = self.inputs.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReduceTask:
-        return cls(partition=int(data["partition"]))
+        inputs = data.get("inputs")
+        return cls(int(data["partition"]), ShuffleInputs.from_json(inputs) if inputs else None)
 
 
 @dataclass(frozen=True)
@@ -95,6 +153,17 @@ class JobPlan:
     bin_size: int
     # how long listing the input took (a measurement, not part of the plan's value)
     listing_seconds: float = field(default=0.0, compare=False)
+    merge_levels: tuple[MergeLevel, ...] = ()  # between map and reduce (mrspec.plan.exchange)
+
+    @property
+    def exchange_level(self) -> int:
+        """The exchange level the reducers read (0: the map outputs themselves)."""
+        return len(self.merge_levels)
+
+    @property
+    def reduce_inputs(self) -> int:
+        """Exchange objects each reducer reads."""
+        return len(self.merge_levels[-1].tasks) if self.merge_levels else len(self.map_tasks)
 
     @property
     def input_bytes(self) -> int:
@@ -118,6 +187,7 @@ class JobPlan:
             "splits": len(self.splits),
             "map_tasks": len(self.map_tasks),
             "reduce_tasks": len(self.reduce_tasks),
+            "merge_levels": [m.to_json() for m in self.merge_levels],
             "split_size": self.split_size,
             "bin_size": self.bin_size,
             "listing_seconds": round(self.listing_seconds, 3),

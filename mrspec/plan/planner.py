@@ -16,7 +16,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from mrspec.errors import InputError
-from mrspec.plan.model import JobPlan, MapTask, ReduceTask, Split
+from mrspec.plan.exchange import fan_in, groups, merge_levels
+from mrspec.plan.model import (
+    JobPlan,
+    MapTask,
+    MergeLevel,
+    MergeTask,
+    ReduceTask,
+    ShuffleInputs,
+    Split,
+)
 from mrspec.spec.model import JobSpec
 from mrspec.storage import ObjectInfo, Storage, is_hidden, storage_for
 
@@ -92,17 +101,39 @@ def pack_bins(splits: Sequence[Split], bin_size: int) -> list[MapTask]:
     return tasks
 
 
+def plan_exchange(map_tasks: int, fan: int) -> tuple[MergeLevel, ...]:
+    """The merge levels between ``map_tasks`` map outputs and the reducers (fan-in ``fan``):
+    each merge task reads a contiguous group of the level before."""
+    levels: list[MergeLevel] = []
+    count = map_tasks
+    for level, tasks in enumerate(merge_levels(map_tasks, fan), start=1):
+        cut = groups(count, tasks)
+        merges = tuple(
+            MergeTask(level, i, ShuffleInputs(level - 1, g.start, g.stop)) for i, g in enumerate(cut)
+        )
+        levels.append(MergeLevel(level, fan, merges))
+        count = tasks
+    return tuple(levels)
+
+
 def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
     splits = cut_splits(objects, spec.input.split_size)
+    map_tasks = tuple(pack_bins(splits, spec.map.bin_size))
+    levels: tuple[MergeLevel, ...] = ()
+    if spec.reduce is not None:
+        # merge tasks run with the reduce section's memory, so they share its fan-in
+        levels = plan_exchange(len(map_tasks), fan_in(spec.reduce.memory_mb))
+    last = ShuffleInputs(len(levels), 0, len(levels[-1].tasks) if levels else len(map_tasks))
     return JobPlan(
         job_name=spec.name,
         spec_digest=spec.digest,
         objects=tuple(objects),
         splits=tuple(splits),
-        map_tasks=tuple(pack_bins(splits, spec.map.bin_size)),
-        reduce_tasks=tuple(ReduceTask(p) for p in range(spec.partitions)),
+        map_tasks=map_tasks,
+        reduce_tasks=tuple(ReduceTask(p, last) for p in range(spec.partitions)),
         split_size=spec.input.split_size,
         bin_size=spec.map.bin_size,
+        merge_levels=levels,
     )
 
 

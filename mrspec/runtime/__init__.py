@@ -7,19 +7,16 @@ library and boto3 (through ``mrspec.storage``) are used here.
 Locations are strings: a local path or an ``s3://`` URI; all I/O goes through
 ``mrspec.storage`` so both behave the same.
 
-Layout of one run::
+The layout of a run's keys is owned by ``mrspec.runtime.layout`` (output part names,
+``part-00000`` or ``part-00000-<token>`` when replacing an output, by
+``mrspec.runtime.replace``); the exchange objects (shuffle data with their index and
+totals inside) by ``mrspec.runtime.exchange``.
 
-    {work_prefix}/shuffle/map-00003-a1.shuffle   one shuffle object per map task attempt
-    {work_prefix}/results/map-00003.json         the result dict of map task 3
-    {work_prefix}/results/reduce-00002.json      the result dict of partition 2
-    {output_prefix}/part-00000 ...               one part per partition (per map task
-                                                 for a map-only job), each written once;
-                                                 part-00000-<token> when replacing an output
-    {output_prefix}/_SUCCESS                     the JSON manifest, written last
-
-A run goes: ``prepare_output`` (refuse an existing output, or plan its replacement) -> ``run_map_task``
-for every map task -> ``run_reduce_task`` for every partition (skipped for map-only jobs)
--> ``commit``. On failure or interruption: ``cleanup(..., remove_output=True)``.
+A run goes: ``prepare_output`` (refuse an existing output, or plan its replacement) ->
+``run_map_task`` for every map task -> ``run_merge_task`` for every task of each of the
+plan's merge levels (none when M <= F) -> ``run_reduce_task`` for every partition
+(skipped for map-only jobs) -> ``commit``. On failure or interruption:
+``cleanup(..., remove_output=True)``.
 
 Task results are JSON-able dicts (``json.dumps`` works on them), small enough for a Step
 Functions state (each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records)::
@@ -32,7 +29,7 @@ Functions state (each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records)::
       "user_counters": {"name": n, ...},             # mrspec.api.increment()
       "bad_records": [{"uri": ..., "offset": 123, "error": "ValueError: ..."}],
       "bad_record_count": 1,
-      "shuffle": {"uri": ..., "index": [[offset, length, values], ...]},  # map+reduce
+      "shuffle": {"uri": ..., "bytes": n},  # map+reduce: the exchange object written
       "outputs": [{"uri": ..., "size": n, "records": n}],  # reduce, map-only
       "started": unix_time, "seconds": float,
       "peak_memory_bytes": n,          # this process's peak RSS (getrusage maxrss)
@@ -52,7 +49,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mrspec.plan.model import MapTask
+from mrspec.plan.model import MapTask, MergeTask, ShuffleInputs
+from mrspec.runtime.committer import RunShape
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.replace import Replacement
@@ -117,13 +115,14 @@ def run_reduce_task(
     work_prefix: str,
     scratch_dir: str,
     attempt: int = 1,
+    inputs: ShuffleInputs | None = None,
 ) -> TaskResult:
     """Reduce one partition and write ``{output_prefix}/part-{partition:05d}``.
 
-    ``map_results`` are the map task results (only their ``"shuffle"`` entries are
-    used); ``None`` reads them from ``{work_prefix}/results/map-*.json``. Each map
-    output's partition segment is streamed with ranged reads, the sorted runs are
-    merged with a heap (memory per run is one read window and one block), equal keys are
+    Its inputs are the exchange objects named by ``inputs`` (the plan's last level) or,
+    when ``inputs`` is ``None``, by ``map_results`` (only their ``"shuffle"`` entries are
+    used). Each object's partition segment is streamed with ranged reads, the sorted runs
+    are merged (memory per run is two read windows and one block), equal keys are
     grouped and ``reducer(key, values)`` receives a lazy iterator, so a hot key with
     millions of values is never held in memory. The result is also written to
     ``{work_prefix}/results/``.
@@ -137,7 +136,18 @@ def run_reduce_task(
         work_prefix=work_prefix,
         scratch_dir=scratch_dir,
         attempt=attempt,
+        inputs=inputs,
     )
+
+
+def run_merge_task(
+    config: TaskConfig, task: MergeTask, *, work_prefix: str, scratch_dir: str, attempt: int = 1
+) -> TaskResult:
+    """Merge a group of at most F exchange objects into one (every partition, sorted,
+    indexed, with the group's totals); see ``mrspec.runtime.mergetask``."""
+    from mrspec.runtime.mergetask import run_merge_task as impl
+
+    return impl(config, task, work_prefix=work_prefix, scratch_dir=scratch_dir, attempt=attempt)
 
 
 def prepare_output(config: TaskConfig, *, overwrite: bool, token: str | None = None) -> Replacement:
@@ -157,7 +167,8 @@ def commit(
     config: TaskConfig,
     *,
     work_prefix: str,
-    map_results: Sequence[TaskResult] | None = None,
+    shape: RunShape,
+    producers: Sequence[TaskResult] | None = None,
     reduce_results: Sequence[TaskResult] | None = None,
     started: float,
     timings: dict[str, float] | None = None,
@@ -165,9 +176,11 @@ def commit(
 ) -> dict[str, Any]:
     """Check the run, write the ``_SUCCESS`` manifest last, remove the shuffle data.
 
-    Results default to those stored under ``{work_prefix}/results/``. Raises
+    ``shape`` says how many tasks each phase had; ``producers`` are the results of the
+    level the reducers read (map results when the plan has no merge level) and default,
+    like ``reduce_results``, to those stored under the work prefix. Raises
     ``TaskFailedError`` when the job-wide bad-record total passes
-    ``config.max_bad_records`` or a part is missing. The manifest (returned, and written
+    ``config.max_bad_records`` or any task's result is missing. The manifest (returned, and written
     as pretty JSON) holds: job, spec digest, output format, parts (uri, size, records),
     summed built-in and user counters, bad records, timings (``started``, ``finished``,
     ``seconds`` and the caller's per-phase ``timings``), task counts and ``extra``.
@@ -177,7 +190,8 @@ def commit(
     return impl(
         config,
         work_prefix=work_prefix,
-        map_results=map_results,
+        shape=shape,
+        producers=producers,
         reduce_results=reduce_results,
         started=started,
         timings=timings,
@@ -195,16 +209,17 @@ def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> Non
     impl(config, work_prefix=work_prefix, remove_output=remove_output)
 
 
-def load_results(work_prefix: str, kind: str) -> list[TaskResult]:
-    """The stored results of every ``"map"`` or ``"reduce"`` task, by task id."""
+def load_results(work_prefix: str, phase: str, count: int) -> tuple[list[TaskResult], list[int]]:
+    """The stored results of tasks ``0..count-1`` of a phase, and the missing ids."""
     from mrspec.runtime.results import load_results as impl
 
-    return impl(work_prefix, kind)
+    return impl(work_prefix, phase, count)
 
 
 __all__ = [
     "COUNTER_NAMES",
     "MAX_REPORTED_BAD_RECORDS",
+    "RunShape",
     "TaskConfig",
     "TaskFailedError",
     "TaskResult",
@@ -214,5 +229,6 @@ __all__ = [
     "load_results",
     "prepare_output",
     "run_map_task",
+    "run_merge_task",
     "run_reduce_task",
 ]

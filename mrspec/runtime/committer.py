@@ -11,16 +11,21 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from mrspec.runtime import replace
+import mrspec.runtime.replace as replace
+from mrspec.plan.model import JobPlan
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
+from mrspec.runtime.exchange import Totals
+from mrspec.runtime.layout import is_shard_folder, manifest_uri, phase_name
 from mrspec.runtime.replace import Replacement
-from mrspec.runtime.results import load_results, manifest_uri
-from mrspec.storage import join, storage_for
+from mrspec.runtime.results import load_results
+from mrspec.storage import storage_for
 
 MANIFEST_VERSION = 1
+DELETE_BATCH = 1000  # keys per DeleteObjects request
 
 
 def _listing_prefix(prefix: str) -> str:
@@ -41,47 +46,114 @@ def sum_counters(results: Sequence[dict[str, Any]], field: str) -> dict[str, int
 
 
 def check_bad_records(config: TaskConfig, results: Sequence[dict[str, Any]]) -> None:
-    """Fail when the job-wide number of skipped records passes the limit."""
-    total = 0
-    for result in results:
-        total += int(result.get("bad_record_count", 0))
-        if total > config.max_bad_records:
-            reported = result.get("bad_records") or [{}]
-            last = reported[-1]
-            raise BadRecordLimitError(
-                f"{total} bad records in the job, more than limits.max_bad_records "
-                f"({config.max_bad_records}); map task {result['task_id']} skipped "
-                f"{last.get('uri')} at byte {last.get('offset')}: {last.get('error')}",
-                hint="fix the mapper or the input, or raise limits.max_bad_records",
-            )
+    """Fail when the job-wide number of skipped records passes the limit (map results)."""
+    check_totals(config, Totals.sum(Totals.of_result(r) for r in results))
+
+
+def check_totals(config: TaskConfig, totals: Totals) -> None:
+    if totals.bad_record_count <= config.max_bad_records:
+        return
+    last = (totals.bad_records or ({},))[-1]
+    raise BadRecordLimitError(
+        f"{totals.bad_record_count} bad records in the job, more than limits.max_bad_records "
+        f"({config.max_bad_records}); for example {last.get('uri')} at byte "
+        f"{last.get('offset')}: {last.get('error')}",
+        hint="fix the mapper or the input, or raise limits.max_bad_records",
+    )
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """What the commit expects of a run: from the plan (locally) or the execution input."""
+
+    map_tasks: int
+    merge_tasks: tuple[int, ...] = ()  # tasks per merge level
+
+    @property
+    def level(self) -> int:
+        return len(self.merge_tasks)
+
+    @property
+    def producers(self) -> int:
+        """Tasks of the level the reducers read."""
+        return self.merge_tasks[-1] if self.merge_tasks else self.map_tasks
+
+    def to_json(self) -> dict[str, Any]:
+        return {"map_tasks": self.map_tasks, "merge_tasks": list(self.merge_tasks)}
+
+    @classmethod
+    def of_plan(cls, plan: JobPlan) -> RunShape:
+        return cls(len(plan.map_tasks), tuple(len(m.tasks) for m in plan.merge_levels))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunShape:
+        return cls(int(data["map_tasks"]), tuple(int(n) for n in data.get("merge_tasks", ())))
+
+
+def _require(work_prefix: str, phase: str, count: int, given: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Every result of a phase, or a refusal naming the missing ones."""
+    if given is None:
+        found, missing = load_results(work_prefix, phase, count)
+    else:
+        ids = {int(r["task_id"]) for r in given}
+        found, missing = list(given), sorted(set(range(count)) - ids)
+    if missing or len(found) != count:
+        raise TaskFailedError(
+            f"commit: {count - len(missing)} of {count} {phase} task results are present "
+            f"(missing task ids include {missing[:10]}); refusing to write a manifest "
+            "for partial output"
+        )
+    return sorted(found, key=lambda r: int(r["task_id"]))
+
+
+def _producer_totals(shape: RunShape, producers: Sequence[dict[str, Any]]) -> Totals:
+    if shape.level == 0:
+        return Totals.sum(Totals.of_result(r) for r in producers)
+    totals = Totals.sum(Totals.from_json(r["totals"]) for r in producers)
+    if totals.tasks != shape.map_tasks:
+        raise TaskFailedError(
+            f"commit: the last merge level covers {totals.tasks} of {shape.map_tasks} map "
+            "tasks; refusing to write a manifest for partial output"
+        )
+    return totals
 
 
 def commit(
     config: TaskConfig,
     *,
     work_prefix: str,
-    map_results: Sequence[dict[str, Any]] | None,
-    reduce_results: Sequence[dict[str, Any]] | None,
+    shape: RunShape,
+    producers: Sequence[dict[str, Any]] | None = None,
+    reduce_results: Sequence[dict[str, Any]] | None = None,
     started: float,
     timings: dict[str, float] | None,
     extra: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    if map_results is None:
-        map_results = load_results(work_prefix, "map")
+    """Check every result is there, write ``_SUCCESS`` last, remove the work objects.
+
+    Reads the results of the last exchange level (map tasks when no merge level, at
+    most F of them) and of the reducers, by key: requests and memory grow with
+    (merge or map producers) + R, never with M x R. ``producers`` and
+    ``reduce_results``, when given (the local engine holds them), replace the reads.
+    """
+    phase = phase_name(shape.level)
+    producers = _require(work_prefix, phase, shape.producers, producers)
+    totals = _producer_totals(shape, producers)
+    check_totals(config, totals)
     if config.map_only:
-        reduce_results = []
-    elif reduce_results is None:
-        reduce_results = load_results(work_prefix, "reduce")
-    check_bad_records(config, map_results)
-    writers = map_results if config.map_only else reduce_results
-    expected = len(map_results) if config.map_only else config.partitions
-    if len(writers) != expected or len({r["task_id"] for r in writers}) != expected:
-        raise TaskFailedError(
-            f"commit: {len(writers)} of {expected} {'map' if config.map_only else 'reduce'} "
-            "task results are present; refusing to write a manifest for partial output"
-        )
+        reduce_results, writers = [], producers
+    else:
+        reduce_results = _require(work_prefix, "reduce", config.partitions, reduce_results)
+        writers = reduce_results
     parts = sorted((o for r in writers for o in r["outputs"]), key=lambda o: o["uri"])
-    results = [*map_results, *reduce_results]
+    counters: Counter[str] = Counter(totals.counters)
+    user: Counter[str] = Counter(totals.user_counters)
+    for result in reduce_results:
+        counters.update(result.get("counters", {}))
+        user.update(result.get("user_counters", {}))
+    tasks: dict[str, Any] = {"map": shape.map_tasks, "reduce": len(reduce_results)}
+    if shape.merge_tasks:
+        tasks["merge"] = list(shape.merge_tasks)
     finished = time.time()
     manifest: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
@@ -91,10 +163,10 @@ def commit(
         "parts": [{"uri": p["uri"], "size": p["size"], "records": p["records"]} for p in parts],
         "records": sum(p["records"] for p in parts),
         "bytes": sum(p["size"] for p in parts),
-        "counters": sum_counters(results, "counters"),
-        "user_counters": sum_counters(results, "user_counters"),
-        "bad_records": [b for r in map_results for b in r.get("bad_records", [])],
-        "tasks": {"map": len(map_results), "reduce": len(reduce_results)},
+        "counters": dict(sorted(counters.items())),
+        "user_counters": dict(sorted(user.items())),
+        "bad_records": list(totals.bad_records),
+        "tasks": tasks,
         "timings": {
             "started": started,
             "finished": finished,
@@ -110,10 +182,19 @@ def commit(
 
 
 def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> None:
-    for folder in ("shuffle", "results"):
-        location = _listing_prefix(join(work_prefix, folder))
-        storage = storage_for(location)
-        storage.delete([o.uri for o in storage.list(location)])
+    # one listing of the work prefix; work objects are those under a shard folder
+    # (mrspec.runtime.layout), deleted while listing, DELETE_BATCH keys at a time, so
+    # memory stays flat in M
+    location = _listing_prefix(work_prefix)
+    storage = storage_for(location)
+    batch: list[str] = []
+    for info in storage.list(location):
+        if is_shard_folder(info.uri[len(location) :].split("/", 1)[0]):
+            batch.append(info.uri)
+        if len(batch) == DELETE_BATCH:
+            storage.delete(batch)
+            batch = []
+    storage.delete(batch)
     if remove_output and config.output_prefix:
         # only this run's parts: an output being replaced stays whole
         replace.discard(config.output_prefix, config.part_token)

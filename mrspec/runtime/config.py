@@ -58,7 +58,8 @@ class TaskConfig:
         return self.reduce_entrypoint is None
 
     def memory_mb(self, kind: str) -> int:
-        """The memory cap of a ``"map"`` or ``"reduce"`` task in MB."""
+        """The memory cap of a ``"map"``, ``"merge"`` or ``"reduce"`` task in MB (merge
+        tasks run with the reduce section's memory)."""
         return self.map_memory_mb if kind == "map" else self.reduce_memory_mb
 
     def buffer_budget(self) -> int:

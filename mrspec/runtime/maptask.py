@@ -15,10 +15,12 @@ from mrspec.plan.model import MapTask
 from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
+from mrspec.runtime.exchange import Totals, body_writer, write_exchange
+from mrspec.runtime.layout import part_uri, shuffle_uri
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, read_blocks
-from mrspec.runtime.results import part_uri, shuffle_uri, store_result
+from mrspec.runtime.results import store_result
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import first_bad_pair, value_error, where
 from mrspec.storage import storage_for
@@ -108,13 +110,20 @@ def run_map_task(
                     _task_form(mapper, blocks, buffer, context, counters, name)
                 else:
                     _record_form(mapper, blocks, buffer, bad, context, counters, name)
-                uri = shuffle_uri(work_prefix, task.task_id, attempt)
-                with storage_for(uri).open_write(uri) as out:
+                body = os.path.join(scratch_dir, f"map-{task.task_id}.body")
+                with body_writer(body) as out:
                     index = buffer.finish(out, config.compress_shuffle)
             finally:
                 buffer.remove_runs()
             counters["shuffle_bytes"] = sum(length for _, length, _ in index)
-            result["shuffle"] = {"uri": uri, "index": index}
+            # the object carries its index and this task's totals (see runtime.exchange)
+            uri = shuffle_uri(work_prefix, 0, task.task_id)
+            totals = Totals(
+                1, dict(counters), dict(context.counters), counters["bad_records"], tuple(bad.reported)
+            )
+            size = write_exchange(uri, body, index, totals)
+            os.unlink(body)
+            result["shuffle"] = {"uri": uri, "bytes": size}
             result["buffer_peak_estimate"] = buffer.peak_estimate
         result.update(
             counters=dict(counters),

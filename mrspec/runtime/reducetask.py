@@ -1,4 +1,9 @@
-"""The reduce task: merge one partition of every map output, group, reduce, write a part."""
+"""The reduce task: merge one partition of the last exchange level, group, reduce, write a part.
+
+Its inputs are at most F exchange objects (the map outputs, or the last merge level's):
+one GET of each object's head for the index, then that partition's segment streamed in
+windows, so its requests are about 2 x F (F for small objects) whatever M is.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,16 @@ from itertools import chain, starmap
 from operator import itemgetter
 from typing import Any
 
+from mrspec.plan.model import ShuffleInputs
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
+from mrspec.runtime.exchange import open_all
+from mrspec.runtime.layout import part_uri, shuffle_uri
 from mrspec.runtime.loading import load_entrypoint, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
-from mrspec.runtime.results import load_results, part_uri, store_result
-from mrspec.runtime.shuffle import Entry, grouped, merge_blocks, read_segment_blocks
+from mrspec.runtime.results import store_result
+from mrspec.runtime.shuffle import Entry, grouped, merge_blocks
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import checked_pairs
 from mrspec.storage import storage_for
@@ -29,9 +37,22 @@ _second = itemgetter(1)
 
 
 def read_window(memory_mb: int, runs: int) -> int:
-    """Bytes per ranged read of one run: a quarter of the cap shared by all runs."""
-    share = memory_mb * 1024**2 // 4 // max(1, runs)
+    """Bytes per ranged read of one run: a quarter of the cap shared by all runs, each
+    holding two windows (one being decoded, one in flight)."""
+    share = memory_mb * 1024**2 // 4 // max(1, runs) // 2
     return max(MIN_WINDOW, min(MAX_WINDOW, share))
+
+
+def input_uris(
+    work_prefix: str, sources: Sequence[dict[str, Any]] | None, inputs: ShuffleInputs | None
+) -> list[str]:
+    """The exchange objects a task reads: named by the plan (``inputs``) or, for a caller
+    holding producer results, by those results."""
+    if inputs is not None:
+        return [shuffle_uri(work_prefix, inputs.level, i) for i in range(inputs.start, inputs.stop)]
+    if sources is None:
+        raise TaskFailedError("a reduce task needs its inputs: the plan's or the producers' results")
+    return [str(r["shuffle"]["uri"]) for r in sources]
 
 
 def run_reduce_task(
@@ -42,6 +63,7 @@ def run_reduce_task(
     work_prefix: str,
     scratch_dir: str,
     attempt: int,
+    inputs: ShuffleInputs | None = None,
 ) -> dict[str, Any]:
     started = time.time()
     clock = time.perf_counter()
@@ -50,24 +72,14 @@ def run_reduce_task(
         raise TaskFailedError(f"{name}: the job is map-only; it has no reduce tasks")
     if not 0 <= partition < config.partitions:
         raise TaskFailedError(f"{name}: partition out of range 0..{config.partitions - 1}")
-    if map_results is None:
-        map_results = load_results(work_prefix, "map")
-    segments: list[tuple[str, int, int]] = []
-    input_records = 0
-    for result in map_results:
-        shuffle = result["shuffle"]
-        offset, length, records = shuffle["index"][partition]
-        input_records += records
-        if length:
-            segments.append((shuffle["uri"], offset, length))
+    found = [(r, r.header.index.get(partition)) for r in open_all(input_uris(work_prefix, map_results, inputs))]
+    readers = [r for r, segment in found if segment is not None]
+    input_records = sum(segment.records for _, segment in found if segment is not None)
     counters: Counter[str] = Counter()
     with task_scope() as context:
         reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
-        window = read_window(config.reduce_memory_mb, len(segments))
-        runs: list[Iterator[list[Entry]]] = [
-            read_segment_blocks(storage_for(uri), uri, offset, length, window)
-            for uri, offset, length in segments
-        ]
+        window = read_window(config.reduce_memory_mb, len(readers))
+        runs: list[Iterator[list[Entry]]] = [r.segment_blocks(partition, window) for r in readers]
         merged: Iterator[Entry] = chain.from_iterable(merge_blocks(runs))
         uri = part_uri(config.output_prefix, partition, config.part_token)
         track: list[Any] = [None, 0]  # the key being reduced, keys so far
@@ -107,7 +119,7 @@ def run_reduce_task(
             "bad_records": [],
             "bad_record_count": 0,
             "outputs": [{"uri": uri, "size": writer.bytes, "records": writer.records}],
-            "shuffle_segments": len(segments),
+            "shuffle_segments": len(readers),
             "started": started,
             "seconds": round(time.perf_counter() - clock, 6),
             "peak_memory_bytes": peak_memory_bytes(),

@@ -1,6 +1,7 @@
 """One storage boundary for local files and S3, used by planning, tasks and commit.
 
-Locations are strings: an absolute local path or an ``s3://bucket/key`` URI.
+Locations are strings: an absolute local path or an ``s3://bucket/key`` URI (or
+``mem://...``: this process's in-memory store, used by the scale harness and tests).
 ``storage_for(location)`` returns the implementation that serves it.
 """
 
@@ -47,7 +48,11 @@ class Storage(Protocol):
 
 
 def storage_for(location: str) -> Storage:
-    """The storage implementation for a location (``s3://`` or a local path)."""
+    """The storage implementation for a location (``s3://``, ``mem://`` or a local path)."""
+    if location.startswith("mem://"):
+        from mrspec.storage.memory import MemoryStorage
+
+        return MemoryStorage.shared()
     if location.startswith("s3://"):
         from mrspec.storage.s3 import S3Storage
 

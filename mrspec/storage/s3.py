@@ -6,6 +6,7 @@ endpoint works, moto's server included.
 
 from __future__ import annotations
 
+import encodings.idna  # noqa: F401  # botocore needs it; importing it lazily from a read thread fails
 import io
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,13 +18,12 @@ from mrspec.spec.model import split_s3_uri
 from mrspec.storage import ObjectInfo
 
 _PART_SIZE = 16 * 1024**2  # multipart part size for streaming writes
-# HTTP connections kept per client: botocore's default of 10 is below the map task's
-# concurrent GETs of small objects (runtime.readers.FETCHERS), and urllib3 would discard
-# (and re-open) every connection past it.
-_POOL_CONNECTIONS = 32
-# Many tasks each fetching ahead can pass S3's 5,500 GET/s on one prefix, which answers
-# 503 SlowDown until S3 repartitions: back off and retry (AWS's advice for SlowDown).
-_MAX_ATTEMPTS = 10
+# Adaptive retries: botocore backs off and rate-limits itself on 503 SlowDown (a fresh
+# bucket has one partition until S3 splits it), so a throttled request is retried by the
+# client instead of failing the task. Ten attempts ride out a repartitioning burst.
+RETRY_MODE = "adaptive"
+RETRY_MAX_ATTEMPTS = 10
+MAX_POOL_CONNECTIONS = 32  # above the read threads of one task (mrspec.runtime.exchange)
 
 
 CREDENTIALS_HINT = (
@@ -98,14 +98,14 @@ class S3Storage:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
+            with self._lock:  # boto3's default session is not safe to create clients from threads
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
 
-            config = Config(
-                max_pool_connections=_POOL_CONNECTIONS,
-                retries={"mode": "adaptive", "max_attempts": _MAX_ATTEMPTS},
-            )
-            self._client = boto3.client("s3", config=config)
+                    retries: Any = {"mode": RETRY_MODE, "max_attempts": RETRY_MAX_ATTEMPTS}
+                    config = Config(retries=retries, max_pool_connections=MAX_POOL_CONNECTIONS)
+                    self._client = boto3.client("s3", config=config)
         return self._client
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:

@@ -1,5 +1,8 @@
 """Word count, side by side: the local engine against hand-written Python on the same files.
 
+(``python -m mrspec.bench.scale`` is the other benchmark here: the exchange at 100,000
+map tasks, see ``mrspec.bench.scale``.)
+
     python -m mrspec.bench                      # 256 MiB: Linux docs if installed, else generated
     python -m mrspec.bench --size 64MiB --corpus /usr/share/doc/linux-doc-6.1
 
@@ -365,7 +368,3 @@ def _engine_note(summary: dict[str, Any]) -> str:
         f"{summary['tasks']['map']} map + {summary['tasks']['reduce']} reduce tasks, "
         f"peak task memory {peak:.0f} MB of {memory['map']['cap_mb']} MB"
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

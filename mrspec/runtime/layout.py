@@ -1,0 +1,85 @@
+"""Every key under a run's work prefix, and the output's names: the one owner.
+
+Layout of one run (``{hh}`` is two hex characters hashed from the rest of the name, so
+S3 spreads a run's request rate over up to 256 partitioned prefixes instead of one)::
+
+    {work}/manifests/map.json, merge-1.json, ..., reduce.json   phase items (AWS only)
+    {work}/failures/<phase>-00007.json    a failed task's recorded error (AWS only)
+    {work}/{hh}/shuffle/L0-00003          map task 3's shuffle object (level 0)
+    {work}/{hh}/shuffle/L2-00001          merge task 1 of merge level 2
+    {work}/{hh}/results/map-00003.json    a task's slim result (also merge-2-, reduce-)
+    {output}/part-00000 ...               one part per partition (per map task when
+                                          the job is map-only)
+    {output}/_SUCCESS                     the manifest, written last
+
+Shuffle and result keys are deterministic from (phase, task id): a retried or late
+attempt writes the same key with a self-consistent object (the index travels inside the
+object, see ``mrspec.runtime.exchange``), so a reader needs no result to find its inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from mrspec.storage import join
+
+MANIFESTS_DIR = "manifests"
+FAILURES_DIR = "failures"
+MAP_MANIFEST = "map.json"
+REDUCE_MANIFEST = "reduce.json"
+SHARDS = 256
+_SHARD = re.compile(r"^[0-9a-f]{2}$")
+
+
+def shard(name: str) -> str:
+    """Two hex characters spreading ``name`` over ``SHARDS`` prefixes (stable: crc32)."""
+    return f"{zlib.crc32(name.encode()) % SHARDS:02x}"
+
+
+def is_shard_folder(name: str) -> bool:
+    return bool(_SHARD.match(name))
+
+
+def _sharded(work_prefix: str, folder: str, name: str) -> str:
+    return join(work_prefix, shard(f"{folder}/{name}"), folder, name)
+
+
+def phase_name(level: int) -> str:
+    """``map`` for level 0, ``merge-<level>`` for a merge level."""
+    return "map" if level == 0 else f"merge-{level}"
+
+
+def shuffle_uri(work_prefix: str, level: int, task_id: int) -> str:
+    """The shuffle object of task ``task_id`` of exchange level ``level`` (0 = map)."""
+    return _sharded(work_prefix, "shuffle", f"L{level}-{task_id:05d}")
+
+
+def result_uri(work_prefix: str, phase: str, task_id: int) -> str:
+    """A task's result; ``phase`` is ``map``, ``merge-<level>`` or ``reduce``."""
+    return _sharded(work_prefix, "results", f"{phase}-{task_id:05d}.json")
+
+
+def manifest_key(work_key_prefix: str, phase: str) -> str:
+    """The key of a phase's item manifest under the run's key prefix (``runs/<id>/``)."""
+    name = {"map": MAP_MANIFEST, "reduce": REDUCE_MANIFEST}.get(phase, f"{phase}.json")
+    return f"{work_key_prefix}{MANIFESTS_DIR}/{name}"
+
+
+def failure_uri(work_prefix: str, phase: str, task_id: int) -> str:
+    return join(work_prefix, FAILURES_DIR, f"{phase}-{task_id:05d}.json")
+
+
+def failures_folder(work_prefix: str) -> str:
+    return join(work_prefix, FAILURES_DIR) + "/"
+
+
+def part_uri(output_prefix: str, index: int, token: str = "") -> str:
+    """An output part's name (``mrspec.runtime.replace`` owns the run token in it)."""
+    from mrspec.runtime.replace import part_uri as impl
+
+    return impl(output_prefix, index, token)
+
+
+def manifest_uri(output_prefix: str) -> str:
+    return join(output_prefix, "_SUCCESS")
