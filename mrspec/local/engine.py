@@ -147,6 +147,33 @@ def _timeouts(spec: JobSpec) -> dict[str, float]:
     return out
 
 
+def _run_phase(
+    phase: str,
+    tasks: list[TaskRun],
+    pool: TaskPool,
+    report: ProgressCallback,
+    timings: dict[str, float],
+    each: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run one phase's tasks on the pool with its progress bar and its timing;
+    ``each`` sees the results so far after every task (the map phase's bad-record check)."""
+    clock = time.perf_counter()
+    total = len(tasks)
+    done: list[dict[str, Any]] = []
+
+    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
+        done.append(result)
+        if each is not None:
+            each(done)
+        report(phase, "task", len(done), total)
+
+    report(phase, "start", 0, total)
+    results = pool.run(tasks, on_done)
+    report(phase, "end", total, total)
+    timings[f"{phase.replace('-', '_')}_seconds"] = round(time.perf_counter() - clock, 3)
+    return results
+
+
 def _map_phase(
     plan: JobPlan,
     config: TaskConfig,
@@ -154,23 +181,12 @@ def _map_phase(
     report: ProgressCallback,
     timings: dict[str, float],
 ) -> list[dict[str, Any]]:
-    clock = time.perf_counter()
-    total = len(plan.map_tasks)
-    done: list[dict[str, Any]] = []
-
-    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
-        done.append(result)
-        check_bad_records(config, done)  # fail fast once the job-wide limit is passed
-        report("map", "task", len(done), total)
-
-    report("map", "start", 0, total)
     tasks = [
         TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb) for t in plan.map_tasks
     ]
-    results = pool.run(tasks, on_done)
-    report("map", "end", total, total)
-    timings["map_seconds"] = round(time.perf_counter() - clock, 3)
-    return results
+    # fail fast once the job-wide bad-record limit is passed
+    return _run_phase("map", tasks, pool, report, timings,
+                      each=lambda done: check_bad_records(config, done))
 
 
 def _merge_phase(
@@ -180,22 +196,9 @@ def _merge_phase(
     report: ProgressCallback,
     timings: dict[str, float],
 ) -> list[dict[str, Any]]:
-    clock = time.perf_counter()
-    total = len(level.tasks)
-    count = [0]
-
-    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
-        count[0] += 1
-        report(level.phase, "task", count[0], total)
-
-    report(level.phase, "start", 0, total)
     memory = config.memory_mb("merge")
     tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
-    results = pool.run(tasks, on_done)
-    report(level.phase, "end", total, total)
-    key = f"{level.phase.replace('-', '_')}_seconds"
-    timings[key] = round(time.perf_counter() - clock, 3)
-    return results
+    return _run_phase(level.phase, tasks, pool, report, timings)
 
 
 def _reduce_phase(
@@ -207,23 +210,11 @@ def _reduce_phase(
 ) -> list[dict[str, Any]]:
     if config.map_only:
         return []
-    clock = time.perf_counter()
-    total = len(plan.reduce_tasks)
-    count = [0]
-
-    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
-        count[0] += 1
-        report("reduce", "task", count[0], total)
-
-    report("reduce", "start", 0, total)
     tasks = [
         TaskRun("reduce", t.partition, t.to_json(), config.reduce_memory_mb)
         for t in plan.reduce_tasks
     ]
-    results = pool.run(tasks, on_done)
-    report("reduce", "end", total, total)
-    timings["reduce_seconds"] = round(time.perf_counter() - clock, 3)
-    return results
+    return _run_phase("reduce", tasks, pool, report, timings)
 
 
 def _timeout_warnings(results: list[dict[str, Any]], kind: str, timeout_s: int) -> list[str]:
