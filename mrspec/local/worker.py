@@ -6,6 +6,8 @@ so a task's memory cap, peak memory and crash are its own.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import resource
 import signal
@@ -29,8 +31,31 @@ def limit_memory(memory_mb: int) -> None:
     at about the same resident peak Lambda would (``RLIMIT_DATA`` let the resident peak
     pass the cap by the size of the interpreter's code).
     """
+    single_malloc_arena()
     cap = memory_mb * 1024**2
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+
+
+def single_malloc_arena() -> None:
+    """Keep glibc's allocator to one arena in this process.
+
+    Each thread that meets contention in ``malloc`` may get an arena of its own, and each
+    arena reserves 64 MiB of address space that is never touched. Under ``RLIMIT_AS``
+    that reservation counts: a 128 MB reduce task with its read threads (61 MB resident
+    peak) passed on an idle machine and ended in ``MemoryError`` on a busy one (30 runs
+    in 30 with both cores busy, where contention is the rule). With one arena, 0 in 30.
+    The address space follows the resident size again, which is what the cap assumes. A C library that
+    is not glibc has no ``mallopt`` and keeps its own behaviour.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass
 
 
 def isolate_sys_path(caller_cwd: str) -> None:
