@@ -10,8 +10,8 @@ from typing import Any
 
 from mrspec.local.engine import plan_shape
 from mrspec.plan import JobPlan, plan_job
-from mrspec.plan.model import ReduceTask, ShuffleInputs
-from mrspec.plan.planner import plan_exchange
+from mrspec.plan.model import ReduceTask
+from mrspec.plan.planner import plan_exchange, reduce_inputs
 from mrspec.runtime import (
     TaskConfig,
     commit,
@@ -120,30 +120,35 @@ def make_job(
     )
 
 
-def with_fan_in(plan: JobPlan, fan: int) -> JobPlan:
+def with_fan_in(plan: JobPlan, fan: int, budget: int | None = None) -> JobPlan:
     """``plan`` with the merge levels a fan-in of ``fan`` gives (tests use tiny fan-ins to
-    get several merge levels out of a few map tasks)."""
+    get several merge levels out of a few map tasks), and with merge tasks cut into
+    partition ranges so each covers at most ``budget`` input bytes (None: the default)."""
     import dataclasses
 
-    levels = plan_exchange(len(plan.map_tasks), fan)
-    count = len(levels[-1].tasks) if levels else len(plan.map_tasks)
-    last = ShuffleInputs(len(levels), 0, count)
-    reduces = tuple(ReduceTask(t.partition, last) for t in plan.reduce_tasks)
+    covered = [t.input_bytes for t in plan.map_tasks]
+    extra = {} if budget is None else {"budget": budget}
+    levels = plan_exchange(covered, fan, plan.partitions, **extra)
+    reduces = tuple(
+        ReduceTask(t.partition, reduce_inputs(levels, len(plan.map_tasks), t.partition))
+        for t in plan.reduce_tasks
+    )
     return dataclasses.replace(plan, merge_levels=levels, reduce_tasks=reduces)
 
 
 def run_in_process(
-    spec: JobSpec, work: Path, fan: int | None = None, **config_changes: Any
+    spec: JobSpec, work: Path, fan: int | None = None, budget: int | None = None,
+    **config_changes: Any,
 ) -> dict[str, Any]:
     """Plan, map, merge, reduce and commit in this process (no engine): the Lambda call
-    pattern. ``fan`` replaces the plan's fan-in."""
+    pattern. ``fan`` replaces the plan's fan-in, ``budget`` its merge task byte bound."""
     import dataclasses
     import time
 
     config = dataclasses.replace(TaskConfig.from_spec(spec), **config_changes)
     plan = plan_job(spec)
     if fan is not None:
-        plan = with_fan_in(plan, fan)
+        plan = with_fan_in(plan, fan, budget)
     prepare_output(config, overwrite=True)
     started = time.time()
     work_prefix = str(work / "work")

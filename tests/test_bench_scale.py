@@ -31,7 +31,27 @@ def test_tiny_configuration_counts_requests_per_task(capsys: pytest.CaptureFixtu
     assert all(t.peak_bytes > 0 and t.cpu_s >= 0 for t in figures["map"])
     lines = scale.table(result, meter)
     assert "matches the reference" in lines[0]
-    assert [line.split()[0] for line in lines[2:6]] == ["map", "merge-1", "reduce", "commit"]
+    phases = [line.split()[0] for line in lines[2:] if not line.startswith("  predicted")]
+    assert phases == ["map", "merge-1", "reduce", "commit"]
+
+
+@pytest.mark.parametrize(("maps", "partitions", "memory"), [(70, 5, 128), (40, 9, 128), (12, 4, 1769)])
+def test_plan_predicts_the_requests_the_harness_counts(maps: int, partitions: int, memory: int) -> None:
+    # What `mrspec plan` predicts for the largest task of each phase (cost.phases, given
+    # the ratios the run measured) against the requests the store counted, per phase.
+    meter = scale.Meter()
+    result = scale.run(maps, partitions, reduce_memory=memory, reduce_sample=1, meter=meter, seed=2)
+    predicted = scale.predictions(result["spec"], result["plan"], result["manifest"], result["merged"])
+    assert set(predicted) == {*result["figures"]} - {"unsampled"}
+    for phase, tasks in result["figures"].items():
+        if phase == "unsampled":
+            continue
+        counted = {
+            "get_requests": max(t.requests["GET"] for t in tasks),
+            "put_requests": max(t.requests["PUT"] + t.requests["DELETE"] for t in tasks),
+            "list_requests": max(t.requests["LIST"] for t in tasks),
+        }
+        assert {k: predicted[phase][k] for k in counted} == counted, phase
 
 
 def test_main_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -239,9 +239,9 @@ def test_x86_standard_children_with_reduce() -> None:
     assert service(e, "Step Functions") == pytest.approx(195 * TRANSITION)
     # S3 PUT class: LIST 1, manifests 2, shuffle 80 x (38.4 MiB -> 3 parts + 2) = 400,
     # output 16 x (64 MiB -> 4 parts + 2) = 96, task results 96, ResultWriter 4, _SUCCESS 1,
-    # result LISTs by the commit 2 phases x 1 page = 2 (reducers list nothing: the plan
-    # names their objects), output LISTs 2, cleanup LIST 1.
-    puts = 1 + 2 + 400 + 96 + 96 + 4 + 1 + 2 + 2 + 1
+    # the commit's LIST of failure records 1 (nobody lists results: the plan names every
+    # object and result), output LISTs 2, cleanup LIST 1.
+    puts = 1 + 2 + 400 + 96 + 96 + 4 + 1 + 1 + 2 + 1
     # GET class: input in 8 MiB ranged reads: per object the first split 8 GETs, the 15
     # others read from start - 1, so 64 MiB + 1 byte = 9 GETs: 10 x (8 + 135) = 1,430,
     # + 150 read-aheads; manifests 2; shuffle 80 x 16 segments of 2.4 MiB, each one GET
@@ -304,8 +304,8 @@ def test_arm64_express_children() -> None:
     sfn_usd = 23 * TRANSITION + 20 * EXPRESS_REQUEST + express_gb_s * EXPRESS_GB_S
     assert service(e, "Step Functions") == pytest.approx(sfn_usd)
     # S3: shuffle 19.2 MiB -> 2 parts + 2 = 4 PUTs x 16; output 25.6 MiB -> 4 PUTs x 4;
-    # result LISTs 2 (the commit's, one per phase; reducers list nothing).
-    puts = 1 + 2 + 64 + 16 + 20 + 4 + 1 + 2 + 2 + 1
+    # the commit's LIST of failure records 1 (nobody lists results).
+    puts = 1 + 2 + 64 + 16 + 20 + 4 + 1 + 1 + 2 + 1
     # Input: per 128 MiB object 4 + 3 x 5 = 19 ranged GETs (8 MiB windows) + 3 read-aheads.
     gets = (8 * 19 + 24) + 2 + 64 + 64 + 20
     map_phase, reduce_phase = 2 + 1 + 0.1 + 12.54025, 2 + 1 + 0.1 + 5.612
@@ -340,12 +340,12 @@ def test_map_only_job() -> None:
     # Transitions: parent 2 (map + commit) + 2 children started + 2 STANDARD children.
     assert qty(e, "STANDARD state transitions") == 6
     # PUTs: LIST 1, manifest 1, outputs 2 (10 MiB and 6 MiB), results 2, ResultWriter 2,
-    # _SUCCESS 1, result LIST 1 (commit), output LISTs 2, cleanup LIST 1. GETs: input
+    # _SUCCESS 1, failure records LIST 1 (commit), output LISTs 2, cleanup LIST 1. GETs: input
     # a[0,64) 8 + a[64,100) from byte 64 MiB - 1: 5 + b 7 + c 2, 1 read-ahead (a's first
     # split); manifest 1; results read by the commit 2.
     puts, gets = 1 + 1 + 2 + 2 + 2 + 1 + 1 + 2 + 1, (8 + 5 + 7 + 2 + 1) + 1 + 2
     assert qty(e, "shuffle PUT (one object per map task)") == 0
-    assert qty(e, "shuffle ranged GET (map tasks x partitions)") == 0
+    assert qty(e, "segment GET (reduce tasks)") == 0
     assert qty(e, "shuffle storage (prorated)") == 0
     s3_usd = puts * S3_PUT + gets * S3_GET
     assert service(e, "S3") == pytest.approx(s3_usd)
@@ -363,7 +363,7 @@ def test_large_input_many_waves() -> None:
                      map_timeout=180, partitions=100, concurrency=2000)
     objects = [ObjectInfo(f"s3://in-bucket/data/o{i:05d}", 100 * MIB) for i in range(10_000)]
     stack = facts("x86_64", map_memory=1769, map_eph=768, child="STANDARD", concurrency=2000,
-                  partitions=100, merge_levels=(23,))
+                  partitions=100, merge_levels=(506,))
     e = run(spec, objects, stack)
     # Each object: splits of 64 + 36 MiB, one bin of 100 MiB -> 10,000 map tasks.
     assert (e.splits, e.map_tasks) == (20_000, 10_000)
@@ -372,49 +372,57 @@ def test_large_input_many_waves() -> None:
     # Map task: 0.3 + 10 + 1.25 + 30/50 = 12.15 s
     map_billed = 10_000 * 12150 + 1000 * 1000
     # Fan-in at 1,769 MB: 1,769 MiB / 4 / 1 MiB = 442 objects; 10,000 map outputs > 442 ->
-    # one merge level of ceil(10,000 / 442) = 23 tasks: 18 groups of 435 and 5 of 434 map
-    # outputs of 30 MiB. A merge task of 435 reads and writes 13,050 MiB:
-    #   0.3 + 13,050 * 0.03 + 13,050/80 + 13,050/50 = 815.925 s (434: 13,020 MiB, 814.05 s)
-    assert [m.tasks for m in e.timing.merge] == [23]
-    merge_billed = 18 * 815925 + 5 * 814050 + 23 * 1000
-    # Reduce: reads its 1/100 of the 23 merged objects, 3,000 MiB in all as before:
-    #   0.3 + 150 + 37.5 + 20 = 207.8 s; 100 partitions in one wave.
+    # one merge level of ceil(10,000 / 442) = 23 groups: 18 of 435 and 5 of 434 map
+    # outputs of 30 MiB. A group covers 435 x 100 MiB of input, over the 2 GiB a merge
+    # task may cover: its partitions are cut into ceil(43,500 / 2,048) = 22 ranges, 12 of
+    # 5 partitions and 10 of 4, one task per (group, range): 506 tasks. A task of n
+    # inputs and w partitions reads and writes n x 30 MiB x w / 100:
+    #   0.3 + MiB x (0.03 + 1/80 + 1/50) s, all in one wave (506 cold starts).
+    groups = [435] * 18 + [434] * 5
+    widths = [5] * 12 + [4] * 10
+    merges = [(n, w, 0.3 * n * w) for n in groups for w in widths]
+    assert [m.tasks for m in e.timing.merge] == [len(merges)] == [506]
+    merge_s = [0.3 + mib * (0.03 + 1 / 80 + 1 / 50) for _, _, mib in merges]
+    merge_billed = sum(math.ceil(round(t * 1000, 6)) for t in merge_s) + 506 * 1000
+    # Reduce: reads its partition's segment of the 23 objects of its range (one per group),
+    # 3,000 MiB in all as before: 0.3 + 150 + 37.5 + 20 = 207.8 s; one wave.
     reduce_billed = 100 * 207800 + 100 * 1000
     gb_s = (map_billed + merge_billed + reduce_billed) / 1000 * 1769 / 1024 + 1.5
     eph = map_billed / 1000 * 256 / 1024 + (merge_billed + reduce_billed) / 1000 * 9728 / 1024
-    lambda_usd = 10_124 * LAMBDA_REQUEST + gb_s * X86_GB_S + eph * EPHEMERAL_GB_S
+    invocations = 10_000 + 506 + 100 + 1
+    lambda_usd = invocations * LAMBDA_REQUEST + gb_s * X86_GB_S + eph * EPHEMERAL_GB_S
     assert service(e, "Lambda") == pytest.approx(lambda_usd)
     # Parent: 3 + one Map state for the merge level; one transition per child + 1 each.
-    transitions = 4 + 2 * (10_000 + 23 + 100)
+    transitions = 4 + 2 * (10_000 + 506 + 100)
     # PUTs: LIST 10, manifests 3, shuffle 10,000 x (30 MiB -> 2 parts + 2 = 4), merged
-    # objects 18 x (13,050 MiB -> 816 parts + 2) + 5 x (13,020 MiB -> 814 + 2), output
-    # 100 x (1,000 MiB -> 63 parts + 2 = 65), results 10,123, ResultWriter 6, _SUCCESS 1,
-    # result LISTs 3 phases x ceil(10,123 / 1,000) = 33 (reducers list nothing: the plan
-    # names their objects), output LISTs 2, cleanup ceil((3 + 10,000 + 23 + 10,123 + 6) /
-    # 1,000) = 21.
-    puts = 10 + 3 + 40_000 + (18 * 818 + 5 * 816) + 6_500 + 10_123 + 6 + 1 + 33 + 2 + 21
+    # objects (MiB / 16 parts + 2 each), output 100 x (1,000 MiB -> 63 parts + 2 = 65),
+    # results 10,606, ResultWriter 6, _SUCCESS 1, the commit's failure-records LIST 1,
+    # output LISTs 2, cleanup ceil((3 + 10,000 + 506 + 10,606 + 6) / 1,000) = 22.
+    merged_puts = sum(math.ceil(mib / 16) + 2 for _, _, mib in merges)
+    puts = 10 + 3 + 40_000 + merged_puts + 6_500 + 10_606 + 6 + 1 + 1 + 2 + 22
     # GETs: input per object 8 + 5 ranged GETs + 1 read-ahead = 14 x 10,000; manifests 3;
-    # merge: per map output 1 head GET + ceil(30 MiB / window), each run holding two
-    # windows: 1,769 MiB / 4 / 435 / 2 = 533,026 bytes -> 60 (434: 534,254 -> 59), so
-    # 18 x 435 x 61 + 5 x 434 x 60; reduce: segment 13,050 MiB / 100 = 130.5 MiB in 8 MiB
-    # windows -> 17 x 23 merged objects x 100 reducers, + 23 head GETs each; commit 23
-    # merge + 100 reduce results.
-    gets = 140_000 + 3 + (18 * 435 * 61 + 5 * 434 * 60) + 17 * 23 * 100 + 2_300 + 123
+    # merge: per input 1 head GET + its range's share (30 MiB x w / 100) in windows, each
+    # run holding two: 1,769 MiB / 4 / n / 2 bytes; reduce: segment 435 (or 434) x 0.3
+    # MiB in 8 MiB windows -> 17 x 23 objects x 100 reducers, + 23 head GETs each;
+    # commit 506 merge + 100 reduce results.
+    merge_gets = sum(
+        n * (1 + math.ceil(30 * MIB * w / 100 / (1769 * MIB // 4 // n // 2))) for n, w, _ in merges
+    )
+    gets = 140_000 + 3 + merge_gets + 17 * 23 * 100 + 2_300 + 606
     map_phase = 2 + 1 + 10 * (0.1 + 12.15)
-    merge_phase = 2 + 1 + 0.1 + 815.925
+    merge_phase = 2 + 1 + 0.1 + max(merge_s)
     reduce_phase = 2 + 1 + 0.1 + 207.8
     # Two copies of the shuffle (map outputs, merged objects), held as long.
     storage = 2 * 300_000 / 1024 * (map_phase / 2 + merge_phase + reduce_phase + 3) / 3600 / 730
     s3_usd = puts * S3_PUT + gets * S3_GET + storage * S3_GB_MONTH
     assert service(e, "S3") == pytest.approx(s3_usd)
-    total = lambda_usd + transitions * TRANSITION + s3_usd + 10_124 * 1024 / GIB * LOGS_GB
+    total = lambda_usd + transitions * TRANSITION + s3_usd + invocations * 1024 / GIB * LOGS_GB
     assert abs(e.cost.total_usd - total) < 0.005
     assert round(e.cost.total_usd, 2) == round(total, 2)
     assert e.timing.total_s == pytest.approx(5 + map_phase + merge_phase + reduce_phase + 3)
     assert any("account's Lambda concurrency" in w for w in e.warnings)
-    # The merge tasks pass the reduce section's 300 s timeout: warned, refused by apply.
-    assert any(w.startswith("merge-1 task time is 816 s, over the limit of 300 s") for w in
-               e.warnings)
+    # The partition ranges keep every merge task (41 s at most) within its 300 s timeout.
+    assert max(merge_s) < 42 and not any(w.startswith("merge-1 task time") for w in e.warnings)
 
 
 # ------------------------------------------------------------------ tie to lowering

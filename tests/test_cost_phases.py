@@ -94,13 +94,15 @@ def test_map_reduce_and_commit_of_a_job_without_merges() -> None:
     cpu = shuffle * 0.05 * 1769 / 1024  # 1,024 MB is 1,024 / 1,769 of a vCPU
     latency = 0.02 * (math.ceil(14 / 8) + 2)  # GETs 8 at a time, 2 PUTs, no LIST
     assert r.per_task.seconds == pytest.approx(0.3 + cpu + shuffle / 80 + 14.4 / 50 + latency)
-    assert r.per_task.peak_memory_mb == pytest.approx(100 + 5 * 2 * 8 + 14.4)  # 2 windows a run
+    # each open input holds its 64 KiB head, and at most two windows of its segment,
+    # never more than the segment: 5 x 1/16 + 4 x 9.6 + 4.8 MiB
+    assert r.per_task.peak_memory_mb == pytest.approx(100 + 5 / 16 + 4 * 9.6 + 4.8 + 14.4)
 
-    # Commit: 5 map + 2 reduce results; LISTs: results of 2 phases, the output check and
-    # the cleanup; PUTs: _SUCCESS and one DeleteObjects.
+    # Commit: 5 map + 2 reduce results, by key; LISTs: the failure records and the
+    # cleanup (fewer than 1,000 work objects); PUTs: _SUCCESS and one DeleteObjects.
     c = phases["commit"]
-    assert (c.per_task.get_requests, c.per_task.put_requests, c.per_task.list_requests) == (7, 2, 4)
-    assert c.per_task.seconds == pytest.approx(2 + 0.02 * (1 + 2 + 4))
+    assert (c.per_task.get_requests, c.per_task.put_requests, c.per_task.list_requests) == (7, 2, 2)
+    assert c.per_task.seconds == pytest.approx(2 + 0.02 * (1 + 2 + 2))
     assert (c.timeout_s, c.memory_mb) == (300, 512)
     assert c.per_task.peak_memory_mb == pytest.approx(100 + 7 * 32 / 1024)
 
@@ -135,7 +137,9 @@ def test_a_merge_level_when_map_outputs_pass_the_fan_in() -> None:
     cpu = 7.5 * 0.03 * 1769 / 128
     latency = 0.02 * (math.ceil(50 / 8) + 2)
     assert g.per_task.seconds == pytest.approx(0.3 + cpu + 7.5 / 80 + 7.5 / 50 + latency)
-    assert g.per_task.peak_memory_mb == pytest.approx(100 + 25 * 1_342_177 / MIB + 7.5)
+    # each input holds its 64 KiB head and its 0.3 MiB (less than two windows), and the
+    # 7.5 MiB being written
+    assert g.per_task.peak_memory_mb == pytest.approx(100 + 25 / 16 + 25 * 0.3 + 7.5)
 
     r = phases["reduce"]
     assert r.per_task.get_requests == 4 * 2  # 1.875 MiB segment in one window + result
@@ -173,11 +177,11 @@ def test_json_phases_time_and_cost_include_the_merge_level() -> None:
                if ln["service"] == "Lambda"}
     assert lambdas["merge requests"] == 4
     s3 = {ln["item"]: ln["quantity"] for ln in doc["cost"]["lines"] if ln["service"] == "S3"}
-    assert s3["shuffle and result GET (merge tasks)"] == 4 * 50
+    assert s3["exchange GET (merge tasks: heads and windows)"] == 4 * 50
     assert s3["merged object PUT (merge tasks)"] == 4
     # Reducers read 4 merged objects: 1 segment GET + 1 result GET each, 4 partitions.
-    assert s3["shuffle ranged GET (map tasks x partitions)"] == 4 * 4
-    assert s3["map result GET (reduce tasks)"] == 4 * 4
+    assert s3["segment GET (reduce tasks)"] == 4 * 4
+    assert s3["exchange head GET (reduce tasks)"] == 4 * 4
     assert doc["time"]["total_s"] == pytest.approx(
         e.timing.driver_s + e.timing.map.phase_s + e.timing.merge[0].phase_s
         + e.timing.reduce.phase_s + e.timing.commit_s,  # type: ignore[union-attr]

@@ -93,6 +93,35 @@ def test_output_is_the_same_whatever_the_merge_levels(tmp_path: Path, fan: int) 
     assert manifest["tasks"]["map"] == 9
 
 
+@pytest.mark.parametrize(("fan", "budget"), [(3, 1), (2, 200), (3, 150)])
+def test_merge_tasks_cut_into_partition_ranges(tmp_path: Path, fan: int, budget: int) -> None:
+    # A byte budget far below a group's input cuts each level's groups into partition
+    # ranges (budget 1: one partition per task); the output and the counters (each map
+    # task's totals counted once, however many range tasks read its object) match the
+    # run without merges and the plain reference.
+    tiny_files(tmp_path / "input", files=9)
+    spec = tiny_job(tmp_path, WORDCOUNT, combiner="combiner", partitions=7)
+    manifest = run_in_process(spec, tmp_path / "work", fan=fan, budget=budget)
+    plan = manifest["_plan"]
+    assert plan.merge_levels and plan.merge_levels[0].ranges > 1
+    for level in plan.merge_levels:
+        assert len(level.tasks) == level.groups * level.ranges
+        assert all(t.inputs.count <= fan for t in level.tasks)
+        spans = [t.partitions or (0, 7) for t in level.tasks[: level.ranges]]
+        assert [p for first, stop in spans for p in range(first, stop)] == list(range(7))
+    assert all(t.inputs.count <= fan for t in plan.reduce_tasks)
+    assert tsv_counts(spec.output.prefix) == reference_counts(tmp_path / "input")
+    plain = run_in_process(
+        tiny_job(tmp_path / "plain", WORDCOUNT, inputs=str(tmp_path / "input"),
+                 combiner="combiner", partitions=7),
+        tmp_path / "plain-work",
+    )
+    for name in ("map_input_records", "map_input_bytes", "map_output_records", "output_records", "reduce_input_groups"):
+        assert manifest["counters"][name] == plain["counters"][name], name
+    lines = sum(len(f.read_text().splitlines()) for f in (tmp_path / "input").iterdir())
+    assert manifest["counters"]["map_input_records"] == lines
+
+
 def test_merged_objects_are_sorted_partitions_of_every_input(tmp_path: Path) -> None:
     tiny_files(tmp_path / "input", files=6)
     spec = tiny_job(tmp_path, WORDCOUNT, partitions=3)  # no combiner: every 1 travels

@@ -21,8 +21,10 @@ store here, while Lambda streams them to S3); CPU is the process's CPU time in t
 
 Per phase it prints: tasks, the largest task's GET / PUT / LIST / DELETE requests, the
 largest peak memory, CPU seconds (max per task, and per record for merge and reduce),
-and the busiest prefix's requests. ``predicted`` rows beside them come from
-``mrspec.cost`` when it offers per-phase predictions (:func:`predictions`, the hook).
+and the busiest prefix's requests. A ``predicted`` row under each phase gives what
+``mrspec plan`` predicts for the largest task of that phase (:func:`predictions`), and
+the measured / predicted ratio of its GETs and of its PUT-class requests (PUT and
+DeleteObjects, as S3 prices them).
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mrspec.plan.model import JobPlan
-from mrspec.runtime.layout import is_shard_folder
+from mrspec.runtime.layout import failures_folder, is_shard_folder
 from mrspec.storage import ObjectInfo
 from mrspec.storage.memory import MemoryStorage
 
@@ -193,17 +195,32 @@ def make_job(code_dir: Path, partitions: int, reduce_memory: int) -> Any:
     )
 
 
-def predictions(spec: Any, plan: JobPlan) -> dict[str, dict[str, float]] | None:
-    """The hook for the cost model's per-phase predictions: ``{phase: {"get_requests":
-    ..., "put_requests": ..., "peak_memory_mb": ..., "seconds": ...}}`` for the largest
-    task of each phase, when ``mrspec.cost`` offers ``phase_predictions(spec, plan)``;
-    ``None`` (printed as n/a) until it does."""
-    try:
-        from mrspec import cost
-    except ImportError:  # pragma: no cover
-        return None
-    predict: Callable[..., dict[str, dict[str, float]]] | None = getattr(cost, "phase_predictions", None)
-    return predict(spec, plan) if predict is not None else None
+def predictions(
+    spec: Any, plan: JobPlan, manifest: dict[str, Any], merged: int | None = None
+) -> dict[str, dict[str, float]]:
+    """``plan``'s per-phase predictions (``mrspec.cost.phases.predict_phases``, what ``plan
+    --json`` prints under ``per_task``) for the largest task of each phase, with the
+    shuffle and output ratios this run measured (as ``plan --sample`` would measure
+    them) and the first merge level's output ratio (``merged``: the data bytes it
+    wrote), so the requests are compared on the same bytes. ``held_kib`` is the predicted
+    peak above the runtime's own memory, the figure the harness measures."""
+    from mrspec.cost.assumptions import default_assumptions
+    from mrspec.cost.phases import predict_phases
+    from mrspec.cost.stack import review_model
+
+    counters = manifest["counters"]
+    read = max(1, counters.get("map_input_bytes", 1))
+    shuffled = counters.get("shuffle_bytes", 0)
+    measured = {"shuffle_ratio": shuffled / read, "output_ratio": counters.get("output_bytes", 0) / read}
+    if merged is not None and shuffled:
+        measured["merge_output_ratio"] = merged / shuffled
+    a = default_assumptions().with_values(measured, "measured")
+    out: dict[str, dict[str, float]] = {}
+    for phase in predict_phases(spec, plan, review_model(spec, plan), a):
+        figures = phase.per_task.to_json()
+        figures["held_kib"] = (figures["peak_memory_mb"] - a["runtime_memory_mb"]) * 1024
+        out[phase.name] = figures
+    return out
 
 
 def run(maps: int, partitions: int, *, reduce_memory: int, reduce_sample: int, meter: Meter, seed: int) -> dict[str, Any]:
@@ -234,11 +251,14 @@ def run(maps: int, partitions: int, *, reduce_memory: int, reduce_sample: int, m
                 with measured(f"map/{task.task_id}", store, figures) as n:
                     r = run_map_task(config, task, work_prefix=WORK, scratch_dir=scratch)
                     n[0] = int(r["counters"].get("map_output_records", 0))
+            merged: int | None = None
             for level in plan.merge_levels:
                 for merge in level.tasks:
                     with measured(f"{level.phase}/{merge.task_id}", store, figures) as n:
                         r = run_merge_task(config, merge, work_prefix=WORK, scratch_dir=scratch)
                         n[0] = int(r["merge"]["records"])
+                    if level.level == 1:
+                        merged = (merged or 0) + int(r["merge"]["bytes"])
             sampled = [t for t in plan.reduce_tasks if t.partition % reduce_sample == 0]
             for t in plan.reduce_tasks:
                 label = f"reduce/{t.partition}" if t in sampled else f"unsampled/{t.partition}"
@@ -247,6 +267,8 @@ def run(maps: int, partitions: int, *, reduce_memory: int, reduce_sample: int, m
                     n[0] = int(r["counters"].get("reduce_input_records", 0))
             check = reference(store)
             with measured("commit/0", store, figures) as n:
+                # the commit handler first lists the failure records (none may be left)
+                list(store.list(failures_folder(WORK)))
                 manifest = commit(config, work_prefix=WORK, shape=RunShape.of_plan(plan), started=0.0, timings=None, extra=None)
                 n[0] = len(manifest["parts"])
         finally:
@@ -257,12 +279,13 @@ def run(maps: int, partitions: int, *, reduce_memory: int, reduce_sample: int, m
     for measured_tasks in figures.values():  # attach each task's request counts
         for done in measured_tasks:
             done.requests = meter.per_task[done.label]
-    return {"plan": plan, "spec": spec, "figures": figures, "seconds": seconds, "correct": correct}
+    return {"plan": plan, "spec": spec, "figures": figures, "seconds": seconds, "correct": correct,
+            "manifest": manifest, "merged": merged}
 
 
 def table(result: dict[str, Any], meter: Meter) -> list[str]:
     plan: JobPlan = result["plan"]
-    predicted = predictions(result["spec"], plan)
+    predicted = predictions(result["spec"], plan, result["manifest"], result["merged"])
     levels = [len(m.tasks) for m in plan.merge_levels]
     lines = [
         f"M={len(plan.map_tasks):,} R={plan.partitions:,} fan-in F={plan.merge_levels[0].fan_in if plan.merge_levels else '-'} "
@@ -284,17 +307,20 @@ def table(result: dict[str, Any], meter: Meter) -> list[str]:
             f"{max(t.peak_bytes for t in tasks) / 1024:>10.0f}{max(t.cpu_s for t in tasks):>11.4f}"
             f"{per_record:>11}{busiest:>16,}{meter.throttled[phase]:>10,}"
         )
-        kind = "merge" if phase.startswith("merge") else phase
-        guess = (predicted or {}).get(phase) or (predicted or {}).get(kind)
+        guess = predicted.get(phase)
         if guess:
             lines.append(
-                f"{'  predicted':<18}{guess.get('get_requests', 0):>7.0f}{guess.get('put_requests', 0):>6.0f}"
-                f"{guess.get('list_requests', 0):>6.0f}{'':>6}{guess.get('peak_memory_mb', 0) * 1024:>10.0f}"
-                f"{guess.get('seconds', 0):>11.3f}"
+                f"{'  predicted':<18}{guess['get_requests']:>7.0f}{guess['put_requests']:>6.0f}"
+                f"{guess['list_requests']:>6.0f}{'':>6}{guess['held_kib']:>10.0f}"
+                f"{'':>11}{'':>11}   GET x{_ratio(top['GET'], guess['get_requests'])}"
+                f" PUT+DEL x{_ratio(top['PUT'] + top['DELETE'], guess['put_requests'])}"
             )
-    if predicted is None:
-        lines.append("predicted: n/a (mrspec.cost offers no per-phase predictions yet)")
     return lines
+
+
+def _ratio(measured: float, predicted: float) -> str:
+    """measured / predicted, as printed beside a prediction."""
+    return f"{measured / predicted:.2f}" if predicted else "-"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,9 @@ _DEFAULTS: tuple[tuple[str, float, str, str], ...] = (
      "ranged GETs a task keeps in flight (its read pool); PUTs and LISTs wait one at a time"),
     ("merge_cpu_s_per_mib", 0.03, "vCPU-s/MiB",
      "CPU time of a merge task's heap merge per MiB of shuffle data, on one full vCPU"),
+    ("merge_output_ratio", 1.0, "bytes/byte",
+     "bytes a merge task writes per byte it reads (below 1 when the combiner folds equal "
+     "keys of different map outputs; 1: no folding, the safe default)"),
     ("runtime_memory_mb", 100, "MB",
      "memory of the Python runtime, boto3, mrspec and the job's imports in one task"),
     ("task_result_memory_kib", 32, "KiB",

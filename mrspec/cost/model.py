@@ -26,6 +26,7 @@ from mrspec.cost.stack import phase_of
 from mrspec.cost.usage import (
     CLEANUP_LIST,
     COMMIT_RESULT_GET,
+    FAILURE_LIST,
     GIB,
     INPUT_GET,
     INPUT_LIST,
@@ -36,7 +37,6 @@ from mrspec.cost.usage import (
     MERGE_PUT,
     OUTPUT_LIST,
     OUTPUT_PUT,
-    RESULT_LIST,
     RESULT_PUT,
     RESULT_WRITER_PUT,
     SHUFFLE_GET,
@@ -302,7 +302,7 @@ def _s3_requests(
     readahead = sum(1 for s in plan.splits if s.end < s.object_size and not s.compressed)
     input_gets = sum(split_get_requests(s.start, s.end, s.compressed) for s in plan.splits)
     reads_results = 0 if map_only else int(a["reduce_reads_map_results"])
-    reduce_inputs = merges[-1].tasks if merges else n_map  # objects each reducer reads
+    reduce_inputs = reduce_p.inputs if reduce_p is not None else 0  # objects each reducer reads
     shuffle_gets = 0.0
     if reduce_p is not None:
         mean = reduce_p.loads[0]
@@ -322,8 +322,9 @@ def _s3_requests(
         s3_request(RESULT_PUT, n_tasks * retry),
         s3_request(RESULT_WRITER_PUT, result_objects),
         s3_request(SUCCESS_PUT, 1),
-        # reducers list nothing (the plan names their objects); the commit lists results
-        s3_request(RESULT_LIST, n_phases * math.ceil(n_tasks / LIST_PAGE)),
+        # nobody lists results (the plan names every object and result); the commit lists
+        # the failure records, to refuse a run with one left
+        s3_request(FAILURE_LIST, 1),
         s3_request(OUTPUT_LIST, 2),
         s3_request(CLEANUP_LIST, math.ceil(work_objects / LIST_PAGE)),
         s3_request(INPUT_GET, (input_gets + a["readahead_gets_per_split"] * readahead) * retry),

@@ -6,11 +6,12 @@ level, reduce, commit), each with its task count, its function's timeout and mem
 the largest task's figures (:class:`PerTask`). The cost model prices the same predictions
 and the limit checks (``mrspec.cost.limits``) compare them with each phase's limits.
 
-The exchange is the one of ``mrspec.plan.exchange`` (fan-in ``F = fan_in(reduce memory)``,
-``merge_levels(M, F)``): a merge task reads its group of at most F objects of the level
-before (one result/index GET and the object in read windows each) and writes one object
-with every partition; a reduce task reads its partition's segment of each of the at most
-F objects of the last level; the commit reads one small result per task of the phases
+The exchange is the plan's (``JobPlan.merge_levels``, shaped by ``mrspec.plan.exchange``:
+fan-in ``F = fan_in(reduce memory)``, groups cut into partition ranges of at most
+``MERGE_TASK_BYTES`` of input): a merge task reads its range's share of each of its at
+most F input objects (one head GET and its share in read windows each) and writes one
+object holding that range; a reduce task reads its partition's segment of each of the at
+most F objects of the last level; the commit reads one small result per task of the phases
 whose results carry the run's totals. docs/plan.md gives every formula.
 
 Time of one task::
@@ -30,9 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mrspec.cost.assumptions import Assumptions
 from mrspec.cost.stack import phase_of
-from mrspec.plan import exchange
 from mrspec.plan.items import map_item
-from mrspec.plan.model import JobPlan
+from mrspec.plan.model import JobPlan, MergeLevel
+from mrspec.plan.planner import plan_exchange, reduce_inputs
+from mrspec.runtime.exchange import HEAD_READ
 from mrspec.runtime.readers import S3_CHUNK
 from mrspec.runtime.reducetask import read_window
 from mrspec.spec.model import JobSpec
@@ -65,6 +67,22 @@ def objects_put_requests(size: float, a: Assumptions) -> int:
     if size <= part:
         return 1
     return math.ceil(size / part) + 2
+
+
+def exchange_gets(size: float, share: float, window: int) -> int:
+    """GETs to read ``share`` bytes of an exchange object of ``size`` bytes: the head
+    (``HEAD_READ`` bytes: header, index and, for a small object, all of its data), then
+    the share in read windows when the head did not bring it."""
+    if size <= HEAD_READ:
+        return 1
+    return 1 + math.ceil(share / window)
+
+
+def run_held_bytes(size: float, share: float, window: int) -> float:
+    """Memory one open input holds: its head (kept while the task runs: index and the
+    data it brought along) and at most two read windows of its share, never more than
+    the share."""
+    return min(size, HEAD_READ) + min(2 * window, share)
 
 
 def split_get_requests(start: int, end: int, compressed: bool) -> int:
@@ -140,6 +158,7 @@ class PhasePrediction:
     per_task: PerTask
     task_seconds: tuple[float, ...]  # every task's duration (the reduce: the mean partition's)
     loads: tuple[TaskLoad, ...]  # every task's load, in task order (reduce: the mean one each)
+    inputs: int = 0  # exchange objects each task reads (merge: the largest group; reduce)
 
     @property
     def execution_type(self) -> str | None:
@@ -214,13 +233,17 @@ def predict_phases(
     map_phase = _map_phase(spec, plan, stack, a)
     phases = [map_phase]
     if not plan.map_only and phase_of(stack, "reduce") is not None:
-        reduce_fn = stack.function(phase_of(stack, "reduce").function)  # type: ignore[union-attr]
-        fan = fan_in if fan_in is not None else exchange.fan_in(reduce_fn.memory_mb)
-        sizes = [t.input_bytes * a["shuffle_ratio"] for t in plan.map_tasks]
-        for level, tasks in enumerate(exchange.merge_levels(len(sizes), fan), start=1):
-            merge, sizes = _merge_phase(spec, stack, a, level, tasks, sizes)
+        levels = plan.merge_levels
+        if fan_in is not None:
+            covered = [t.input_bytes for t in plan.map_tasks]
+            levels = plan_exchange(covered, fan_in, plan.partitions)
+        # each object of the level before: (shuffle bytes, partitions it holds)
+        objects = [(t.input_bytes * a["shuffle_ratio"], plan.partitions) for t in plan.map_tasks]
+        for level in levels:
+            merge, objects = _merge_phase(spec, stack, a, level, objects, plan.partitions)
             phases.append(merge)
-        phases.append(_reduce_phase(spec, plan, stack, a, sizes))
+        inputs = reduce_inputs(levels, len(plan.map_tasks), 0)
+        phases.append(_reduce_phase(spec, plan, stack, a, [objects[i] for i in inputs.ids]))
     phases.append(_commit_phase(spec, stack, a, phases))
     return tuple(phases)
 
@@ -281,67 +304,76 @@ def _map_phase(spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions) 
 
 
 def _merge_phase(
-    spec: JobSpec, stack: StackModel, a: Assumptions, level: int, tasks: int,
-    sizes: Sequence[float],
-) -> tuple[PhasePrediction, list[float]]:
-    """One merge level: ``tasks`` groups of the objects ``sizes``; returns the level's
-    prediction and the sizes of the objects it writes."""
+    spec: JobSpec, stack: StackModel, a: Assumptions, level: MergeLevel,
+    objects: Sequence[tuple[float, int]], partitions: int,
+) -> tuple[PhasePrediction, list[tuple[float, int]]]:
+    """One merge level over ``objects`` (the level before's, as ``(bytes, partitions
+    held)``): each task reads its range's share of each of its inputs. Returns the
+    level's prediction and the objects it writes."""
     reduce_pf = phase_of(stack, "reduce")
     assert reduce_pf is not None
-    name = f"merge-{level}"
-    pf = phase_of(stack, name) or replace(
-        reduce_pf, name=name, max_concurrency=min(spec.limits.max_concurrency, tasks)
+    pf = phase_of(stack, level.phase) or replace(
+        reduce_pf, name=level.phase, max_concurrency=min(spec.limits.max_concurrency, len(level.tasks))
     )
     fn = stack.function(reduce_pf.function)  # merge tasks run with the reduce section's sizes
     loads, written = [], []
-    for group in exchange.groups(len(sizes), tasks):
-        window = read_window(fn.memory_mb, len(group))
-        read = sum(sizes[i] for i in group)
+    for task in level.tasks:
+        first, stop = task.partitions or (0, partitions)
+        inputs = [(objects[i][0], objects[i][0] * (stop - first) / objects[i][1]) for i in task.inputs.ids]
+        window = read_window(fn.memory_mb, len(inputs))
+        read = sum(share for _, share in inputs)
+        out = read * a["merge_output_ratio"]
         loads.append(TaskLoad(
-            get_requests=sum(1 + math.ceil(sizes[i] / window) for i in group),
-            put_requests=objects_put_requests(read, a) + 1,
+            get_requests=sum(exchange_gets(size, share, window) for size, share in inputs),
+            put_requests=objects_put_requests(out, a) + 1,
             list_requests=0,
-            read_bytes=read, written_bytes=read,
+            read_bytes=read, written_bytes=out,
             cpu_mib=read / MIB, cpu_s_per_mib=a["merge_cpu_s_per_mib"],
-            held_mb=(len(group) * 2 * window + min(a["multipart_part_mib"] * MIB, read)) / MIB,
+            held_mb=(sum(run_held_bytes(size, share, window) for size, share in inputs)
+                     + min(a["multipart_part_mib"] * MIB, out)) / MIB,
         ))
-        written.append(read)
-    item = {"level": level, "task_id": tasks - 1, "inputs": [len(sizes) - 1, len(sizes)]}
-    payload = task_payload_bytes("merge", item, spec)
-    return _largest(name, "merge", pf, fn.logical_name, stack, a, loads, payload), written
+        written.append((out, stop - first))
+    payload = max(task_payload_bytes("merge", t.to_json(), spec) for t in level.tasks[-level.ranges:])
+    return _largest(level.phase, "merge", pf, fn.logical_name, stack, a, loads, payload), written
 
 
 def _reduce_phase(
-    spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions, sizes: Sequence[float]
+    spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions,
+    objects: Sequence[tuple[float, int]],
 ) -> PhasePrediction:
-    """Each reduce task reads its partition's segment of every object of ``sizes``."""
+    """Each reduce task reads its partition's segment of each of its ``objects`` (``(bytes,
+    partitions held)``; those of partition 0 stand for every partition's)."""
     pf = phase_of(stack, "reduce")
     assert pf is not None
     fn = stack.function(pf.function)
     partitions = plan.partitions
-    window = read_window(fn.memory_mb, len(sizes))
+    window = read_window(fn.memory_mb, len(objects))
     index_reads = int(a["reduce_reads_map_results"])
     output = plan.input_bytes * a["output_ratio"] / partitions
 
     def load(scale: float) -> TaskLoad:
-        segments = [s / partitions * scale for s in sizes]
+        segments = [size / held * scale for size, held in objects]
         written = output * scale
+        gets = sum(exchange_gets(size, s, window) for (size, _), s in zip(objects, segments, strict=True))
         return TaskLoad(
-            get_requests=sum(math.ceil(s / window) for s in segments) + index_reads * len(sizes),
+            # without the heads (index_reads 0) one GET per object less
+            get_requests=gets - (1 - index_reads) * len(objects),
             put_requests=objects_put_requests(written, a) + 1,
             list_requests=0,  # the plan names the objects; nothing is listed
             read_bytes=sum(segments), written_bytes=written,
             cpu_mib=sum(segments) / MIB, cpu_s_per_mib=a["reduce_cpu_s_per_mib"],
             held_mb=max(
-                (len(sizes) * 2 * window + min(a["multipart_part_mib"] * MIB, written)) / MIB,
+                (sum(run_held_bytes(size, s, window) for (size, _), s in zip(objects, segments, strict=True))
+                 + min(a["multipart_part_mib"] * MIB, written)) / MIB,
                 a["reduce_peak_memory_mb"] - a["runtime_memory_mb"],
             ),
         )
 
     mean, hot = load(1.0), load(max(1.0, a["partition_skew"]))
     payload = task_payload_bytes("reduce", {"partition": max(0, partitions - 1)}, spec)
-    return _largest("reduce", "reduce", pf, pf.function, stack, a, [mean] * partitions,
-                    payload, largest=hot)
+    prediction = _largest("reduce", "reduce", pf, pf.function, stack, a, [mean] * partitions,
+                          payload, largest=hot)
+    return replace(prediction, inputs=len(objects))
 
 
 def _commit_phase(
@@ -353,12 +385,14 @@ def _commit_phase(
     reads = [p.tasks for p in phases if p.kind == "reduce"]  # results read, per phase
     reads.append(merges[-1].tasks if merges else phases[0].tasks)
     results = sum(reads)
-    work_objects = sum(2 * p.tasks for p in phases) + len(phases)  # objects + results + manifests
+    # map and merge tasks write an exchange object and a result, reducers a result (their
+    # parts go to the output), and each phase has its task manifest
+    work_objects = sum((1 if p.kind == "reduce" else 2) * p.tasks for p in phases) + len(phases)
     load = TaskLoad(
-        get_requests=results,
+        get_requests=results,  # by key: nothing is listed to find them
         put_requests=1 + math.ceil(work_objects / DELETE_BATCH),  # _SUCCESS, DeleteObjects
-        list_requests=sum(math.ceil(n / LIST_PAGE) for n in reads) + 1
-        + math.ceil(work_objects / LIST_PAGE),  # results, the output check, the cleanup
+        # the failure records (aws.handlers checks none is left) and the cleanup's listing
+        list_requests=1 + math.ceil(work_objects / LIST_PAGE),
         read_bytes=0, written_bytes=0,  # small results: latency, not bandwidth
         cpu_mib=0, cpu_s_per_mib=0,
         held_mb=results * a["task_result_memory_kib"] / 1024,

@@ -46,14 +46,14 @@ OUTPUT_PUT = "output PUT"
 RESULT_PUT = "task result PUT"
 RESULT_WRITER_PUT = "ResultWriter PUT"
 SUCCESS_PUT = "commit manifest PUT (_SUCCESS)"
-RESULT_LIST = "result LIST (reduce tasks, commit)"
+FAILURE_LIST = "failure records LIST (commit)"
 OUTPUT_LIST = "output LIST (preflight, commit check)"
 CLEANUP_LIST = "cleanup LIST"
 INPUT_GET = "input GET (ranged, + read-ahead)"
 MANIFEST_GET = "task manifest GET (ItemReader)"
-MERGE_GET = "shuffle and result GET (merge tasks)"
-SHUFFLE_GET = "shuffle ranged GET (map tasks x partitions)"
-MAP_RESULT_GET = "map result GET (reduce tasks)"
+MERGE_GET = "exchange GET (merge tasks: heads and windows)"
+SHUFFLE_GET = "segment GET (reduce tasks)"
+MAP_RESULT_GET = "exchange head GET (reduce tasks)"
 COMMIT_RESULT_GET = "task result GET (commit)"
 
 S3_REQUESTS: dict[str, S3Tier] = {
@@ -65,7 +65,7 @@ S3_REQUESTS: dict[str, S3Tier] = {
     RESULT_PUT: "put",
     RESULT_WRITER_PUT: "put",
     SUCCESS_PUT: "put",
-    RESULT_LIST: "put",
+    FAILURE_LIST: "put",
     OUTPUT_LIST: "put",
     CLEANUP_LIST: "put",
     INPUT_GET: "get",

@@ -73,39 +73,69 @@ class MapTask:
 
 @dataclass(frozen=True)
 class ShuffleInputs:
-    """Exchange objects ``start..stop-1`` of exchange level ``level`` (0: map outputs)."""
+    """Exchange objects ``range(start, stop, step)`` of exchange level ``level`` (0: map
+    outputs). ``step`` > 1 picks one partition range's objects out of a level whose
+    groups were cut into ``step`` ranges (their ids are ``group * step + range``)."""
 
     level: int
     start: int
     stop: int
+    step: int = 1
+
+    @property
+    def ids(self) -> range:
+        return range(self.start, self.stop, self.step)
 
     @property
     def count(self) -> int:
-        return self.stop - self.start
+        return len(self.ids)
 
     def to_json(self) -> dict[str, Any]:
-        return {"level": self.level, "start": self.start, "stop": self.stop}
+        out = {"level": self.level, "start": self.start, "stop": self.stop}
+        if self.step != 1:
+            out["step"] = self.step
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ShuffleInputs:
-        return cls(int(data["level"]), int(data["start"]), int(data["stop"]))
+        return cls(int(data["level"]), int(data["start"]), int(data["stop"]), int(data.get("step", 1)))
 
 
 @dataclass(frozen=True)
 class MergeTask:
-    """One merge task: merges its inputs (of level ``level - 1``) into one exchange
-    object of level ``level`` holding every partition."""
+    """One merge task: merges the partitions ``partitions`` (``[first, stop)``; None: all)
+    of its inputs (of level ``level - 1``) into one exchange object of level ``level``.
+
+    ``carries_totals``: whether the object's totals include its inputs' totals. Each
+    input object is read by every range task of its group; exactly one of them (the
+    first piece of the inputs' range) passes the inputs' totals on, so the commit counts
+    every map task once.
+    """
 
     level: int
     task_id: int
     inputs: ShuffleInputs
+    partitions: tuple[int, int] | None = None
+    carries_totals: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"level": self.level, "task_id": self.task_id, "inputs": self.inputs.to_json()}
+        out: dict[str, Any] = {"level": self.level, "task_id": self.task_id, "inputs": self.inputs.to_json()}
+        if self.partitions is not None:
+            out["partitions"] = list(self.partitions)
+        if not self.carries_totals:
+            out["carries_totals"] = False
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MergeTask:
-        return cls(int(data["level"]), int(data["task_id"]), ShuffleInputs.from_json(data["inputs"]))
+        span = data.get("partitions")
+        return cls(
+            int(data["level"]),
+            int(data["task_id"]),
+            ShuffleInputs.from_json(data["inputs"]),
+            (int(span[0]), int(span[1])) if span is not None else None,
+            bool(data.get("carries_totals", True)),
+        )
 
 
 @dataclass(frozen=True)
@@ -115,13 +145,19 @@ class MergeLevel:
     level: int
     fan_in: int
     tasks: tuple[MergeTask, ...]
+    ranges: int = 1  # partition ranges each group is cut into (tasks = groups x ranges)
 
     @property
     def phase(self) -> str:
         return f"merge-{self.level}"
 
+    @property
+    def groups(self) -> int:
+        return len(self.tasks) // self.ranges
+
     def to_json(self) -> dict[str, Any]:
-        return {"level": self.level, "fan_in": self.fan_in, "tasks": len(self.tasks)}
+        return {"level": self.level, "fan_in": self.fan_in, "tasks": len(self.tasks),
+                "groups": self.groups, "partition_ranges": self.ranges}
 
 
 @dataclass(frozen=True)

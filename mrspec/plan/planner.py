@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 
 from mrspec.errors import InputError
-from mrspec.plan.exchange import fan_in, groups, merge_levels
+from mrspec.plan.exchange import (
+    MERGE_TASK_BYTES,
+    fan_in,
+    groups,
+    merge_levels,
+    nested_ranges,
+    range_pieces,
+)
 from mrspec.plan.model import (
     JobPlan,
     MapTask,
@@ -101,19 +109,50 @@ def pack_bins(splits: Sequence[Split], bin_size: int) -> list[MapTask]:
     return tasks
 
 
-def plan_exchange(map_tasks: int, fan: int) -> tuple[MergeLevel, ...]:
-    """The merge levels between ``map_tasks`` map outputs and the reducers (fan-in ``fan``):
-    each merge task reads a contiguous group of the level before."""
+def plan_exchange(
+    covered: Sequence[int], fan: int, partitions: int, budget: int = MERGE_TASK_BYTES
+) -> tuple[MergeLevel, ...]:
+    """The merge levels between the map outputs (``covered``: each map task's input
+    bytes) and the reducers, fan-in ``fan``: each level cuts the groups of the level
+    before into contiguous groups, and the partitions into nested ranges
+    (``exchange.range_pieces``); one task per (group, range), id ``group * ranges +
+    range``."""
     levels: list[MergeLevel] = []
-    count = map_tasks
-    for level, tasks in enumerate(merge_levels(map_tasks, fan), start=1):
-        cut = groups(count, tasks)
-        merges = tuple(
-            MergeTask(level, i, ShuffleInputs(level - 1, g.start, g.stop)) for i, g in enumerate(cut)
-        )
-        levels.append(MergeLevel(level, fan, merges))
-        count = tasks
+    sizes = list(covered)
+    ranges: list[tuple[int, int, int]] = [(0, partitions, 0)]  # level 0: one range, all
+    for level, count in enumerate(merge_levels(len(sizes), fan), start=1):
+        cut = groups(len(sizes), count)
+        group_bytes = [sum(sizes[g.start : g.stop]) for g in cut]
+        widest = max(stop - first for first, stop, _ in ranges)
+        pieces = range_pieces(max(group_bytes), widest, partitions, budget)
+        parents = len(ranges)
+        ranges = nested_ranges([(first, stop) for first, stop, _ in ranges], pieces)
+        tasks = []
+        for g_index, g in enumerate(cut):
+            for r_index, (first, stop, parent) in enumerate(ranges):
+                inputs = ShuffleInputs(
+                    level - 1, g.start * parents + parent, g.stop * parents + parent, parents
+                )
+                first_piece = r_index == 0 or ranges[r_index - 1][2] != parent
+                tasks.append(MergeTask(
+                    level, g_index * len(ranges) + r_index, inputs,
+                    None if (first, stop) == (0, partitions) else (first, stop), first_piece,
+                ))
+        levels.append(MergeLevel(level, fan, tuple(tasks), len(ranges)))
+        sizes = group_bytes
     return tuple(levels)
+
+
+def reduce_inputs(levels: Sequence[MergeLevel], map_tasks: int, partition: int) -> ShuffleInputs:
+    """The objects reduce task ``partition`` reads: every map output, or the one object
+    per group of the last level whose range holds the partition."""
+    if not levels:
+        return ShuffleInputs(0, 0, map_tasks)
+    last = levels[-1]
+    # the first group's tasks list the level's ranges in order
+    firsts = [t.partitions[0] if t.partitions else 0 for t in last.tasks[: last.ranges]]
+    index = bisect_right(firsts, partition) - 1
+    return ShuffleInputs(last.level, index, index + last.groups * last.ranges, last.ranges)
 
 
 def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
@@ -122,15 +161,18 @@ def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
     levels: tuple[MergeLevel, ...] = ()
     if spec.reduce is not None:
         # merge tasks run with the reduce section's memory, so they share its fan-in
-        levels = plan_exchange(len(map_tasks), fan_in(spec.reduce.memory_mb))
-    last = ShuffleInputs(len(levels), 0, len(levels[-1].tasks) if levels else len(map_tasks))
+        levels = plan_exchange(
+            [t.input_bytes for t in map_tasks], fan_in(spec.reduce.memory_mb), spec.partitions
+        )
     return JobPlan(
         job_name=spec.name,
         spec_digest=spec.digest,
         objects=tuple(objects),
         splits=tuple(splits),
         map_tasks=map_tasks,
-        reduce_tasks=tuple(ReduceTask(p, last) for p in range(spec.partitions)),
+        reduce_tasks=tuple(
+            ReduceTask(p, reduce_inputs(levels, len(map_tasks), p)) for p in range(spec.partitions)
+        ),
         split_size=spec.input.split_size,
         bin_size=spec.map.bin_size,
         merge_levels=levels,

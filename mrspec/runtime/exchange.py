@@ -170,9 +170,10 @@ class SegmentIndex:
         return cls(*columns)
 
     @staticmethod
-    def encode(dense: Sequence[Sequence[int]]) -> tuple[int, bytes]:
-        """(entries, bytes) of the sparse index of a dense ``[[offset, length, records]]``."""
-        rows = [(p, o, n, r) for p, (o, n, r) in enumerate(dense) if n]
+    def encode(dense: Sequence[Sequence[int]], first: int = 0) -> tuple[int, bytes]:
+        """(entries, bytes) of the sparse index of a dense ``[[offset, length, records]]``
+        whose first row is partition ``first``."""
+        rows = [(p, o, n, r) for p, (o, n, r) in enumerate(dense, start=first) if n]
         columns = [array("I", [row[0] for row in rows])]
         columns += [array("Q", [row[i] for row in rows]) for i in (1, 2, 3)]
         if sys.byteorder != "little":
@@ -214,12 +215,13 @@ class Header:
 
 
 def write_exchange(
-    uri: str, body_path: str, index: Sequence[Sequence[int]], totals: Totals
+    uri: str, body_path: str, index: Sequence[Sequence[int]], totals: Totals, first: int = 0
 ) -> int:
     """Write the object: header (totals, the sparse index of the dense ``[[offset,
-    length, records]]`` list), then the data from the file ``body_path``. Returns its size."""
+    length, records]]`` list of partitions ``first``, ``first + 1``, ...), then the data
+    from the file ``body_path``. Returns its size."""
     summary = json.dumps(totals.to_json(), separators=(",", ":")).encode()
-    count, packed = SegmentIndex.encode(index)
+    count, packed = SegmentIndex.encode(index, first)
     head = PREAMBLE.pack(MAGIC, len(summary), count) + summary + packed
     with storage_for(uri).open_write(uri) as out, open(body_path, "rb") as body:
         out.write(head)
@@ -302,13 +304,17 @@ def open_all(uris: Sequence[str]) -> list[ExchangeReader]:
 
 class PartitionStream:
     """An object's frames in order, handed out partition by partition (a merge task reads
-    every partition of its inputs, in order, with one sequential stream per input)."""
+    the partitions ``[first, stop)`` of its inputs, in order, with one sequential stream
+    per input over exactly that range's bytes)."""
 
-    def __init__(self, reader: ExchangeReader, window: int) -> None:
+    def __init__(self, reader: ExchangeReader, window: int, first: int = 0, stop: int | None = None) -> None:
         self.reader = reader
-        self._index = reader.header.index
-        self._entry = 0  # the next non-empty partition's position in the index
-        self._frames = reader.frames(0, self._index.end, window)
+        index = self._index = reader.header.index
+        self._entry = bisect_left(index.partitions, first)
+        last = bisect_left(index.partitions, stop) if stop is not None else len(index)
+        begin = index.offsets[self._entry] if self._entry < last else 0
+        end = index.offsets[last - 1] + index.lengths[last - 1] if self._entry < last else 0
+        self._frames = reader.frames(begin, end, window)
         self._next: tuple[int, list[Entry]] | None = next(self._frames, None)
 
     def has(self, partition: int) -> bool:

@@ -1,14 +1,16 @@
-"""The merge task: up to F exchange objects in, one exchange object holding every partition out.
+"""The merge task: up to F exchange objects in, one exchange object out, for one range of
+partitions (all of them, unless the plan cut the group's work into ranges: plan/exchange.py).
 
     open the inputs (their heads in parallel: index and totals)
-      -> for each partition in order: heap-free k-way merge of the inputs' segments
+      -> for each partition of the range in order: k-way merge of the inputs' segments
          (``shuffle.merge_runs``; the combiner, if any, folds equal keys)
       -> the merged segments to a scratch file (the task's spill: memory stays at a few
          windows per input whatever the data size)
       -> one exchange object of level ``task.level``, carrying the sum of its inputs'
-         totals, so the phase after this one never reads the map tasks' results.
+         totals (when it is the range task chosen to carry them: ``carries_totals``),
+         so the phase after this one never reads the map tasks' results.
 
-Each input is read with one sequential stream across all its partitions (windows with
+Each input is read with one sequential stream across the range's partitions (windows with
 one fetched ahead), so a merge task makes about one GET per input head plus one per
 window of data, never one per (input, partition).
 """
@@ -63,7 +65,8 @@ def run_merge_task(
     name = f"merge task {task.task_id} of level {task.level}"
     if task.level < 1 or task.inputs.level != task.level - 1:
         raise TaskFailedError(f"{name}: it must read level {task.level - 1}, not {task.inputs.level}")
-    uris = [shuffle_uri(work_prefix, task.inputs.level, i) for i in range(task.inputs.start, task.inputs.stop)]
+    uris = [shuffle_uri(work_prefix, task.inputs.level, i) for i in task.inputs.ids]
+    first, stop = task.partitions or (0, config.partitions)
     counters: Counter[str] = Counter()
     with task_scope() as context:
         readers = open_all(uris)
@@ -72,21 +75,23 @@ def run_merge_task(
             combiner = load_entrypoint(config.code_path, config.combiner_entrypoint, "combiner")
             combine = _combine_with(combiner, name, counters)
         window = read_window(config.reduce_memory_mb, len(readers))
-        streams = [PartitionStream(r, window) for r in readers]
+        streams = [PartitionStream(r, window, first, stop) for r in readers]
         body = os.path.join(scratch_dir, f"merge-{task.level}-{task.task_id}.body")
         index: list[list[int]] = []
         offset = records = 0
         with body_writer(body) as out:
-            for partition in range(config.partitions):
+            for partition in range(first, stop):
                 runs = [iter(s.blocks(partition)) for s in streams if s.has(partition)]
                 length, values = write_segment(out, merge_runs(runs, combine), config.compress_shuffle)
                 index.append([offset, length, values])
                 offset += length
                 records += values
         extra = Totals(0, dict(counters), dict(context.counters))
-        totals = Totals.sum([*(r.header.totals for r in readers), extra])
+        # only one range task per group passes its inputs' totals on (MergeTask)
+        carried = [r.header.totals for r in readers] if task.carries_totals else []
+        totals = Totals.sum([*carried, extra])
     uri = shuffle_uri(work_prefix, task.level, task.task_id)
-    size = write_exchange(uri, body, index, totals)
+    size = write_exchange(uri, body, index, totals, first)
     os.unlink(body)
     result = {
         "kind": "merge",

@@ -49,7 +49,7 @@ def input_uris(
     """The exchange objects a task reads: named by the plan (``inputs``) or, for a caller
     holding producer results, by those results."""
     if inputs is not None:
-        return [shuffle_uri(work_prefix, inputs.level, i) for i in range(inputs.start, inputs.stop)]
+        return [shuffle_uri(work_prefix, inputs.level, i) for i in inputs.ids]
     if sources is None:
         raise TaskFailedError("a reduce task needs its inputs: the plan's or the producers' results")
     return [str(r["shuffle"]["uri"]) for r in sources]
