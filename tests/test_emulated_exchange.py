@@ -65,13 +65,20 @@ def _job(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("ranges", [1, 3])
 def test_merge_levels_on_emulated_aws_match_the_local_engine(
-    emulated_aws: EmulatedAws, tmp_path: Path, small_fan_in: None, capsys: pytest.CaptureFixture[str]
+    emulated_aws: EmulatedAws, tmp_path: Path, small_fan_in: None, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, ranges: int,
 ) -> None:
+    import mrspec.plan.planner as planner
+
+    if ranges > 1:  # a byte budget below one map task's input: one partition per merge task
+        monkeypatch.setattr(planner, "MERGE_TASK_BYTES", 1)
     spec = load_spec(_job(tmp_path))
     plan = plan_job(spec)
     assert len(plan.map_tasks) == 6
-    assert [len(m.tasks) for m in plan.merge_levels] == [3, 2]
+    assert [(m.groups, m.ranges) for m in plan.merge_levels] == [(3, ranges), (2, ranges)]
+    merge_tasks = [3 * ranges, 2 * ranges]
     inputs = upload_input(emulated_aws, spec)
     emulated_aws.client("s3").create_bucket(Bucket=OUT_BUCKET)
     output = f"s3://{OUT_BUCKET}/exchange/out/"
@@ -82,7 +89,7 @@ def test_merge_levels_on_emulated_aws_match_the_local_engine(
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == "succeeded"
     merges = [i for i in emulated_aws.lambdas.invocations if i.function_name.endswith("-merge")]
-    assert len(merges) == 3 + 2
+    assert len(merges) == sum(merge_tasks)
     cloud = s3_output(emulated_aws, output)
     local = local_output(spec, tmp_path / "local-out")
     parts = sorted(n for n in local if n.startswith("part-"))
@@ -96,7 +103,8 @@ def test_merge_levels_on_emulated_aws_match_the_local_engine(
     got = dict(line.split("\t") for n in parts for line in cloud[n].decode().splitlines())
     assert {k: int(v) for k, v in got.items()} == words
     manifest = json.loads(cloud["_SUCCESS"])
-    assert manifest["tasks"] == {"map": 6, "merge": [3, 2], "reduce": 3}
+    assert manifest["tasks"] == {"map": 6, "merge": merge_tasks, "reduce": 3}
+    assert manifest["counters"]["map_input_records"] == 6 * 30  # each map task counted once
     assert_nothing_left(emulated_aws, {"emulated-input", OUT_BUCKET})
 
 

@@ -110,13 +110,14 @@ def pack_bins(splits: Sequence[Split], bin_size: int) -> list[MapTask]:
 
 
 def plan_exchange(
-    covered: Sequence[int], fan: int, partitions: int, budget: int = MERGE_TASK_BYTES
+    covered: Sequence[int], fan: int, partitions: int, budget: int | None = None
 ) -> tuple[MergeLevel, ...]:
     """The merge levels between the map outputs (``covered``: each map task's input
     bytes) and the reducers, fan-in ``fan``: each level cuts the groups of the level
     before into contiguous groups, and the partitions into nested ranges
     (``exchange.range_pieces``); one task per (group, range), id ``group * ranges +
-    range``."""
+    range``. ``budget`` replaces ``MERGE_TASK_BYTES``."""
+    budget = MERGE_TASK_BYTES if budget is None else budget
     levels: list[MergeLevel] = []
     sizes = list(covered)
     ranges: list[tuple[int, int, int]] = [(0, partitions, 0)]  # level 0: one range, all
