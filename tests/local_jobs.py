@@ -167,7 +167,9 @@ def run_in_process(
         )
         for t in plan.reduce_tasks
     ]
-    manifest = commit(config, work_prefix=work_prefix, shape=plan_shape(plan), started=started)
+    manifest = commit(
+        config, work_prefix=work_prefix, shape=plan_shape(plan), started=started
+    ).to_json()
     manifest["_map_results"] = maps
     manifest["_reduce_results"] = reduces
     manifest["_plan"] = plan

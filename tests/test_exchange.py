@@ -198,9 +198,9 @@ def test_commit_over_many_tasks_adds_up(tmp_path: Path) -> None:
     maps = manifest["_map_results"]
     direct: Counter[str] = Counter()
     for r in maps:
-        direct.update(r["counters"])
+        direct.update(r.counters)
     for r in manifest["_reduce_results"]:
-        direct.update(r["counters"])
+        direct.update(r.counters)
     for name in ("map_input_records", "map_output_records", "reduce_input_records", "output_records"):
         assert manifest["counters"][name] == direct[name], name
     assert manifest["records"] == len(reference_counts(tmp_path / "input"))

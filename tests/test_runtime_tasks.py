@@ -88,7 +88,7 @@ def test_hot_key_is_streamed_to_the_reducer(tmp_path: Path) -> None:
         run_map_task(config, task, work_prefix=work, scratch_dir=str(tmp_path), attempt=1)
         for task in plan_job(spec).map_tasks
     ]
-    assert len(maps) == 3 and all(m["counters"]["spilled_runs"] >= 2 for m in maps)
+    assert len(maps) == 3 and all(m.counters["spilled_runs"] >= 2 for m in maps)
     tracemalloc.start()
     try:
         run_reduce_task(config, 0, maps, work_prefix=work, scratch_dir=str(tmp_path), attempt=1)

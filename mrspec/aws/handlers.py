@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mrspec.errors import JobFailedError
+from mrspec.runtime.failures import FailureRecord
 from mrspec.runtime.layout import failure_uri, failures_folder, manifest_uri
 
 if TYPE_CHECKING:
@@ -96,18 +97,18 @@ def _scratch_root() -> str:
 def _record_failure(work: str, phase: str, task_id: int, attempt: int, exc: BaseException) -> None:
     from mrspec.storage import storage_for
 
-    record = {
-        "phase": phase,
-        "task_id": task_id,
-        "attempt": attempt,
-        "error": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:],
-        "time": time.time(),
-    }
+    record = FailureRecord(
+        phase=phase,
+        task_id=task_id,
+        attempt=attempt,
+        error=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:],
+        time=time.time(),
+    )
     uri = failure_uri(work, phase, task_id)
     try:
-        storage_for(uri).write(uri, json.dumps(record, indent=2).encode())
+        storage_for(uri).write(uri, json.dumps(record.to_json(), indent=2).encode())
     except Exception as write_error:  # never hide the task's own error behind this one
         _log(event="failure_record_not_written", uri=uri, error=repr(write_error))
 
@@ -143,8 +144,8 @@ def _run_task(kind: str, event: dict[str, Any]) -> dict[str, Any]:
         raise
     if attempt > 1:
         _clear_failure(work, phase, task_id)
-    _log(event="task_finished", phase=phase, task_id=task_id, seconds=result.get("seconds"))
-    return _bounded(result)
+    _log(event="task_finished", phase=phase, task_id=task_id, seconds=result.seconds)
+    return _bounded(result.to_json())  # the Lambda response: the result's JSON form
 
 
 def _bounded(result: dict[str, Any]) -> dict[str, Any]:
@@ -170,15 +171,15 @@ def reduce_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     return _run_task("reduce", event)
 
 
-def _recorded_failures(work: str, phase: str | None = None) -> list[dict[str, Any]]:
+def _recorded_failures(work: str, phase: str | None = None) -> list[FailureRecord]:
     from mrspec.storage import storage_for
 
     folder = failures_folder(work)
     storage = storage_for(folder)
-    records = [json.loads(storage.read(o.uri)) for o in storage.list(folder)]
+    records = [FailureRecord.from_json(json.loads(storage.read(o.uri))) for o in storage.list(folder)]
     if phase is not None:
-        records = [r for r in records if r.get("phase") == phase]
-    return sorted(records, key=lambda r: (r.get("phase") != "map", int(r.get("task_id", 0))))
+        records = [r for r in records if r.phase == phase]
+    return sorted(records, key=lambda r: r.order)
 
 
 def _error_class(name: str) -> type[JobFailedError]:
@@ -190,17 +191,17 @@ def _error_class(name: str) -> type[JobFailedError]:
     return type(clean, (JobFailedError,), {})
 
 
-def _raise_recorded(records: list[dict[str, Any]]) -> NoReturn:
+def _raise_recorded(records: list[FailureRecord]) -> NoReturn:
     first = records[0]
     others = len(records) - 1
     message = (
-        f"{first['phase']} task {first['task_id']} failed (attempt {first['attempt']}): "
-        f"{first['error']}: {first['message']}"
+        f"{first.phase} task {first.task_id} failed (attempt {first.attempt}): "
+        f"{first.error}: {first.message}"
     )
     if others:
         message += f" (and {others} more failed task(s))"
-    message += f"\n{first.get('traceback', '')}"
-    raise _error_class(str(first["error"]))(message)
+    message += f"\n{first.traceback}"
+    raise _error_class(first.error)(message)
 
 
 def _parse_time(value: Any) -> float:
@@ -233,12 +234,13 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
         timings=None,
         extra={"run_id": os.environ.get("MRSPEC_RUN_ID", "")},
     )
+    written = manifest.to_json()
     kept = ("job", "records", "bytes", "tasks", "timings")
-    summary: dict[str, Any] = {k: manifest[k] for k in kept if k in manifest}
+    summary: dict[str, Any] = {k: written[k] for k in kept if k in written}
     summary["manifest"] = manifest_uri(config.output_prefix)
-    summary["parts"] = len(manifest.get("parts", []))
-    summary["counters"] = manifest.get("counters", {})
-    summary["user_counters"] = manifest.get("user_counters", {})
+    summary["parts"] = len(manifest.parts)
+    summary["counters"] = written["counters"]
+    summary["user_counters"] = written["user_counters"]
     return _bounded(summary)
 
 

@@ -45,6 +45,7 @@ from typing import Any
 
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.layout import failures_folder, is_shard_folder
+from mrspec.runtime.manifest import Manifest
 from mrspec.storage import ObjectInfo
 from mrspec.storage.memory import MemoryStorage
 
@@ -196,7 +197,7 @@ def make_job(code_dir: Path, partitions: int, reduce_memory: int) -> Any:
 
 
 def predictions(
-    spec: Any, plan: JobPlan, manifest: dict[str, Any], merged: int | None = None
+    spec: Any, plan: JobPlan, manifest: Manifest, merged: int | None = None
 ) -> dict[str, dict[str, float]]:
     """``plan``'s per-phase predictions (``mrspec.cost.phases.predict_phases``, what ``plan
     --json`` prints under ``per_task``) for the largest task of each phase, with the
@@ -208,7 +209,7 @@ def predictions(
     from mrspec.cost.phases import predict_phases
     from mrspec.cost.stack import review_model
 
-    counters = manifest["counters"]
+    counters = manifest.counters
     read = max(1, counters.get("map_input_bytes", 1))
     shuffled = counters.get("shuffle_bytes", 0)
     measured = {"shuffle_ratio": shuffled / read, "output_ratio": counters.get("output_bytes", 0) / read}
@@ -249,28 +250,28 @@ def run(maps: int, partitions: int, *, reduce_memory: int, reduce_sample: int, m
         try:
             for task in plan.map_tasks:
                 with measured(f"map/{task.task_id}", store, figures) as n:
-                    r = run_map_task(config, task, work_prefix=WORK, scratch_dir=scratch)
-                    n[0] = int(r["counters"].get("map_output_records", 0))
+                    mapped = run_map_task(config, task, work_prefix=WORK, scratch_dir=scratch)
+                    n[0] = mapped.counters.get("map_output_records", 0)
             merged: int | None = None
             for level in plan.merge_levels:
                 for merge in level.tasks:
                     with measured(f"{level.phase}/{merge.task_id}", store, figures) as n:
-                        r = run_merge_task(config, merge, work_prefix=WORK, scratch_dir=scratch)
-                        n[0] = int(r["merge"]["records"])
+                        result = run_merge_task(config, merge, work_prefix=WORK, scratch_dir=scratch)
+                        n[0] = result.merge.records
                     if level.level == 1:
-                        merged = (merged or 0) + int(r["merge"]["bytes"])
+                        merged = (merged or 0) + result.merge.bytes
             sampled = [t for t in plan.reduce_tasks if t.partition % reduce_sample == 0]
             for t in plan.reduce_tasks:
                 label = f"reduce/{t.partition}" if t in sampled else f"unsampled/{t.partition}"
                 with measured(label, store, figures) as n:
-                    r = run_reduce_task(config, t.partition, work_prefix=WORK, scratch_dir=scratch, inputs=t.inputs)
-                    n[0] = int(r["counters"].get("reduce_input_records", 0))
+                    reduced = run_reduce_task(config, t.partition, work_prefix=WORK, scratch_dir=scratch, inputs=t.inputs)
+                    n[0] = reduced.counters.get("reduce_input_records", 0)
             check = reference(store)
             with measured("commit/0", store, figures) as n:
                 # the commit handler first lists the failure records (none may be left)
                 list(store.list(failures_folder(WORK)))
                 manifest = commit(config, work_prefix=WORK, shape=RunShape.of_plan(plan), started=0.0, timings=None, extra=None)
-                n[0] = len(manifest["parts"])
+                n[0] = len(manifest.parts)
         finally:
             tracemalloc.stop()
             store.observer = None

@@ -119,7 +119,7 @@ def _child(config_json: str, task_json: dict[str, Any], partitions: int) -> dict
         result = run_map_task(config, task, work_prefix=work, scratch_dir=scratch)
         map_cpu = time.process_time() - cpu0
         map_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-        counters = result.get("counters", {})
+        counters = result.counters
         out: dict[str, Any] = {
             "map_input_bytes": int(counters.get("map_input_bytes", 0)),
             "records": int(counters.get("map_input_records", 0)),
@@ -137,7 +137,7 @@ def _child(config_json: str, task_json: dict[str, Any], partitions: int) -> dict
                 reduced = run_reduce_task(
                     config, p, [result], work_prefix=work, scratch_dir=scratch
                 )
-                output += int(reduced.get("counters", {}).get("output_bytes", 0))
+                output += reduced.counters.get("output_bytes", 0)
             out["reduce_cpu_s"] = time.process_time() - cpu0
             out["output_bytes"] = output
             out["reduce_peak_memory_mb"] = (

@@ -29,7 +29,7 @@ from mrspec.errors import MrspecError
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, items, plan_job
 from mrspec.plan.model import MergeLevel
-from mrspec.runtime import RunShape, cleanup, commit, prepare_output
+from mrspec.runtime import Manifest, RunShape, TaskResult, cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.replace import Replacement
@@ -91,7 +91,7 @@ def run_local(
         items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
         map_results = _map_phase(plan, config, pool, report, timings)
         producers = map_results
-        merge_results: list[dict[str, Any]] = []
+        merge_results: list[TaskResult] = []
         for level in plan.merge_levels:
             producers = _merge_phase(level, config, pool, report, timings)
             merge_results += producers
@@ -129,11 +129,11 @@ def plan_shape(plan: JobPlan) -> RunShape:
     return RunShape.of_plan(plan)
 
 
-def _remove_replaced(replacing: Replacement, manifest: dict[str, Any]) -> None:
+def _remove_replaced(replacing: Replacement, manifest: Manifest) -> None:
     """After the commit: the new output is the user's now, so failing to remove the old
     objects is a warning (they are listed by no manifest), never a failed run."""
     try:
-        finish_replacement(replacing, [p["uri"] for p in manifest["parts"]])
+        finish_replacement(replacing, [p.uri for p in manifest.parts])
     except (OSError, MrspecError) as exc:
         sys.stderr.write(f"warning: could not remove the replaced output's objects: {exc}\n")
 
@@ -153,15 +153,15 @@ def _run_phase(
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
-    each: Callable[[list[dict[str, Any]]], None] | None = None,
-) -> list[dict[str, Any]]:
+    each: Callable[[list[TaskResult]], None] | None = None,
+) -> list[TaskResult]:
     """Run one phase's tasks on the pool with its progress bar and its timing;
     ``each`` sees the results so far after every task (the map phase's bad-record check)."""
     clock = time.perf_counter()
     total = len(tasks)
-    done: list[dict[str, Any]] = []
+    done: list[TaskResult] = []
 
-    def on_done(task: TaskRun, result: dict[str, Any]) -> None:
+    def on_done(task: TaskRun, result: TaskResult) -> None:
         done.append(result)
         if each is not None:
             each(done)
@@ -180,7 +180,7 @@ def _map_phase(
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
-) -> list[dict[str, Any]]:
+) -> list[TaskResult]:
     tasks = [
         TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb) for t in plan.map_tasks
     ]
@@ -195,7 +195,7 @@ def _merge_phase(
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
-) -> list[dict[str, Any]]:
+) -> list[TaskResult]:
     memory = config.memory_mb("merge")
     tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
     return _run_phase(level.phase, tasks, pool, report, timings)
@@ -207,7 +207,7 @@ def _reduce_phase(
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
-) -> list[dict[str, Any]]:
+) -> list[TaskResult]:
     if config.map_only:
         return []
     tasks = [
@@ -217,19 +217,19 @@ def _reduce_phase(
     return _run_phase("reduce", tasks, pool, report, timings)
 
 
-def _timeout_warnings(results: list[dict[str, Any]], kind: str, timeout_s: int) -> list[str]:
+def _timeout_warnings(results: list[TaskResult], kind: str, timeout_s: int) -> list[str]:
     """Tasks whose own clock passed their Lambda timeout. The pool stops an attempt at the
     timeout, so this catches only one that finished in the last moments before it."""
     return [
-        f"{kind} task {r['task_id']} took {r['seconds']:.1f}s here, more than its "
+        f"{kind} task {r.task_id} took {r.seconds:.1f}s here, more than its "
         f"{kind}.timeout of {timeout_s}s: on AWS it could time out"
         for r in results
-        if float(r.get("seconds", 0)) > timeout_s
+        if r.seconds > timeout_s
     ]
 
 
-def _memory(results: list[dict[str, Any]], cap_mb: int) -> dict[str, Any]:
-    peaks = [int(r.get("peak_memory_bytes", 0)) for r in results]
+def _memory(results: list[TaskResult], cap_mb: int) -> dict[str, Any]:
+    peaks = [r.peak_memory_bytes for r in results]
     return {
         "cap_mb": cap_mb,
         "peak_bytes_max": max(peaks, default=0),
@@ -241,13 +241,14 @@ def summarize(
     spec: JobSpec,
     plan: JobPlan,
     config: TaskConfig,
-    manifest: dict[str, Any],
-    map_results: list[dict[str, Any]],
-    reduce_results: list[dict[str, Any]],
+    committed: Manifest,
+    map_results: list[TaskResult],
+    reduce_results: list[TaskResult],
     pool: TaskPool,
     workers: int,
 ) -> dict[str, Any]:
     """The run summary printed by ``mrspec apply --local`` (``--json`` prints it as is)."""
+    manifest = committed.to_json()  # the summary quotes the manifest's own JSON form
     counters = manifest["counters"]
     memory = {"map": _memory(map_results, config.map_memory_mb)}
     warnings = _timeout_warnings(map_results, "map", spec.map.timeout_s)

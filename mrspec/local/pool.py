@@ -27,6 +27,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from mrspec.errors import JobFailedError
+from mrspec.local.outcome import Outcome
+from mrspec.runtime.results import TaskResult
 
 _context: Any = None
 
@@ -143,8 +145,8 @@ class TaskPool:
     def run(
         self,
         tasks: Sequence[TaskRun],
-        on_done: Callable[[TaskRun, dict[str, Any]], None] | None = None,
-    ) -> list[dict[str, Any]]:
+        on_done: Callable[[TaskRun, TaskResult], None] | None = None,
+    ) -> list[TaskResult]:
         """Run every task; return their results in task order.
 
         Raises ``JobFailedError`` when a task fails beyond its attempts (or with an error
@@ -154,7 +156,7 @@ class TaskPool:
         ctx = _mp_context()
         pending: list[tuple[float, TaskRun, int]] = [(0.0, t, 1) for t in tasks]  # not before
         running: dict[Connection, _Running] = {}
-        results: dict[int, dict[str, Any]] = {}
+        results: dict[int, TaskResult] = {}
         try:
             while pending or running:
                 now = time.monotonic()
@@ -165,10 +167,10 @@ class TaskPool:
                     running[entry.conn] = entry
                 for entry in self._wait(running, pending):
                     outcome = self._timed_out(entry) if entry.timed_out else self._finish(entry)
-                    if outcome[0] == "ok":
-                        results[entry.task.task_id] = outcome[1]
+                    if outcome.result is not None:
+                        results[entry.task.task_id] = outcome.result
                         if on_done is not None:
-                            on_done(entry.task, outcome[1])
+                            on_done(entry.task, outcome.result)
                         continue
                     message, hint, retry = self._describe(entry, outcome)
                     self.failures.append(message)
@@ -208,9 +210,9 @@ class TaskPool:
                 done.append(entry)
         return done
 
-    def _timed_out(self, entry: _Running) -> tuple[str, Any, Any]:
+    def _timed_out(self, entry: _Running) -> Outcome:
         self._stop(entry)
-        return ("timeout", self.timeouts.get(entry.task.kind), None)
+        return Outcome("timeout", timeout_s=self.timeouts.get(entry.task.kind))
 
     def _start(self, ctx: Any, task: TaskRun, attempt: int) -> _Running:
         from mrspec.local.worker import run_task
@@ -242,15 +244,15 @@ class TaskPool:
         deadline = time.monotonic() + limit if limit else math.inf
         return _Running(task, attempt, process, parent_conn, scratch, deadline)
 
-    def _finish(self, entry: _Running) -> tuple[str, Any, Any]:
+    def _finish(self, entry: _Running) -> Outcome:
         try:
-            outcome: tuple[str, Any, Any] = entry.conn.recv()
+            outcome: Outcome | None = Outcome.from_json(entry.conn.recv())
         except (EOFError, OSError):
-            outcome = ("crashed", None, None)
+            outcome = None
         entry.conn.close()
         entry.process.join()
         shutil.rmtree(entry.scratch, ignore_errors=True)
-        if outcome[0] == "crashed":
+        if outcome is None:
             code = entry.process.exitcode
             if code is not None and code < 0:
                 try:
@@ -259,16 +261,16 @@ class TaskPool:
                     how = f"killed by signal {-code}"
             else:
                 how = f"exited with code {code}"
-            outcome = ("crashed", how, None)
+            outcome = Outcome("crashed", message=how)
         return outcome
 
     def _describe(
-        self, entry: _Running, outcome: tuple[str, Any, Any]
+        self, entry: _Running, outcome: Outcome
     ) -> tuple[str, str | None, bool]:
         """(message, hint, worth retrying) for a failed attempt."""
         task, attempt = entry.task, entry.attempt
         of = f"attempt {attempt} of {self.max_attempts}"
-        kind, detail, extra = outcome
+        kind, detail = outcome.status, outcome.message
         if kind == "memory":
             return (
                 f"{task.name} exceeded its memory cap of {task.memory_mb} MB ({of})",
@@ -278,7 +280,7 @@ class TaskPool:
             )
         if kind == "timeout":
             return (
-                f"{task.name} exceeded its timeout of {detail:g} s ({of})",
+                f"{task.name} exceeded its timeout of {outcome.timeout_s:g} s ({of})",
                 f"raise {task.kind}.timeout in the spec"
                 + (", or lower map.bin_size" if task.kind == "map" else ", or add partitions"),
                 True,
@@ -291,7 +293,7 @@ class TaskPool:
                 True,
             )
         if kind == "failed":
-            return str(detail), extra, False  # the task said retrying will not help
+            return str(detail), outcome.hint, False  # the task said retrying will not help
         return f"{task.name} failed ({of}): {detail}", None, True
 
     def _stop(self, entry: _Running) -> None:

@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from mrspec.errors import MrspecError
+from mrspec.local.outcome import Outcome
 from mrspec.runtime import buffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.dispatch import run_task as dispatch
@@ -88,22 +89,23 @@ def run_task(
     os.chdir(cwd)
     config = TaskConfig.from_json(config_json)
     buffer.RETAIN = []  # this process exits after the task: skip freeing the map output
-    outcome: tuple[str, Any, Any]
     try:
         limit_memory(config.memory_mb(kind))
         result = dispatch(
             kind, payload, config, work_prefix=work_prefix, scratch_dir=scratch_dir, attempt=attempt
         )
-        outcome = ("ok", result, None)
+        outcome = Outcome("ok", result)
     except MemoryError:
-        outcome = ("memory", None, None)
+        outcome = Outcome("memory")
     except TaskFailedError as exc:
-        outcome = ("failed", exc.message, exc.hint)
+        outcome = Outcome("failed", message=exc.message, hint=exc.hint)
     except MrspecError as exc:
-        outcome = ("error", exc.message, exc.hint)
+        outcome = Outcome("error", message=exc.message, hint=exc.hint)
     except Exception as exc:
-        outcome = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3))
+        outcome = Outcome(
+            "error", message=f"{type(exc).__name__}: {exc}", hint=traceback.format_exc(limit=-3)
+        )
     try:
-        conn.send(outcome)
+        conn.send(outcome.to_json())
     finally:
         conn.close()

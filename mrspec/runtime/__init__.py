@@ -18,23 +18,11 @@ plan's merge levels (none when M <= F) -> ``run_reduce_task`` for every partitio
 (skipped for map-only jobs) -> ``commit``. On failure or interruption:
 ``cleanup(..., remove_output=True)``.
 
-Task results are JSON-able dicts (``json.dumps`` works on them), small enough for a Step
-Functions state (each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records)::
-
-    {
-      "kind": "map" | "reduce",
-      "task_id": 3,                    # map task id, or the partition for reduce
-      "attempt": 1,
-      "counters": {"map_input_records": ..., ...},   # built-in, see COUNTER_NAMES
-      "user_counters": {"name": n, ...},             # mrspec.api.increment()
-      "bad_records": [{"uri": ..., "offset": 123, "error": "ValueError: ..."}],
-      "bad_record_count": 1,
-      "shuffle": {"uri": ..., "bytes": n},  # map+reduce: the exchange object written
-      "outputs": [{"uri": ..., "size": n, "records": n}],  # reduce, map-only
-      "started": unix_time, "seconds": float,
-      "peak_memory_bytes": n,          # this process's peak RSS (getrusage maxrss)
-      "memory_cap_mb": n,
-    }
+Task results are frozen dataclasses (``MapResult``, ``MergeResult``, ``ReduceResult``,
+all ``TaskResult``s; see ``mrspec.runtime.results`` for their JSON form, small enough for
+a Step Functions state: each lists at most ``MAX_REPORTED_BAD_RECORDS`` bad records); the
+commit returns a ``Manifest`` (``mrspec.runtime.manifest``). Whatever crosses a process
+or Lambda boundary goes as ``to_json()`` and is read back with ``result_from_json``.
 
 Errors (all ``JobFailedError``, messages name the task and the cause):
 ``TaskFailedError`` means retrying cannot help (the bad-record limit, a non-``str`` key,
@@ -50,13 +38,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from mrspec.plan.model import MapTask, MergeTask, ShuffleInputs
+from mrspec.runtime.badrecords import MAX_REPORTED_BAD_RECORDS, BadRecord
 from mrspec.runtime.committer import RunShape
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
+from mrspec.runtime.manifest import Manifest
 from mrspec.runtime.replace import Replacement
-
-# How many skipped records one task result lists in full (the count is always exact).
-MAX_REPORTED_BAD_RECORDS = 100
+from mrspec.runtime.results import (
+    MapResult,
+    MergeResult,
+    ReduceResult,
+    TaskResult,
+    result_from_json,
+)
 
 # The built-in counters; every task result carries the ones that apply to it.
 COUNTER_NAMES = (
@@ -74,9 +68,6 @@ COUNTER_NAMES = (
     "bad_records",
 )
 
-TaskResult = dict[str, Any]
-
-
 def run_map_task(
     config: TaskConfig,
     task: MapTask,
@@ -84,8 +75,8 @@ def run_map_task(
     work_prefix: str,
     scratch_dir: str,
     attempt: int = 1,
-) -> TaskResult:
-    """Run one map task (a bin of splits) and return its result dict.
+) -> MapResult:
+    """Run one map task (a bin of splits) and return its result.
 
     Reads every split (each record read by exactly one split), calls the mapper
     (``form == "record"``: ``mapper(record)`` yields ``(key, value)`` pairs; ``"task"``:
@@ -116,11 +107,11 @@ def run_reduce_task(
     scratch_dir: str,
     attempt: int = 1,
     inputs: ShuffleInputs | None = None,
-) -> TaskResult:
+) -> ReduceResult:
     """Reduce one partition and write ``{output_prefix}/part-{partition:05d}``.
 
     Its inputs are the exchange objects named by ``inputs`` (the plan's last level) or,
-    when ``inputs`` is ``None``, by ``map_results`` (only their ``"shuffle"`` entries are
+    when ``inputs`` is ``None``, by ``map_results`` (only their ``shuffle`` objects are
     used). Each object's partition segment is streamed with ranged reads, the sorted runs
     are merged (memory per run is two read windows and one block), equal keys are
     grouped and ``reducer(key, values)`` receives a lazy iterator, so a hot key with
@@ -142,7 +133,7 @@ def run_reduce_task(
 
 def run_merge_task(
     config: TaskConfig, task: MergeTask, *, work_prefix: str, scratch_dir: str, attempt: int = 1
-) -> TaskResult:
+) -> MergeResult:
     """Merge a group of at most F exchange objects into one (every partition, sorted,
     indexed, with the group's totals); see ``mrspec.runtime.mergetask``."""
     from mrspec.runtime.mergetask import run_merge_task as impl
@@ -173,7 +164,7 @@ def commit(
     started: float,
     timings: dict[str, float] | None = None,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Check the run, write the ``_SUCCESS`` manifest last, remove the shuffle data.
 
     ``shape`` says how many tasks each phase had; ``producers`` are the results of the
@@ -219,6 +210,11 @@ def load_results(work_prefix: str, phase: str, count: int) -> tuple[list[TaskRes
 __all__ = [
     "COUNTER_NAMES",
     "MAX_REPORTED_BAD_RECORDS",
+    "BadRecord",
+    "Manifest",
+    "MapResult",
+    "MergeResult",
+    "ReduceResult",
     "RunShape",
     "TaskConfig",
     "TaskFailedError",
@@ -228,6 +224,7 @@ __all__ = [
     "commit",
     "load_results",
     "prepare_output",
+    "result_from_json",
     "run_map_task",
     "run_merge_task",
     "run_reduce_task",

@@ -20,11 +20,18 @@ from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
 from mrspec.runtime.exchange import Totals
 from mrspec.runtime.layout import is_shard_folder, manifest_uri, phase_name
+from mrspec.runtime.manifest import Manifest
 from mrspec.runtime.replace import Replacement
-from mrspec.runtime.results import load_results
+from mrspec.runtime.results import (
+    MapResult,
+    MergeResult,
+    PartFile,
+    ReduceResult,
+    TaskResult,
+    load_results,
+)
 from mrspec.storage import storage_for
 
-MANIFEST_VERSION = 1
 DELETE_BATCH = 1000  # keys per DeleteObjects request
 
 
@@ -38,26 +45,25 @@ def prepare_output(config: TaskConfig, *, overwrite: bool, token: str | None = N
     return replace.prepare(config.output_prefix, overwrite=overwrite, token=token)
 
 
-def sum_counters(results: Sequence[dict[str, Any]], field: str) -> dict[str, int]:
-    total: Counter[str] = Counter()
-    for result in results:
-        total.update(result.get(field, {}))
-    return dict(sorted(total.items()))
-
-
-def check_bad_records(config: TaskConfig, results: Sequence[dict[str, Any]]) -> None:
+def check_bad_records(config: TaskConfig, results: Sequence[TaskResult]) -> None:
     """Fail when the job-wide number of skipped records passes the limit (map results)."""
-    check_totals(config, Totals.sum(Totals.of_result(r) for r in results))
+    check_totals(config, Totals.sum(_map_totals(r) for r in results))
+
+
+def _map_totals(result: TaskResult) -> Totals:
+    if not isinstance(result, MapResult):
+        raise TaskFailedError(f"commit: expected a map task's result, got a {result.kind} task's")
+    return result.totals()
 
 
 def check_totals(config: TaskConfig, totals: Totals) -> None:
     if totals.bad_record_count <= config.max_bad_records:
         return
-    last = (totals.bad_records or ({},))[-1]
+    last = totals.bad_records[-1] if totals.bad_records else None
     raise BadRecordLimitError(
         f"{totals.bad_record_count} bad records in the job, more than limits.max_bad_records "
-        f"({config.max_bad_records}); for example {last.get('uri')} at byte "
-        f"{last.get('offset')}: {last.get('error')}",
+        f"({config.max_bad_records}); for example {last and last.uri} at byte "
+        f"{last and last.offset}: {last and last.error}",
         hint="fix the mapper or the input, or raise limits.max_bad_records",
     )
 
@@ -90,12 +96,14 @@ class RunShape:
         return cls(int(data["map_tasks"]), tuple(int(n) for n in data.get("merge_tasks", ())))
 
 
-def _require(work_prefix: str, phase: str, count: int, given: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def _require(
+    work_prefix: str, phase: str, count: int, given: Sequence[TaskResult] | None
+) -> list[TaskResult]:
     """Every result of a phase, or a refusal naming the missing ones."""
     if given is None:
         found, missing = load_results(work_prefix, phase, count)
     else:
-        ids = {int(r["task_id"]) for r in given}
+        ids = {r.task_id for r in given}
         found, missing = list(given), sorted(set(range(count)) - ids)
     if missing or len(found) != count:
         raise TaskFailedError(
@@ -103,13 +111,19 @@ def _require(work_prefix: str, phase: str, count: int, given: Sequence[dict[str,
             f"(missing task ids include {missing[:10]}); refusing to write a manifest "
             "for partial output"
         )
-    return sorted(found, key=lambda r: int(r["task_id"]))
+    return sorted(found, key=lambda r: r.task_id)
 
 
-def _producer_totals(shape: RunShape, producers: Sequence[dict[str, Any]]) -> Totals:
+def _merge_totals(result: TaskResult) -> Totals:
+    if not isinstance(result, MergeResult):
+        raise TaskFailedError(f"commit: expected a merge task's result, got a {result.kind} task's")
+    return result.totals
+
+
+def _producer_totals(shape: RunShape, producers: Sequence[TaskResult]) -> Totals:
     if shape.level == 0:
-        return Totals.sum(Totals.of_result(r) for r in producers)
-    totals = Totals.sum(Totals.from_json(r["totals"]) for r in producers)
+        return Totals.sum(_map_totals(r) for r in producers)
+    totals = Totals.sum(_merge_totals(r) for r in producers)
     if totals.tasks != shape.map_tasks:
         raise TaskFailedError(
             f"commit: the last merge level covers {totals.tasks} of {shape.map_tasks} map "
@@ -123,12 +137,12 @@ def commit(
     *,
     work_prefix: str,
     shape: RunShape,
-    producers: Sequence[dict[str, Any]] | None = None,
-    reduce_results: Sequence[dict[str, Any]] | None = None,
+    producers: Sequence[TaskResult] | None = None,
+    reduce_results: Sequence[TaskResult] | None = None,
     started: float,
     timings: dict[str, float] | None,
     extra: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Check every result is there, write ``_SUCCESS`` last, remove the work objects.
 
     Reads the results of the last exchange level (map tasks when no merge level, at
@@ -145,40 +159,42 @@ def commit(
     else:
         reduce_results = _require(work_prefix, "reduce", config.partitions, reduce_results)
         writers = reduce_results
-    parts = sorted((o for r in writers for o in r["outputs"]), key=lambda o: o["uri"])
+    parts = sorted((o for r in writers for o in _outputs(r)), key=lambda o: o.uri)
     counters: Counter[str] = Counter(totals.counters)
     user: Counter[str] = Counter(totals.user_counters)
     for result in reduce_results:
-        counters.update(result.get("counters", {}))
-        user.update(result.get("user_counters", {}))
-    tasks: dict[str, Any] = {"map": shape.map_tasks, "reduce": len(reduce_results)}
-    if shape.merge_tasks:
-        tasks["merge"] = list(shape.merge_tasks)
+        counters.update(result.counters)
+        user.update(result.user_counters)
     finished = time.time()
-    manifest: dict[str, Any] = {
-        "manifest_version": MANIFEST_VERSION,
-        "job": config.job_name,
-        "spec_digest": config.spec_digest,
-        "output_format": config.output_format,
-        "parts": [{"uri": p["uri"], "size": p["size"], "records": p["records"]} for p in parts],
-        "records": sum(p["records"] for p in parts),
-        "bytes": sum(p["size"] for p in parts),
-        "counters": dict(sorted(counters.items())),
-        "user_counters": dict(sorted(user.items())),
-        "bad_records": list(totals.bad_records),
-        "tasks": tasks,
-        "timings": {
+    manifest = Manifest(
+        job=config.job_name,
+        spec_digest=config.spec_digest,
+        output_format=config.output_format,
+        parts=tuple(parts),
+        counters=dict(counters),
+        user_counters=dict(user),
+        bad_records=totals.bad_records,
+        map_tasks=shape.map_tasks,
+        reduce_tasks=len(reduce_results),
+        merge_tasks=shape.merge_tasks,
+        timings={
             "started": started,
             "finished": finished,
             "seconds": round(finished - started, 3),
             **(timings or {}),
         },
-        **(extra or {}),
-    }
+        extra=dict(extra or {}),
+    )
     uri = manifest_uri(config.output_prefix)
-    storage_for(uri).write(uri, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
+    storage_for(uri).write(uri, text.encode())
     cleanup(config, work_prefix=work_prefix, remove_output=False)
     return manifest
+
+
+def _outputs(result: TaskResult) -> tuple[PartFile, ...]:
+    """The parts a writing task (a reducer, or a map task of a map-only job) wrote."""
+    return result.outputs if isinstance(result, (MapResult, ReduceResult)) else ()
 
 
 def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> None:

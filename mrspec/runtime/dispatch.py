@@ -10,6 +10,7 @@ from typing import Any
 
 from mrspec.plan.model import MergeTask, ReduceTask
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.results import TaskResult
 
 KINDS = ("map", "merge", "reduce")
 
@@ -33,7 +34,7 @@ def run_task(
     work_prefix: str,
     scratch_dir: str,
     attempt: int,
-) -> dict[str, Any]:
+) -> TaskResult:
     """Run one task attempt; ``payload`` is its ``MapTask``/``MergeTask``/``ReduceTask`` JSON."""
     from mrspec import runtime
     from mrspec.plan import items

@@ -40,6 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
+from mrspec.runtime.badrecords import MAX_REPORTED_BAD_RECORDS, BadRecord
 from mrspec.runtime.shuffle import FRAME_HEADER, RAW_FLAG, Entry, _decode
 from mrspec.storage import Storage, storage_for
 
@@ -48,7 +49,6 @@ PREAMBLE = struct.Struct("<4sII")  # magic, totals JSON length, index entries
 HEAD_READ = 64 * 1024  # bytes of the first GET of an object: the header and maybe all data
 READ_THREADS = 8  # ranged GETs one task keeps in flight at most
 READ_STACK_BYTES = 1024**2
-MAX_REPORTED_BAD_RECORDS = 100  # as in one map task's result
 COPY_CHUNK = 1024**2
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -96,7 +96,7 @@ class Totals:
     counters: dict[str, int] = field(default_factory=dict)
     user_counters: dict[str, int] = field(default_factory=dict)
     bad_record_count: int = 0
-    bad_records: tuple[dict[str, Any], ...] = ()  # the first MAX_REPORTED_BAD_RECORDS
+    bad_records: tuple[BadRecord, ...] = ()  # the first MAX_REPORTED_BAD_RECORDS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +104,7 @@ class Totals:
             "counters": dict(sorted(self.counters.items())),
             "user_counters": dict(sorted(self.user_counters.items())),
             "bad_record_count": self.bad_record_count,
-            "bad_records": list(self.bad_records),
+            "bad_records": [b.to_json() for b in self.bad_records],
         }
 
     @classmethod
@@ -114,18 +114,7 @@ class Totals:
             counters={k: int(v) for k, v in data.get("counters", {}).items()},
             user_counters={k: int(v) for k, v in data.get("user_counters", {}).items()},
             bad_record_count=int(data.get("bad_record_count", 0)),
-            bad_records=tuple(data.get("bad_records", ())),
-        )
-
-    @classmethod
-    def of_result(cls, result: dict[str, Any]) -> Totals:
-        """The totals of one map task's result."""
-        return cls(
-            tasks=1,
-            counters=dict(result.get("counters", {})),
-            user_counters=dict(result.get("user_counters", {})),
-            bad_record_count=int(result.get("bad_record_count", 0)),
-            bad_records=tuple(result.get("bad_records", ())),
+            bad_records=tuple(BadRecord.from_json(b) for b in data.get("bad_records", ())),
         )
 
     @classmethod
@@ -133,7 +122,7 @@ class Totals:
         counters: Counter[str] = Counter()
         user: Counter[str] = Counter()
         tasks = bad_count = 0
-        bad: list[dict[str, Any]] = []
+        bad: list[BadRecord] = []
         for part in parts:
             tasks += part.tasks
             counters.update(part.counters)

@@ -12,6 +12,7 @@ from typing import Any
 
 from mrspec import api
 from mrspec.plan.model import MapTask
+from mrspec.runtime.badrecords import MAX_REPORTED_BAD_RECORDS, BadRecord
 from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
@@ -20,12 +21,11 @@ from mrspec.runtime.layout import part_uri, shuffle_uri
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.output import PartWriter
 from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, read_blocks
-from mrspec.runtime.results import store_result
+from mrspec.runtime.results import MapResult, PartFile, ShuffleObject, store_result
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import first_bad_pair, value_error, where
 from mrspec.storage import storage_for
 
-MAX_REPORTED_BAD_RECORDS = 100
 _OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # mrspec/
 TASK_FORM_CHECK_PAIRS = 65_536  # task-level form: memory check every this many pairs
 RECORD_CHUNK = 256  # record form: records mapped per C-level batch (see _map_block)
@@ -50,13 +50,13 @@ class BadRecords:
         self.task_name = task_name
         self.limit = limit
         self.counters = counters
-        self.reported: list[dict[str, Any]] = []
+        self.reported: list[BadRecord] = []
 
     def __call__(self, uri: str, offset: int, error: str) -> None:
         self.counters["bad_records"] += 1
         count = self.counters["bad_records"]
         if len(self.reported) < MAX_REPORTED_BAD_RECORDS:
-            self.reported.append({"uri": uri, "offset": offset, "error": error})
+            self.reported.append(BadRecord(uri, offset, error))
         if count > self.limit:
             raise BadRecordLimitError(
                 f"{self.task_name}: bad record in {uri} at byte {offset}: {error}; "
@@ -69,7 +69,7 @@ class BadRecords:
 
 def run_map_task(
     config: TaskConfig, task: MapTask, *, work_prefix: str, scratch_dir: str, attempt: int
-) -> dict[str, Any]:
+) -> MapResult:
     started = time.time()
     clock = time.perf_counter()
     name = f"map task {task.task_id}"
@@ -82,7 +82,9 @@ def run_map_task(
         blocks = read_blocks(
             storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead
         )
-        result: dict[str, Any] = {"kind": "map", "task_id": task.task_id, "attempt": attempt}
+        outputs: tuple[PartFile, ...] = ()
+        shuffle: ShuffleObject | None = None
+        peak_estimate: int | None = None
         if config.map_only:
             uri = part_uri(config.output_prefix, task.task_id, config.part_token)
             with storage_for(uri).open_write(uri) as out:
@@ -91,7 +93,7 @@ def run_map_task(
                 writer.flush()
             counters["map_output_records"] = counters["output_records"] = writer.records
             counters["output_bytes"] = writer.bytes
-            result["outputs"] = [{"uri": uri, "size": writer.bytes, "records": writer.records}]
+            outputs = (PartFile(uri, writer.bytes, writer.records),)
         else:
             combiner = None
             if config.combiner_entrypoint:
@@ -123,13 +125,17 @@ def run_map_task(
             )
             size = write_exchange(uri, body, index, totals)
             os.unlink(body)
-            result["shuffle"] = {"uri": uri, "bytes": size}
-            result["buffer_peak_estimate"] = buffer.peak_estimate
-        result.update(
+            shuffle, peak_estimate = ShuffleObject(uri, size), buffer.peak_estimate
+        result = MapResult(
+            task_id=task.task_id,
+            attempt=attempt,
             counters=dict(counters),
             user_counters=dict(context.counters),
-            bad_records=bad.reported,
+            bad_records=tuple(bad.reported),
             bad_record_count=counters["bad_records"],
+            outputs=outputs,
+            shuffle=shuffle,
+            buffer_peak_estimate=peak_estimate,
             started=started,
             seconds=round(time.perf_counter() - clock, 6),
             peak_memory_bytes=peak_memory_bytes(),

@@ -31,7 +31,7 @@ from mrspec.runtime.layout import shuffle_uri
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.reducetask import read_window
-from mrspec.runtime.results import store_result
+from mrspec.runtime.results import MergeResult, MergeStats, ShuffleObject, store_result
 from mrspec.runtime.shuffle import merge_runs, write_segment
 from mrspec.runtime.stats import peak_memory_bytes
 
@@ -59,7 +59,7 @@ def _combine_with(combiner: Callable[..., Any], name: str, counters: Counter[str
 
 def run_merge_task(
     config: TaskConfig, task: MergeTask, *, work_prefix: str, scratch_dir: str, attempt: int
-) -> dict[str, Any]:
+) -> MergeResult:
     started = time.time()
     clock = time.perf_counter()
     name = f"merge task {task.task_id} of level {task.level}"
@@ -93,20 +93,17 @@ def run_merge_task(
     uri = shuffle_uri(work_prefix, task.level, task.task_id)
     size = write_exchange(uri, body, index, totals, first)
     os.unlink(body)
-    result = {
-        "kind": "merge",
-        "level": task.level,
-        "task_id": task.task_id,
-        "attempt": attempt,
-        "totals": totals.to_json(),
-        "shuffle": {"uri": uri, "bytes": size},
-        "merge": {"inputs": len(readers), "records": records, "bytes": offset},
-        "counters": {},
-        "user_counters": {},
-        "started": started,
-        "seconds": round(time.perf_counter() - clock, 6),
-        "peak_memory_bytes": peak_memory_bytes(),
-        "memory_cap_mb": config.reduce_memory_mb,
-    }
+    result = MergeResult(
+        task_id=task.task_id,
+        attempt=attempt,
+        level=task.level,
+        totals=totals,
+        shuffle=ShuffleObject(uri, size),
+        merge=MergeStats(len(readers), records, offset),
+        started=started,
+        seconds=round(time.perf_counter() - clock, 6),
+        peak_memory_bytes=peak_memory_bytes(),
+        memory_cap_mb=config.reduce_memory_mb,
+    )
     store_result(work_prefix, result)
     return result

@@ -23,7 +23,14 @@ from mrspec.runtime.layout import part_uri, shuffle_uri
 from mrspec.runtime.loading import load_entrypoint, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
-from mrspec.runtime.results import store_result
+from mrspec.runtime.results import (
+    MapResult,
+    MergeResult,
+    PartFile,
+    ReduceResult,
+    TaskResult,
+    store_result,
+)
 from mrspec.runtime.shuffle import Entry, grouped, merge_blocks
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import checked_pairs
@@ -44,7 +51,7 @@ def read_window(memory_mb: int, runs: int) -> int:
 
 
 def input_uris(
-    work_prefix: str, sources: Sequence[dict[str, Any]] | None, inputs: ShuffleInputs | None
+    work_prefix: str, sources: Sequence[TaskResult] | None, inputs: ShuffleInputs | None
 ) -> list[str]:
     """The exchange objects a task reads: named by the plan (``inputs``) or, for a caller
     holding producer results, by those results."""
@@ -52,19 +59,24 @@ def input_uris(
         return [shuffle_uri(work_prefix, inputs.level, i) for i in inputs.ids]
     if sources is None:
         raise TaskFailedError("a reduce task needs its inputs: the plan's or the producers' results")
-    return [str(r["shuffle"]["uri"]) for r in sources]
+    uris = []
+    for r in sources:
+        if not isinstance(r, (MapResult, MergeResult)) or r.shuffle is None:
+            raise TaskFailedError(f"{r.kind} task {r.task_id} wrote no exchange object to reduce")
+        uris.append(r.shuffle.uri)
+    return uris
 
 
 def run_reduce_task(
     config: TaskConfig,
     partition: int,
-    map_results: Sequence[dict[str, Any]] | None,
+    map_results: Sequence[TaskResult] | None,
     *,
     work_prefix: str,
     scratch_dir: str,
     attempt: int,
     inputs: ShuffleInputs | None = None,
-) -> dict[str, Any]:
+) -> ReduceResult:
     started = time.time()
     clock = time.perf_counter()
     name = f"reduce task {partition}"
@@ -110,20 +122,17 @@ def run_reduce_task(
             output_records=writer.records,
             output_bytes=writer.bytes,
         )
-        result = {
-            "kind": "reduce",
-            "task_id": partition,
-            "attempt": attempt,
-            "counters": dict(counters),
-            "user_counters": dict(context.counters),
-            "bad_records": [],
-            "bad_record_count": 0,
-            "outputs": [{"uri": uri, "size": writer.bytes, "records": writer.records}],
-            "shuffle_segments": len(readers),
-            "started": started,
-            "seconds": round(time.perf_counter() - clock, 6),
-            "peak_memory_bytes": peak_memory_bytes(),
-            "memory_cap_mb": config.reduce_memory_mb,
-        }
+        result = ReduceResult(
+            task_id=partition,
+            attempt=attempt,
+            counters=dict(counters),
+            user_counters=dict(context.counters),
+            outputs=(PartFile(uri, writer.bytes, writer.records),),
+            shuffle_segments=len(readers),
+            started=started,
+            seconds=round(time.perf_counter() - clock, 6),
+            peak_memory_bytes=peak_memory_bytes(),
+            memory_cap_mb=config.reduce_memory_mb,
+        )
     store_result(work_prefix, result)
     return result
