@@ -20,10 +20,10 @@ from test_driver_cli import _mrspec
 from test_driver_lifecycle import assert_nothing_left
 
 from mrspec.aws.model import PolicyDocument, Statement
+from mrspec.aws.policy_fit import policy_chars
 from mrspec.cost.limits import (
     LimitCheck,
     managed_policy_chars,
-    policy_chars,
     refuse_failed_limits,
     stack_checks,
 )

@@ -22,6 +22,7 @@ in this order of preference:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,11 +35,14 @@ from mrspec.spec.model import split_s3_uri
 INLINE_AGGREGATE_LIMIT = 10_240  # characters of all of a role's inline policies
 MANAGED_POLICY_LIMIT = 6_144  # characters of one customer managed policy
 MANAGED_POLICIES_PER_ROLE = 10  # attached to one role (the default quota)
+_WHITESPACE = re.compile(r"\s")
 
 
 def policy_chars(document: PolicyDocument) -> int:
-    """The characters IAM counts: the JSON without whitespace (ARNs hold none)."""
-    return len(json.dumps(document.to_json(), separators=(",", ":")))
+    """The characters IAM counts against its size limits: the policy's JSON without any
+    whitespace (IAM does not count white space). The one counter: the fitting here and
+    the plan's ``limits`` checks (``mrspec.cost.limits``) both use it."""
+    return len(_WHITESPACE.sub("", json.dumps(document.to_json())))
 
 
 @dataclass(frozen=True)

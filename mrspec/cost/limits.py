@@ -17,8 +17,6 @@ The figures come from small functions (:func:`role_inline_policy_chars`,
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +26,7 @@ from mrspec.cost.phases import PhasePrediction
 from mrspec.errors import RefusedError
 
 if TYPE_CHECKING:
-    from mrspec.aws.model import PolicyDocument, Role, StackModel
+    from mrspec.aws.model import Role, StackModel
     from mrspec.spec.model import JobSpec
 
 MAX_STATE_PAYLOAD = 262_144  # bytes: Step Functions state input / Distributed Map item
@@ -91,18 +89,17 @@ def _figure(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 or float(value).is_integer() else f"{value:,.1f}"
 
 
-def policy_chars(document: PolicyDocument) -> int:
-    """Characters of a policy as IAM counts them: its JSON without whitespace."""
-    return len(re.sub(r"\s", "", json.dumps(document.to_json())))
-
-
 def role_inline_policy_chars(role: Role) -> int:
     """All inline policies of ``role`` together (IAM's aggregate limit per role)."""
+    from mrspec.aws.policy_fit import policy_chars
+
     return sum(policy_chars(p.document) for p in role.policies)
 
 
 def managed_policy_chars(model: StackModel) -> list[tuple[str, int]]:
     """(name, characters) of each customer managed policy the stack creates, if any."""
+    from mrspec.aws.policy_fit import policy_chars
+
     out: list[tuple[str, int]] = []
     # the roles hold them (aws.policy_fit: permissions too large to be inline)
     on_roles = [m for r in model.roles for m in getattr(r, "managed_policies", ())]
