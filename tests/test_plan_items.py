@@ -102,3 +102,14 @@ def test_planning_a_paged_listing_keeps_every_data_object_once_in_order() -> Non
     assert [s.uri for t in plan.map_tasks for s in t.splits] == expected
     assert listing.handed == 50_000
     assert plan.listing_seconds > 0 and plan.to_json()["listing_seconds"] >= 0
+
+
+def test_the_run_layout_names_the_shard_items_writes(tmp_path: Path) -> None:
+    from mrspec.runtime import layout
+
+    tasks = pack_bins(cut_splits(small_objects(5_000), 1024**2), 128 * 1024**2)
+    work = str(tmp_path / "work")
+    items.write_shards(tasks, work, lambda uri: LocalStorage())
+    written = [str(p) for p in (tmp_path / "work").rglob("*.json")]
+    assert written == [layout.map_shard_uri(work, tasks[0].task_id)]
+    assert written[0].startswith(f"{work}/{layout.MANIFESTS_DIR}/")

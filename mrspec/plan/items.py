@@ -29,7 +29,7 @@ from mrspec.storage import Storage, storage_for
 
 ITEM_LIMIT = 262_144  # AWS: a Distributed Map item / state input, in bytes
 ITEM_BUDGET = 200 * 1024  # what mrspec lets a map task's item take
-SHARDS_DIR = "manifests/map-shards"  # under the run's work prefix
+SHARDS_DIR = "manifests/map-shards"  # under the run's work prefix (see runtime.layout)
 
 
 def encode(value: Any) -> bytes:

@@ -4,6 +4,8 @@ Layout of one run (``{hh}`` is two hex characters hashed from the rest of the na
 S3 spreads a run's request rate over up to 256 partitioned prefixes instead of one)::
 
     {work}/manifests/map.json, merge-1.json, ..., reduce.json   phase items (AWS only)
+    {work}/manifests/map-shards/00003.json   a map task too large for its item (both
+                                          engines; encoded by ``mrspec.plan.items``)
     {work}/failures/<phase>-00007.json    a failed task's recorded error (AWS only)
     {work}/{hh}/shuffle/L0-00003          map task 3's shuffle object (level 0)
     {work}/{hh}/shuffle/L2-00001          merge task 1 of merge level 2
@@ -64,6 +66,14 @@ def manifest_key(work_key_prefix: str, phase: str) -> str:
     """The key of a phase's item manifest under the run's key prefix (``runs/<id>/``)."""
     name = {"map": MAP_MANIFEST, "reduce": REDUCE_MANIFEST}.get(phase, f"{phase}.json")
     return f"{work_key_prefix}{MANIFESTS_DIR}/{name}"
+
+
+def map_shard_uri(work_prefix: str, task_id: int) -> str:
+    """Map task ``task_id``'s manifest shard. ``mrspec.plan.items`` writes and reads it
+    (the plan does not import the runtime, so the key is built there and asked here)."""
+    from mrspec.plan import items
+
+    return items.shard_uri(work_prefix, items.shard_key(task_id))
 
 
 def failure_uri(work_prefix: str, phase: str, task_id: int) -> str:
