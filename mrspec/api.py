@@ -56,7 +56,3 @@ def install(context: TaskContext) -> TaskContext:
     global _context
     previous, _context = _context, context
     return previous
-
-
-def current() -> TaskContext:
-    return _context

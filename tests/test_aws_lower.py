@@ -9,8 +9,9 @@ import pytest
 from aws_specs import make_spec
 
 from mrspec.aws import asl
-from mrspec.aws.lower import lower, map_ephemeral_mb, new_run_id
+from mrspec.aws.lower import lower, map_ephemeral_mb
 from mrspec.aws.model import RUN_ID_RE, StackModel
+from mrspec.aws.state import new_run_id
 from mrspec.errors import MrspecError
 
 ACCOUNT = "111122223333"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mrspec.runtime import shuffle
-from mrspec.runtime.shuffle import merge_blocks, merge_runs, read_segment, write_object
+from mrspec.runtime.shuffle import merge_blocks, merge_runs, read_segment_blocks, write_object
 from mrspec.storage.local import LocalStorage
 
 
@@ -72,7 +72,8 @@ def test_segments_round_trip_with_a_hot_key(
     assert [records for _, _, records in index] == [100_013, 0, 1]
     for p, (offset, length, _) in enumerate(index):
         for window in (64, 10_000, 10**7):
-            entries = list(read_segment(LocalStorage(), str(path), offset, length, window))
+            blocks = read_segment_blocks(LocalStorage(), str(path), offset, length, window)
+            entries = [entry for block in blocks for entry in block]
             regrouped: dict[str, list[Any]] = {}
             for key, values in entries:
                 assert len(values) <= shuffle.MAX_ENTRY_VALUES

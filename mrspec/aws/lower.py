@@ -16,8 +16,6 @@ clearly invalid ``s3://LOCAL-INPUT-<n>/`` and ``s3://LOCAL-OUTPUT/`` locations.
 from __future__ import annotations
 
 import math
-import secrets
-import string
 from collections.abc import Sequence
 
 from mrspec.aws import asl, iam
@@ -77,14 +75,6 @@ WORK_BUCKET_EXPIRATION_DAYS = 7
 MRSPEC_TAG_JOB = "mrspec:job"
 MRSPEC_TAG_RUN = "mrspec:run"
 MRSPEC_TAG_MANAGED = "mrspec:managed-by"
-
-_RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
-
-
-def new_run_id(length: int = 8) -> str:
-    """A fresh random run id (lowercase letters and digits)."""
-    return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(length))
-
 
 def map_ephemeral_mb(bin_size: int) -> int:
     """/tmp for a map task: twice its input bin (sorted spills plus the shuffle object

@@ -22,8 +22,6 @@ import click
 if TYPE_CHECKING:
     from mrspec.aws.model import StackModel
 
-ARTIFACT_FILES = ("statemachine.asl.json", "stack.json")
-
 
 def render_artifacts(model: StackModel) -> dict[str, str]:
     """Relative path -> file text of every review artifact of ``model``."""

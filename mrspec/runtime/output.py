@@ -59,11 +59,8 @@ def _tsv_field(item: Any) -> str:
 
 
 def tsv_line(key: Any, value: Any) -> str:
+    """One pair's TSV line, field by field (the chunked writer's slow path)."""
     return f"{_tsv_field(key)}\t{_tsv_field(value)}\n"
-
-
-def jsonl_line(key: Any, value: Any) -> str:
-    return _dumps([key, value]) + "\n"
 
 
 def _tsv_chunk(pairs: list[Any]) -> str:
@@ -90,7 +87,7 @@ def _tsv_chunk(pairs: list[Any]) -> str:
     else:
         text = "".join(
             [
-                f"{k}\t{v}\n" if type(k) in plain and type(v) in plain else _tsv_slow(k, v)
+                f"{k}\t{v}\n" if type(k) in plain and type(v) in plain else tsv_line(k, v)
                 for k, v in pairs
             ]
         )
@@ -99,10 +96,6 @@ def _tsv_chunk(pairs: list[Any]) -> str:
     keys = _escape_column([f"{k}" if type(k) in plain else _text(k) for k, _ in pairs])
     values = _escape_column([f"{v}" if type(v) in plain else _text(v) for _, v in pairs])
     return "".join([f"{k}\t{v}\n" for k, v in zip(keys, values, strict=True)])
-
-
-def _tsv_slow(key: Any, value: Any) -> str:
-    return f"{_tsv_field(key)}\t{_tsv_field(value)}\n"
 
 
 def _escape_column(items: list[str]) -> list[str]:

@@ -126,14 +126,6 @@ def write_object(
     return index
 
 
-def read_segment(
-    storage: Storage, uri: str, offset: int, length: int, window: int
-) -> Iterator[Entry]:
-    """Stream the entries of one segment with ranged reads of about ``window`` bytes."""
-    for block in read_segment_blocks(storage, uri, offset, length, window):
-        yield from block
-
-
 def read_segment_blocks(
     storage: Storage, uri: str, offset: int, length: int, window: int
 ) -> Iterator[list[Entry]]:
