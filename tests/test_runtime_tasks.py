@@ -22,7 +22,6 @@ from local_jobs import (
 from mrspec.errors import JobFailedError
 from mrspec.plan import plan_job
 from mrspec.runtime import TaskConfig, TaskFailedError, run_map_task, run_reduce_task
-from mrspec.runtime.buffer import partition_of
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +69,6 @@ def test_word_count_equals_reference(
     assert not list((tmp_path / "work" / "shuffle").glob("*"))  # commit removed the shuffle
 
 
-def test_partitioning_is_stable() -> None:
-    # CRC-32 of the UTF-8 bytes: fixed values, whatever the process or PYTHONHASHSEED
-    assert [partition_of(k, 8) for k in ("the", "apple", "é", "")] == [6, 0, 6, 0]
-    assert partition_of("the", 2**32) == 0x3C456DE6  # CRC-32 check value of b"the"
-
-
 def test_hot_key_is_streamed_to_the_reducer(tmp_path: Path) -> None:
     code = HOT_KEY
     (tmp_path / "input").mkdir()
@@ -114,35 +107,6 @@ def test_non_str_key_fails_the_task_clearly(tmp_path: Path) -> None:
     spec = make_job(tmp_path, "def mapper(line):\n    yield int(line), 1\n\ndef reducer(k, v):\n    yield k, 1\n")
     with pytest.raises(TaskFailedError, match="key 1 of type int; keys must be str"):
         run_in_process(spec, tmp_path)
-
-
-def test_tsv_and_jsonl_output_formats(tmp_path: Path) -> None:
-    code = r'''
-    import json
-    def mapper(record):
-        yield record["k"], record["v"]
-    def reducer(key, values):
-        for v in values:
-            yield key, v
-    '''
-    records = [
-        {"k": "tab\there", "v": "line\nbreak"},
-        {"k": "back\\slash", "v": 3},
-        {"k": "plain", "v": [1, "é", None]},
-        {"k": "cr\r", "v": {"a": True}},
-        {"k": "json", "v": ["a\nb"]},  # JSON text is final: its backslash stays single
-    ]
-    (tmp_path / "input").mkdir()
-    (tmp_path / "input" / "r.jsonl").write_text("\n".join(json.dumps(r) for r in records))
-    spec = make_job(tmp_path, code, fmt="jsonl", partitions=1)
-    run_in_process(spec, tmp_path)
-    assert sorted(output_lines(spec.output.prefix)) == sorted(
-        ["tab\\there\tline\\nbreak", "back\\\\slash\t3", 'plain\t[1,"é",null]', 'cr\\r\t{"a":true}', 'json\t["a\\nb"]']
-    )
-    spec = make_job(tmp_path, code, fmt="jsonl", partitions=1, output_format="jsonl")
-    run_in_process(spec, tmp_path)
-    got = [json.loads(line) for line in output_lines(spec.output.prefix)]
-    assert sorted(map(json.dumps, got)) == sorted(json.dumps([r["k"], r["v"]]) for r in records)
 
 
 def test_map_only_keeps_input_order_and_none_emits_nothing(tmp_path: Path) -> None:
@@ -189,55 +153,6 @@ def test_bad_records_are_skipped_within_the_limit(tmp_path: Path) -> None:
     spec = make_job(tmp_path, code, max_bad_records=1)
     with pytest.raises(TaskFailedError, match=rf"a\.txt at byte {offsets[1]}: ValueError"):
         run_in_process(spec, tmp_path)
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_chunked_tsv_writer_equals_per_line_formatting(seed: int) -> None:
-    import io
-    import random
-
-    from mrspec.runtime import output
-
-    rng = random.Random(seed)
-    chars = "ab\\\t\n\ré"
-
-    def text() -> str:
-        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 4)))
-
-    values = [text, lambda: 5, lambda: ["x\\y", "\t"], lambda: None, lambda: 1.5, lambda: True]
-    pairs = [(text(), rng.choice(values)()) for _ in range(rng.randint(1, 3000))]
-    out = io.BytesIO()
-    writer = output.PartWriter(out, "tsv")
-    writer.write_pairs(pairs)
-    writer.flush()
-    assert out.getvalue().decode() == "".join(output.tsv_line(k, v) for k, v in pairs)
-    assert writer.records == len(pairs)
-
-
-@pytest.mark.parametrize("chars", ["abé", "ab\\é", "ab\\\té", "a\\\r", "a\\\n"])
-@pytest.mark.parametrize("seed", range(5))
-def test_chunked_tsv_writer_on_str_and_int_pairs(chars: str, seed: int) -> None:
-    """str/int pairs whose only dirty character may be a backslash take a whole-chunk path."""
-    import io
-    import random
-
-    from mrspec.runtime import output
-
-    rng = random.Random(seed)
-
-    def text() -> str:
-        return "".join(rng.choice(chars) for _ in range(rng.randint(0, 6)))
-
-    pairs: list[tuple[str, object]] = [
-        (text(), rng.choice([text(), rng.randint(-5, 10**6)])) for _ in range(rng.randint(1, 40_000))
-    ]
-    out = io.BytesIO()
-    writer = output.PartWriter(out, "tsv")
-    writer.write_pairs(pairs)
-    writer.flush()
-    assert out.getvalue().decode() == "".join(output.tsv_line(k, v) for k, v in pairs)
-    lines = out.getvalue().decode().split("\n")[:-1]
-    assert len(lines) == len(pairs) and all(line.count("\t") == 1 for line in lines)
 
 
 def test_no_public_runtime_function_shares_a_submodule_name() -> None:
