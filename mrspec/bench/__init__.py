@@ -341,6 +341,15 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
                 if isinstance(result, tuple):
                     notes[name] = _engine_note(result[1])
     print(f"\nbest of {args.repeat} round(s); load average at the end {_load()}")
+    _print_table(best, ratios, notes, total)
+    print("every row's word counts were identical" if reference is not None else "")
+    return 0
+
+
+def _print_table(
+    best: dict[str, float], ratios: dict[str, list[float]], notes: dict[str, str], total: int
+) -> None:
+    """Each row's best time, throughput, and ratios to the ``counter-2proc`` yardstick."""
     print(
         f"{'run':<24} {'seconds':>8} {'MB/s':>7} {'x counter-2proc':>16} {'median of rounds':>17}"
     )
@@ -351,8 +360,6 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
         print(f"{name:<24} {seconds:8.2f} {total / 1e6 / seconds:7.1f} {ratio:>16} {paired:>17}")
         if name in notes:
             print(f"{'':<24} {notes[name]}")
-    print("every row's word counts were identical" if reference is not None else "")
-    return 0
 
 
 def _load() -> str:
