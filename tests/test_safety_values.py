@@ -166,7 +166,7 @@ def test_a_hung_local_task_is_stopped_at_its_timeout_and_retried(tmp_path: Path)
 def test_retries_wait_with_exponential_backoff_and_full_jitter() -> None:
     import random
 
-    from mrspec.local.pool import RETRY_CAP_S, retry_delay
+    from mrspec.runtime.retry import RETRY_CAP_S, retry_delay
 
     random.seed(7)
     for attempt in (1, 2, 3, 4, 8):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mrspec.aws.model import ExecutionType
+from mrspec.runtime import retry
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
@@ -42,14 +43,14 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 )
-# Errors retrying cannot fix (mrspec.runtime.errors.TaskFailedError; the handlers report
-# every subclass under this name): a task raising it fails at once.
-NON_RETRYABLE_ERRORS = ("TaskFailedError",)
+# Errors retrying cannot fix (mrspec.runtime.retry: the handlers report every
+# non-retryable error under this name): a task raising it fails at once.
+NON_RETRYABLE_ERRORS = (retry.NON_RETRYABLE_NAME,)
 SERVICE_RETRY_INTERVAL_S = 2
 SERVICE_RETRY_ATTEMPTS = 6
 SERVICE_RETRY_BACKOFF = 2.0
-TASK_RETRY_INTERVAL_S = 1  # moto rejects 0
-TASK_RETRY_BACKOFF = 2.0
+TASK_RETRY_INTERVAL_S = retry.RETRY_BASE_S
+TASK_RETRY_BACKOFF = retry.RETRY_BACKOFF
 
 EXPRESS_LIMIT_S = 300  # an EXPRESS execution runs at most 5 minutes
 EXPRESS_MARGIN_S = 60  # start-up, queueing and the service retries' backoff
@@ -85,7 +86,7 @@ class DefinitionInput:
 
 def task_retry_delays(max_attempts: int) -> list[float]:
     """Seconds waited before each task retry (``max_attempts - 1`` of them)."""
-    return [TASK_RETRY_INTERVAL_S * TASK_RETRY_BACKOFF**i for i in range(max_attempts - 1)]
+    return retry.retry_bounds(max_attempts)
 
 
 def child_execution_type(timeout_s: int, max_attempts: int) -> ExecutionType:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mrspec.errors import JobFailedError
+from mrspec.runtime import retry
 from mrspec.runtime.failures import FailureRecord
 from mrspec.runtime.layout import failure_uri, failures_folder, manifest_uri
 
@@ -121,7 +122,6 @@ def _clear_failure(work: str, phase: str, task_id: int) -> None:
 
 
 def _run_task(kind: str, event: dict[str, Any]) -> dict[str, Any]:
-    from mrspec import runtime
     from mrspec.runtime.dispatch import run_task, task_label
 
     work = str(event["work"])
@@ -137,10 +137,10 @@ def _run_task(kind: str, event: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:
         _record_failure(work, phase, task_id, attempt, exc)
         _log(event="task_failed", phase=phase, task_id=task_id, error=type(exc).__name__)
-        if isinstance(exc, runtime.TaskFailedError) and type(exc) is not runtime.TaskFailedError:
-            # The state machine skips retries for the error name "TaskFailedError"; keep
-            # that name for every subclass (the failure record keeps the precise one).
-            raise runtime.TaskFailedError(f"{type(exc).__name__}: {exc}") from exc
+        # the state machine skips retries by error name (mrspec.runtime.retry)
+        substitute = retry.reported(exc)
+        if substitute is not exc:
+            raise substitute from exc
         raise
     if attempt > 1:
         _clear_failure(work, phase, task_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import random
 import shutil
 import signal
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 from mrspec.errors import JobFailedError
 from mrspec.local.outcome import Outcome
 from mrspec.runtime.results import TaskResult
+from mrspec.runtime.retry import RETRY_BASE_S, retry_delay
 
 _context: Any = None
 
@@ -100,17 +100,6 @@ class _Running:
     scratch: str
     deadline: float = math.inf  # time.monotonic() past which the attempt is stopped
     timed_out: bool = False
-
-
-# Retries wait like the state machine's retriers (asl.py: 1 s, doubling, JitterStrategy
-# FULL): a random delay between 0 and base * 2**(attempt - 1), capped.
-RETRY_BASE_S = 1.0
-RETRY_CAP_S = 30.0
-
-
-def retry_delay(attempt: int, base: float = RETRY_BASE_S, cap: float = RETRY_CAP_S) -> float:
-    """Seconds to wait before retrying after failed attempt ``attempt`` (full jitter)."""
-    return random.uniform(0.0, min(cap, base * 2.0 ** (attempt - 1)))
 
 
 class TaskPool:

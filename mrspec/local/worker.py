@@ -21,7 +21,7 @@ from mrspec.local.outcome import Outcome
 from mrspec.runtime import buffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.dispatch import run_task as dispatch
-from mrspec.runtime.errors import TaskFailedError
+from mrspec.runtime.retry import retryable
 
 
 def limit_memory(memory_mb: int) -> None:
@@ -97,10 +97,8 @@ def run_task(
         outcome = Outcome("ok", result)
     except MemoryError:
         outcome = Outcome("memory")
-    except TaskFailedError as exc:
-        outcome = Outcome("failed", message=exc.message, hint=exc.hint)
-    except MrspecError as exc:
-        outcome = Outcome("error", message=exc.message, hint=exc.hint)
+    except MrspecError as exc:  # "failed": the retry policy says another attempt cannot help
+        outcome = Outcome("error" if retryable(exc) else "failed", message=exc.message, hint=exc.hint)
     except Exception as exc:
         outcome = Outcome(
             "error", message=f"{type(exc).__name__}: {exc}", hint=traceback.format_exc(limit=-3)
