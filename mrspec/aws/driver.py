@@ -41,15 +41,17 @@ from mrspec.aws.provisioner import (
     StackOutputs,
     make_provisioner,
 )
-from mrspec.aws.report import (
-    ProgressView,
-    RunReport,
+from mrspec.aws.readback import (
     actual_cost,
-    failure_hint,
-    failure_message,
     failures_from_bucket,
     failures_from_logs,
     read_output_manifest,
+)
+from mrspec.aws.report import (
+    ProgressView,
+    RunReport,
+    failure_hint,
+    failure_message,
     render_report,
 )
 from mrspec.aws.state import RunRecord, RunStatus, StateStore, new_run_id, state_dir

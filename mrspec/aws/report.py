@@ -9,7 +9,6 @@ log groups to read.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from mrspec.aws.watch import Snapshot, TaskFailure
 from mrspec.plan.model import JobPlan
-from mrspec.spec.model import JobSpec, split_s3_uri
+from mrspec.spec.model import JobSpec
 from mrspec.units import format_duration, format_size
 
 
@@ -181,136 +180,6 @@ class ProgressView:
     ) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-
-def read_output_manifest(session: Any, output_prefix: str) -> dict[str, Any]:
-    """The ``_SUCCESS`` manifest the commit step wrote (empty when there is none)."""
-    bucket, prefix = split_s3_uri(output_prefix)
-    key = f"{prefix.rstrip('/')}/_SUCCESS" if prefix.strip("/") else "_SUCCESS"
-    s3 = session.client("s3")
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return {}
-    data = json.loads(body)
-    return data if isinstance(data, dict) else {}
-
-
-def failures_from_bucket(session: Any, layout: Any, limit: int = 3) -> list[TaskFailure]:
-    """The errors the handlers recorded under the run's failures prefix."""
-    s3 = session.client("s3")
-    listed = s3.list_objects_v2(Bucket=layout.bucket, Prefix=layout.failures_prefix)
-    found: list[TaskFailure] = []
-    for obj in sorted(listed.get("Contents", []), key=lambda o: o["Key"])[:limit]:
-        body = s3.get_object(Bucket=layout.bucket, Key=obj["Key"])["Body"].read()
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = {"error": "Error", "cause": body.decode("utf-8", "replace")}
-        found.append(
-            TaskFailure(
-                phase=str(data.get("phase", "")),
-                error=str(data.get("error") or data.get("errorType") or "Error"),
-                cause=_task_cause(data),
-                source=f"s3://{layout.bucket}/{obj['Key']}",
-            )
-        )
-    return found
-
-
-def _task_cause(data: dict[str, Any]) -> str:
-    message = str(data.get("message") or data.get("cause") or data.get("errorMessage") or "")
-    if "task_id" in data:
-        message = f"task {data['task_id']} (attempt {data.get('attempt', '?')}): {message}"
-    return message[:2000]
-
-
-def failures_from_logs(session: Any, log_group: str, phase: str) -> list[TaskFailure]:
-    """The last error a function logged (Lambda's Python runtime logs the exception and its
-    traceback): the fallback when neither the service nor the handlers say more."""
-    logs = session.client("logs")
-    try:
-        events = logs.filter_log_events(logGroupName=log_group, limit=200).get("events", [])
-    except logs.exceptions.ResourceNotFoundException:
-        return []
-    for event in reversed(events):
-        lines = str(event.get("message", "")).strip().splitlines()
-        for line in reversed(lines):
-            found = _EXCEPTION_LINE.match(line.strip())
-            if found:
-                error, cause = found.group(1), found.group(2)
-                return [TaskFailure(phase, error, cause.strip(), f"CloudWatch Logs {log_group}")]
-    return []
-
-
-# "ValueError: message" ending a traceback, or Lambda's "[ERROR] ValueError: message".
-_EXCEPTION_LINE = re.compile(r"^(?:\[ERROR\]\s*)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure)):\s?(.*)$")
-
-
-def actual_cost(session: Any, model: Any) -> float | None:
-    """The run's cost from what Lambda measured, priced like the estimate.
-
-    Lambda time comes from the functions' ``REPORT`` log lines (``Duration`` and, for cold
-    starts, ``Init Duration``); state transitions are those of a run without retries. Log
-    delivery can lag a few seconds behind a run, so the figure is a close lower bound,
-    shown next to the estimate. None when no REPORT line was found.
-    """
-    from mrspec.cost.actual import RunMeasurements
-    from mrspec.cost.actual import actual_cost as price_run
-    from mrspec.cost.pricing import load_pricing
-
-    durations: dict[str, list[float]] = {}
-    inits: dict[str, list[float]] = {}
-    for function in model.functions:
-        group = model.log_group(function.log_group).name
-        runs, starts = _report_lines(session, group)
-        durations[function.logical_name], inits[function.logical_name] = runs, starts
-    if not any(durations.values()):
-        return None
-    standard_children = sum(
-        p.child_transitions * (p.items or 0) for p in model.phases if p.execution_type == "STANDARD"
-    )
-    express_ms = [
-        ms for p in model.phases if p.execution_type == "EXPRESS" for ms in durations.get(p.function, [])
-    ]
-    measured = RunMeasurements(
-        invocation_ms=durations,
-        init_ms=inits,
-        sfn_transitions=model.state_machine.parent_transitions + standard_children,
-        express_child_ms=express_ms,
-    )
-    return price_run(measured, model, load_pricing()).total_usd
-
-
-_REPORT_DURATION = re.compile(r"(?<!Billed )(?<!Init )Duration: ([0-9.]+) ms")
-_REPORT_INIT = re.compile(r"Init Duration: ([0-9.]+) ms")
-
-
-def _report_lines(session: Any, log_group: str, max_pages: int = 50) -> tuple[list[float], list[float]]:
-    """(Duration, Init Duration) in ms of each invocation logged in ``log_group``."""
-    logs = session.client("logs")
-    durations: list[float] = []
-    inits: list[float] = []
-    kwargs: dict[str, Any] = {"logGroupName": log_group}
-    for _ in range(max_pages):
-        try:
-            page = logs.filter_log_events(**kwargs)
-        except logs.exceptions.ResourceNotFoundException:
-            break
-        for event in page.get("events", []):
-            message = str(event.get("message", ""))
-            if not message.startswith("REPORT "):
-                continue
-            found = _REPORT_DURATION.search(message)
-            if found:
-                durations.append(float(found.group(1)))
-            init = _REPORT_INIT.search(message)
-            if init:
-                inits.append(float(init.group(1)))
-        if not page.get("nextToken"):
-            break
-        kwargs["nextToken"] = page["nextToken"]
-    return durations, inits
 
 
 def failure_message(spec: JobSpec, last: Snapshot, failures: Sequence[TaskFailure]) -> str:

@@ -2,7 +2,7 @@
 
 The apply driver gathers what AWS measured (each invocation's duration and INIT from the
 functions' REPORT log lines, the state transitions of the stack's phases; see
-``mrspec.aws.report.actual_cost``) into a :class:`RunMeasurements`; :func:`actual_cost`
+``mrspec.aws.readback.actual_cost``) into a :class:`RunMeasurements`; :func:`actual_cost`
 turns it into the same :class:`~mrspec.cost.usage.CostBreakdown` the estimate has, so the
 run summary can put the two side by side. S3 request kinds are the labels of
 ``mrspec.cost.usage.S3_REQUESTS``.
