@@ -4,12 +4,15 @@ The pipeline, in order (``run_on_aws``)::
 
     preflight -> plan -> guard (budget, AWS limits) -> compile + package
         -> record the run -> up -> upload task manifests -> start execution
-        -> follow -> collect -> [finally] stop execution if interrupted, destroy + remove
+        -> follow -> collect -> [finally] stop execution if interrupted, save the task
+        logs, destroy + remove
 
 Teardown runs in every case (success, failed task, exception, Ctrl-C, SIGTERM) unless
 ``--keep``; the run is recorded in mrspec's state directory *before* anything is created,
 so a teardown that cannot finish leaves an exact ``mrspec destroy`` command behind. The
-user's output prefix is never part of the stack: teardown cannot touch results.
+user's output prefix is never part of the stack: teardown cannot touch results. Before
+teardown the task logs (failed tasks whole, a tail of the others) are saved in the state
+directory, where ``mrspec logs --run ID`` reads them once the log groups are gone.
 
 Exit codes: 0 success, 1 failed job, 3 refused preflight, 4 failed teardown,
 130 interrupted (see ``mrspec.errors.ExitCode``).
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mrspec.aws import preflight
+from mrspec.aws import preflight, runlogs
 from mrspec.aws.iam import KmsKeys
 from mrspec.aws.interrupt import Terminated, shielded, terminate_like_ctrl_c
 from mrspec.aws.provision import check_pulumi_cli
@@ -43,8 +46,10 @@ from mrspec.aws.provisioner import (
 )
 from mrspec.aws.readback import (
     actual_cost,
+    failure_records,
     failures_from_bucket,
     failures_from_logs,
+    log_events,
     read_output_manifest,
 )
 from mrspec.aws.report import (
@@ -117,6 +122,7 @@ class AwsRun:
     replacing: Replacement | None = None  # the output this run replaces (--overwrite)
     kms_keys: KmsKeys | None = None  # the SSE-KMS keys of the job's buckets (preflight)
     teardown: str = "not needed"  # "destroyed" | "kept" | "failed: ..." | "not needed"
+    logs_saved: bool = False  # the task logs are in the state directory (mrspec logs)
 
 
 def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
@@ -151,6 +157,7 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
         with shielded():  # a second Ctrl-C must not skip what follows
             if failure is not None:
                 after_failure(run, failure)
+            _best_effort("save the task logs", lambda: save_task_logs(run))
             with _timed(run, "teardown"):
                 teardown_error = tear_down(run, failure)
             _best_effort("print the run summary", lambda: report(run, failure))
@@ -340,7 +347,7 @@ def watch(run: AwsRun) -> None:
         groups = run.outputs.log_groups if run.outputs else ()
         raise JobFailedError(
             failure_message(run.spec, run.last, run.failures),
-            hint=failure_hint(run.last, groups, run.options.keep),
+            hint=failure_hint(run.last, groups, logs_command(run)),
         )
 
 
@@ -427,6 +434,29 @@ def record_failures(run: AwsRun) -> None:
                 run.failures += failures_from_logs(run.session, group, phase.phase)
 
 
+def save_task_logs(run: AwsRun) -> None:
+    """Keep the functions' task logs and the failure records in the state directory: the
+    log groups and the working bucket go with the stack."""
+    if run.outputs is None or run.model is None or run.session is None:
+        return  # nothing ran
+    model = run.model
+    groups = {
+        name: log_events(run.session, name)
+        for name in dict.fromkeys(model.log_group(f.log_group).name for f in model.functions)
+    }
+    records = failure_records(run.session, model.layout)
+    saved = runlogs.gather(run.spec.name, run.run_id, groups, records, source="saved")
+    run.store.save_logs(run.run_id, saved.to_json())
+    run.logs_saved = True
+
+
+def logs_command(run: AwsRun) -> str:
+    parts = ["mrspec", "logs", "--run", run.run_id]
+    if run.options.state_dir is not None:
+        parts += ["--state-dir", str(run.options.state_dir)]
+    return shlex.join(parts)
+
+
 def tear_down(run: AwsRun, failure: BaseException | None) -> TeardownError | None:
     """Destroy and forget the stack unless kept; a failure becomes a TeardownError."""
     if run.record is None:
@@ -482,6 +512,7 @@ def report(run: AwsRun, failure: BaseException | None) -> None:
             outcome=_outcome(failure),
             failures=tuple(run.failures),
             log_groups=run.outputs.log_groups if run.outputs else (),
+            logs_command=logs_command(run) if run.logs_saved else "",
         ),
         console=run.options.console,
         json_output=run.options.json_output,

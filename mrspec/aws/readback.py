@@ -30,26 +30,36 @@ def read_output_manifest(session: Any, output_prefix: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def failures_from_bucket(session: Any, layout: Any, limit: int = 3) -> list[TaskFailure]:
-    """The errors the handlers recorded under the run's failures prefix."""
+def failure_records(session: Any, layout: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """The failure records the handlers wrote under the run's failures prefix (the task's
+    phase, id, attempt, error, message and traceback), in key order, at most ``limit``;
+    each carries the ``source`` it was read from."""
     s3 = session.client("s3")
     listed = s3.list_objects_v2(Bucket=layout.bucket, Prefix=layout.failures_prefix)
-    found: list[TaskFailure] = []
+    records: list[dict[str, Any]] = []
     for obj in sorted(listed.get("Contents", []), key=lambda o: o["Key"])[:limit]:
         body = s3.get_object(Bucket=layout.bucket, Key=obj["Key"])["Body"].read()
         try:
             data = json.loads(body)
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             data = {"error": "Error", "cause": body.decode("utf-8", "replace")}
-        found.append(
-            TaskFailure(
-                phase=str(data.get("phase", "")),
-                error=str(data.get("error") or data.get("errorType") or "Error"),
-                cause=_task_cause(data),
-                source=f"s3://{layout.bucket}/{obj['Key']}",
-            )
+        records.append({**data, "source": f"s3://{layout.bucket}/{obj['Key']}"})
+    return records
+
+
+def failures_from_bucket(session: Any, layout: Any, limit: int = 3) -> list[TaskFailure]:
+    """The errors the handlers recorded under the run's failures prefix."""
+    return [
+        TaskFailure(
+            phase=str(data.get("phase", "")),
+            error=str(data.get("error") or data.get("errorType") or "Error"),
+            cause=_task_cause(data),
+            source=str(data["source"]),
         )
-    return found
+        for data in failure_records(session, layout, limit)
+    ]
 
 
 def _task_cause(data: dict[str, Any]) -> str:
@@ -120,28 +130,37 @@ _REPORT_DURATION = re.compile(r"(?<!Billed )(?<!Init )Duration: ([0-9.]+) ms")
 _REPORT_INIT = re.compile(r"Init Duration: ([0-9.]+) ms")
 
 
-def _report_lines(session: Any, log_group: str, max_pages: int = 50) -> tuple[list[float], list[float]]:
-    """(Duration, Init Duration) in ms of each invocation logged in ``log_group``."""
+def log_events(session: Any, log_group: str, max_pages: int = 50) -> list[dict[str, Any]]:
+    """The events of ``log_group`` (``logStreamName``, ``timestamp``, ``message``), at most
+    ``max_pages`` pages of FilterLogEvents (up to 10,000 events or 1 MB each); empty when
+    the group does not exist."""
     logs = session.client("logs")
-    durations: list[float] = []
-    inits: list[float] = []
+    events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"logGroupName": log_group}
     for _ in range(max_pages):
         try:
             page = logs.filter_log_events(**kwargs)
         except logs.exceptions.ResourceNotFoundException:
             break
-        for event in page.get("events", []):
-            message = str(event.get("message", ""))
-            if not message.startswith("REPORT "):
-                continue
-            found = _REPORT_DURATION.search(message)
-            if found:
-                durations.append(float(found.group(1)))
-            init = _REPORT_INIT.search(message)
-            if init:
-                inits.append(float(init.group(1)))
+        events.extend(page.get("events", []))
         if not page.get("nextToken"):
             break
         kwargs["nextToken"] = page["nextToken"]
+    return events
+
+
+def _report_lines(session: Any, log_group: str) -> tuple[list[float], list[float]]:
+    """(Duration, Init Duration) in ms of each invocation logged in ``log_group``."""
+    durations: list[float] = []
+    inits: list[float] = []
+    for event in log_events(session, log_group):
+        message = str(event.get("message", ""))
+        if not message.startswith("REPORT "):
+            continue
+        found = _REPORT_DURATION.search(message)
+        if found:
+            durations.append(float(found.group(1)))
+        init = _REPORT_INIT.search(message)
+        if init:
+            inits.append(float(init.group(1)))
     return durations, inits

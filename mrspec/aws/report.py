@@ -38,6 +38,7 @@ class RunReport:
     failures: tuple[TaskFailure, ...] = ()
     log_groups: tuple[str, ...] = ()
     actual_usd: float | None = None
+    logs_command: str = ""  # prints the saved task logs ("" when none were saved)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ class RunReport:
                 for f in self.failures
             ],
             "log_groups": list(self.log_groups),
+            "logs_command": self.logs_command,
         }
 
 
@@ -121,7 +123,9 @@ def render_report(report: RunReport, console: Any = None, json_output: bool = Fa
         table.add_row("output", f"{report.output} (manifest: _SUCCESS)")
     for failure in report.failures:
         table.add_row(f"{failure.phase} error", f"{failure.error}: {failure.cause}")
-    if report.outcome != "succeeded" and report.log_groups:
+    if report.outcome != "succeeded" and report.logs_command:
+        table.add_row("logs", f"{report.logs_command} (saved before teardown)")
+    elif report.outcome != "succeeded" and report.log_groups:
         table.add_row("logs", ", ".join(report.log_groups))
     table.add_row("teardown", report.teardown)
     if report.teardown != "destroyed" and report.destroy_command and report.teardown != "not needed":
@@ -201,12 +205,11 @@ def failure_message(spec: JobSpec, last: Snapshot, failures: Sequence[TaskFailur
     return "\n".join(lines)
 
 
-def failure_hint(last: Snapshot, log_groups: Sequence[str], keep: bool) -> str:
-    """Where to read more: the failed phases' log groups."""
+def failure_hint(last: Snapshot, log_groups: Sequence[str], logs_command: str) -> str:
+    """Where to read more: ``mrspec logs`` (saved before teardown), and the failed phases'
+    log groups while the stack is up."""
     failed = [p.phase for p in last.phases if p.unsuccessful]
     names = [g for g in log_groups if any(g.endswith(f"-{phase}") for phase in failed)]
     names = names or list(log_groups)
-    if not names:
-        return "read the functions' CloudWatch logs"
-    after = "" if keep else " (rerun with --keep to read them after the run)"
-    return "read the task logs in CloudWatch: " + ", ".join(names) + after
+    where = f" (CloudWatch: {', '.join(names)})" if names else ""
+    return f"`{logs_command}` prints the failed tasks' errors and logs{where}"

@@ -4,12 +4,14 @@ Layout of the state directory (``$MRSPEC_STATE_DIR``, default ``~/.mrspec/state`
 
     <state dir>/
       runs/<stack>.json   # one record per stack mrspec created and has not yet removed
+      logs/<run id>.json  # a run's task logs, saved before teardown (mrspec.aws.runlogs)
       pulumi/             # the Pulumi file backend (PULUMI_BACKEND_URL=file://...)
 
 A run record is written *before* anything is created on AWS and deleted only after the
 stack is destroyed and removed, so an interrupted run is always listed by ``mrspec runs``
 and removable by ``mrspec destroy``. Records carry the resource names, so the boto3
-provisioner can delete them without any other state.
+provisioner can delete them without any other state. Saved logs outlive the record: they
+are what is left to read after a run's stack is gone.
 """
 
 from __future__ import annotations
@@ -111,17 +113,42 @@ class StateStore:
                 hint=f"choose a writable one with --state-dir or ${STATE_DIR_ENV}",
             ) from exc
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
     def _path(self, stack: str) -> Path:
         return self.runs_dir / f"{stack}.json"
 
     def save(self, record: RunRecord) -> RunRecord:
         self.ensure()
         record = replace(record, updated_at=time.time())
-        path = self._path(record.stack)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        _write_json(self._path(record.stack), record.to_json())
         return record
+
+    def save_logs(self, run_id: str, document: dict[str, Any]) -> Path:
+        """Keep a run's task logs (``mrspec.aws.runlogs.RunLogs.to_json``)."""
+        self.ensure()
+        self.logs_dir.mkdir(exist_ok=True)
+        path = self.logs_dir / f"{run_id}.json"
+        _write_json(path, document)
+        return path
+
+    def load_logs(self, run_id: str) -> dict[str, Any] | None:
+        path = self.logs_dir / f"{run_id}.json"
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise MrspecError(
+                f"unreadable saved logs {path}: {exc}", hint="inspect or delete the file"
+            ) from exc
+        return data if isinstance(data, dict) else None
+
+    def find(self, run_id: str) -> RunRecord | None:
+        """The live record of run ``run_id``, if its stack is still recorded."""
+        return next((r for r in self.runs() if r.run_id == run_id), None)
 
     def load(self, stack: str) -> RunRecord | None:
         path = self._path(stack)
@@ -148,3 +175,10 @@ class StateStore:
             if job is None or record.job == job:
                 records.append(record)
         yield from sorted(records, key=lambda r: (r.created_at, r.stack))
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
