@@ -17,7 +17,7 @@ from aws_emulation import EmulatedAws, make_zip
 from aws_emulation import emulated_aws as emulated_aws  # the fixture
 from click.testing import CliRunner
 
-from mrspec.aws import driver
+from mrspec.aws import driver, finish
 from mrspec.aws.boto_provision import BotoProvisioner
 from mrspec.aws.driver import AwsRunOptions, run_on_aws
 from mrspec.aws.state import RunRecord, StateStore
@@ -211,7 +211,7 @@ def test_an_interruption_stops_the_execution_and_tears_down(
 ) -> None:
     _input(emulated_aws, {f"{i}.txt": b"x\n" * 3 for i in range(6)})
     stopped: list[str] = []
-    real_stop = driver.stop_execution
+    real_stop = finish.stop_execution
 
     def spy_stop(run: Any, why: str) -> None:
         stopped.append(run.session.client("stepfunctions").describe_execution(
@@ -222,7 +222,7 @@ def test_an_interruption_stops_the_execution_and_tears_down(
         raise KeyboardInterrupt
 
     driver_stop = pytest.MonkeyPatch()
-    driver_stop.setattr(driver, "stop_execution", spy_stop)
+    driver_stop.setattr(finish, "stop_execution", spy_stop)
     try:
         with pytest.raises(KeyboardInterrupt):
             run_on_aws(_spec(tmp_path), _options(tmp_path, on_progress=interrupt))

@@ -4,6 +4,7 @@ Layout of the state directory (``$MRSPEC_STATE_DIR``, default ``~/.mrspec/state`
 
     <state dir>/
       runs/<stack>.json   # one record per stack mrspec created and has not yet removed
+      context/<stack>.json  # what attaching to its execution needs (mrspec.aws.context)
       logs/<run id>.json  # a run's task logs, saved before teardown (mrspec.aws.runlogs)
       pulumi/             # the Pulumi file backend (PULUMI_BACKEND_URL=file://...)
 
@@ -158,6 +159,20 @@ class StateStore:
 
     def delete(self, stack: str) -> None:
         self._path(stack).unlink(missing_ok=True)
+        (self.root / "context" / f"{stack}.json").unlink(missing_ok=True)
+
+    def save_context(self, stack: str, document: dict[str, Any]) -> None:
+        """What attaching to the stack's execution needs (``mrspec.aws.context``)."""
+        self.ensure()
+        (self.root / "context").mkdir(exist_ok=True)
+        _write_json(self.root / "context" / f"{stack}.json", document)
+
+    def load_context(self, stack: str) -> dict[str, Any] | None:
+        path = self.root / "context" / f"{stack}.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else None
 
     def runs(self, job: str | None = None) -> Iterator[RunRecord]:
         """Every recorded run (of ``job`` when given), oldest first."""

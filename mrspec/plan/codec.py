@@ -1,0 +1,60 @@
+"""A :class:`~mrspec.plan.model.JobPlan` as a whole JSON document, and its digest.
+
+``JobPlan.to_json`` is a summary for ``--json`` output; this is the full plan (every
+object, split and task), so a run detached on one command line can be attached from
+another without listing the input again, and two plans can be compared by digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mrspec.plan.model import JobPlan, MapTask, MergeLevel, MergeTask, ReduceTask, Split
+from mrspec.storage import ObjectInfo
+
+
+def plan_document(plan: JobPlan) -> dict[str, Any]:
+    return {
+        "job_name": plan.job_name,
+        "spec_digest": plan.spec_digest,
+        "objects": [[o.uri, o.size] for o in plan.objects],
+        "splits": [s.to_json() for s in plan.splits],
+        "map_tasks": [t.to_json() for t in plan.map_tasks],
+        "reduce_tasks": [t.to_json() for t in plan.reduce_tasks],
+        "split_size": plan.split_size,
+        "bin_size": plan.bin_size,
+        "merge_levels": [
+            {"level": m.level, "fan_in": m.fan_in, "tasks": [t.to_json() for t in m.tasks]}
+            for m in plan.merge_levels
+        ],
+    }
+
+
+def plan_from_document(data: dict[str, Any]) -> JobPlan:
+    return JobPlan(
+        job_name=str(data["job_name"]),
+        spec_digest=str(data["spec_digest"]),
+        objects=tuple(ObjectInfo(str(uri), int(size)) for uri, size in data["objects"]),
+        splits=tuple(Split.from_json(s) for s in data["splits"]),
+        map_tasks=tuple(MapTask.from_json(t) for t in data["map_tasks"]),
+        reduce_tasks=tuple(ReduceTask.from_json(t) for t in data["reduce_tasks"]),
+        split_size=int(data["split_size"]),
+        bin_size=int(data["bin_size"]),
+        merge_levels=tuple(
+            MergeLevel(
+                int(m["level"]), int(m["fan_in"]), tuple(MergeTask.from_json(t) for t in m["tasks"])
+            )
+            for m in data.get("merge_levels", ())
+        ),
+    )
+
+
+def plan_digest(plan: JobPlan) -> str:
+    """sha256 of the plan's work (input objects, splits, tasks), not of the spec: equal
+    digests mean the same tasks over the same input."""
+    document = plan_document(plan)
+    document.pop("spec_digest")
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
