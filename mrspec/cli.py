@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("mrspec.commands.compile", "Write a job's reviewable AWS artifacts to stacks/."),
     "destroy": ("mrspec.commands.destroy", "Remove cloud resources left by an interrupted run."),
     "runs": ("mrspec.commands.runs", "List the stacks mrspec still holds on AWS."),
+    "status": ("mrspec.commands.status", "Show recorded runs' progress and cost so far."),
+    "attach": ("mrspec.commands.attach", "Follow a detached run to its end and tear down."),
     "logs": ("mrspec.commands.logs", "Print a run's task logs (kept after teardown)."),
 }
 

@@ -4,7 +4,8 @@
 (``context/<stack>.json``) as soon as the execution has started; :func:`restore` turns it
 and the record back into an :class:`~mrspec.aws.run.AwsRun` in another process (``mrspec
 attach``, ``mrspec status``), so that process follows, collects and tears down exactly as
-the one that started the run would have. The plan is saved whole: the input is not listed
+the one that started the run would have. Everything is imported up front: attaching
+happens while the execution runs (see ``mrspec.aws.finish``). The plan is saved whole: the input is not listed
 again, and a changed input cannot change what the summary says about this run.
 """
 
@@ -14,13 +15,17 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+import boto3
+
 from mrspec.aws.iam import KmsKeys
+from mrspec.aws.lower import lower
 from mrspec.aws.provisioner import StackOutputs, make_provisioner
 from mrspec.aws.run import AwsRun, AwsRunOptions
 from mrspec.aws.state import RunRecord, StateStore
 from mrspec.errors import MrspecError
 from mrspec.plan.codec import plan_document, plan_from_document
 from mrspec.runtime.replace import Replacement
+from mrspec.spec.loader import load_spec
 
 
 def document(run: AwsRun) -> dict[str, Any]:
@@ -64,8 +69,6 @@ def restore(record: RunRecord, store: StateStore, options: AwsRunOptions) -> Aws
     options = replace(options, keep=options.keep or bool(data.get("keep")))
     session = options.session
     if session is None:
-        import boto3
-
         session = boto3.Session(region_name=record.region)
     run = AwsRun(
         spec=spec,
@@ -99,8 +102,6 @@ def restore(record: RunRecord, store: StateStore, options: AwsRunOptions) -> Aws
 
 
 def _spec(record: RunRecord, data: dict[str, Any]) -> Any:
-    from mrspec.spec.loader import load_spec
-
     path = str(data.get("spec_path") or record.spec_path)
     try:
         spec = load_spec(path)
@@ -120,8 +121,6 @@ def _spec(record: RunRecord, data: dict[str, Any]) -> Any:
 
 
 def _model(run: AwsRun, kms: KmsKeys) -> Any:
-    from mrspec.aws.lower import lower
-
     return lower(
         run.spec,
         run.plan,

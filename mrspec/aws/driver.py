@@ -33,6 +33,7 @@ import json
 import shlex
 import sys
 from contextlib import suppress
+from dataclasses import replace
 
 from mrspec.aws import context
 from mrspec.aws.finish import (
@@ -104,6 +105,7 @@ def attach_run(run_id: str, options: AwsRunOptions) -> int:
             "what a finished run saved",
         )
     run = context.restore(record, store, options)
+    run.record = store.save(replace(record, status="running"))
     with terminate_like_ctrl_c(options.handle_signals), hangup_raises(options.handle_signals):
         return follow_and_conclude(run)
 
@@ -143,6 +145,8 @@ def conclude(run: AwsRun, failure: BaseException | None) -> int:
 def detach(run: AwsRun, why: str) -> int:
     """Leave the execution running and say how to follow it; the record stays."""
     run.detached = why
+    if run.record is not None:
+        run.record = run.store.save(replace(run.record, status="detached"))
     commands = {
         "attach_command": _command(run, "attach"),
         "status_command": _command(run, "status"),
@@ -162,8 +166,11 @@ def detach(run: AwsRun, why: str) -> int:
             f"  stop it and remove the stack:                 {commands['destroy_command']}\n"
         )
     with suppress(OSError, ValueError):  # the terminal is gone (SIGHUP): `mrspec runs` says it
-        out.write(text)
-        out.flush()
+        if run.options.console is not None:
+            run.options.console.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+        else:
+            out.write(text)
+            out.flush()
     return int(ExitCode.OK) if why == "--detach" else int(ExitCode.INTERRUPTED)
 
 

@@ -31,7 +31,9 @@ from mrspec.errors import MrspecError
 STATE_DIR_ENV = "MRSPEC_STATE_DIR"
 DEFAULT_STATE_DIR = Path("~/.mrspec/state")
 
-RunStatus = Literal["deploying", "running", "succeeded", "failed", "interrupted", "kept", "destroying"]
+RunStatus = Literal[
+    "deploying", "running", "detached", "succeeded", "failed", "interrupted", "kept", "destroying"
+]
 
 
 def state_dir(override: str | os.PathLike[str] | None = None) -> Path:

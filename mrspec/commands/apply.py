@@ -32,6 +32,7 @@ class ApplyOptions:
     state_dir: str | None = None  # AWS: mrspec's stack-state directory
     provisioner: str = "pulumi"  # AWS: "pulumi" (Automation API) or "boto3"
     inputs: tuple[str, ...] = ()  # AWS: s3:// input prefixes replacing the spec's
+    detach: bool = False  # AWS: return once the execution has started
 
 
 @click.command(
@@ -49,6 +50,11 @@ class ApplyOptions:
 @click.option("--overwrite", is_flag=True, help="Replace the output prefix if it holds objects.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @click.option("--keep", is_flag=True, help="AWS: keep the stack after the run (debugging).")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="AWS: return once the job has started; `mrspec attach --run ID` follows it.",
+)
 @click.option(
     "--output",
     metavar="PREFIX",
@@ -88,6 +94,7 @@ def command(
     inputs: tuple[str, ...] = (),
     state_dir: str | None = None,
     provisioner: str = "pulumi",
+    detach: bool = False,
 ) -> int:
     """Run a job: deploy, run and tear down on AWS, or run it here with --local.
 
@@ -97,6 +104,10 @@ def command(
       mrspec apply job.yaml --local --workers 4 --overwrite
       mrspec apply job.yaml --local --json | jq .counters
       mrspec apply job.yaml                      # on AWS
+      mrspec apply job.yaml --detach             # start on AWS; `mrspec attach` later
+
+    On AWS a lost terminal (SIGHUP) once the job has started detaches too: the job goes
+    on and `mrspec runs` says how to attach.
     """
     from mrspec.errors import MrspecError
     from mrspec.spec.loader import load_spec
@@ -111,7 +122,10 @@ def command(
         state_dir=state_dir,
         provisioner=provisioner,
         inputs=inputs,
+        detach=detach,
     )
+    if detach and local:
+        raise click.UsageError("--detach runs on AWS only; a --local run holds the terminal")
     spec = with_inputs(with_output(load_spec(spec_file), options.output), options.inputs)
     if not options.local:
         try:
@@ -133,6 +147,7 @@ def command(
             state_dir=Path(options.state_dir) if options.state_dir else None,
             provisioner=options.provisioner,
             input_prefixes=options.inputs,
+            detach=options.detach,
         )
         rv = run_on_aws(spec, aws_options)
         return int(rv) if isinstance(rv, int) else 0

@@ -26,7 +26,8 @@ def command(state_dir: Path | None, as_json: bool) -> int:
     """List the AWS stacks of mrspec runs that have not been removed yet.
 
     A stack appears here from the moment a run starts creating it until its teardown
-    finishes; `mrspec destroy JOB` removes leftovers.
+    finishes; `mrspec attach --run ID` follows a running one (detached, or its terminal
+    lost) to its end, `mrspec destroy JOB` removes leftovers.
     """
     from collections import Counter
 
@@ -65,6 +66,11 @@ def command(state_dir: Path | None, as_json: bool) -> int:
         resources = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "-"
         table.add_row(r.job, r.run_id, r.status, format_duration(r.age_s), r.region, resources)
     Console(highlight=False).print(table)
+    running = [r for r in records if r.status in ("running", "detached") and r.execution_arn]
+    if running:  # "running" and no apply following it: its process died
+        click.echo("to follow a detached (or orphaned running) one to its end:")
+        for r in running:
+            click.echo(f"  {r.stack}: mrspec attach --run {r.run_id}")
     click.echo("to remove them:")
     for r in records:
         click.echo(f"  {r.stack}: mrspec destroy {r.spec_path or r.job} --run {r.run_id}")

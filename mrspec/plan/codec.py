@@ -25,6 +25,7 @@ def plan_document(plan: JobPlan) -> dict[str, Any]:
         "reduce_tasks": [t.to_json() for t in plan.reduce_tasks],
         "split_size": plan.split_size,
         "bin_size": plan.bin_size,
+        "listing_seconds": plan.listing_seconds,  # a measurement: not in the digest
         "merge_levels": [
             {"level": m.level, "fan_in": m.fan_in, "tasks": [t.to_json() for t in m.tasks]}
             for m in plan.merge_levels
@@ -42,6 +43,7 @@ def plan_from_document(data: dict[str, Any]) -> JobPlan:
         reduce_tasks=tuple(ReduceTask.from_json(t) for t in data["reduce_tasks"]),
         split_size=int(data["split_size"]),
         bin_size=int(data["bin_size"]),
+        listing_seconds=float(data.get("listing_seconds", 0.0)),
         merge_levels=tuple(
             MergeLevel(
                 int(m["level"]), int(m["fan_in"]), tuple(MergeTask.from_json(t) for t in m["tasks"])
@@ -56,5 +58,6 @@ def plan_digest(plan: JobPlan) -> str:
     digests mean the same tasks over the same input."""
     document = plan_document(plan)
     document.pop("spec_digest")
+    document.pop("listing_seconds")
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
