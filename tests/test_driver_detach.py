@@ -17,6 +17,7 @@ import io
 import json
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from rich.console import Console
 from test_driver_lifecycle import assert_nothing_left
 from test_emulated_jobs import IN_BUCKET, OUT_BUCKET, emulated_options, s3_output, upload_input
 
+from mrspec.aws.boto_provision import BotoProvisioner
 from mrspec.aws.driver import attach_run, run_on_aws
 from mrspec.aws.state import StateStore
 from mrspec.aws.watch import Snapshot
@@ -178,14 +180,20 @@ def test_ctrl_c_while_attached_detaches_and_with_stop_stops_and_tears_down(
         raise KeyboardInterrupt
 
     console, said = _console()
+    # attach_run runs while the execution does: its provisioner is made here, not
+    # imported while a handler has the zip's mrspec swapped in
     detaching = emulated_options(
-        tmp_path, on_progress=ctrl_c, stop_on_interrupt=False, console=console
+        tmp_path,
+        on_progress=ctrl_c,
+        stop_on_interrupt=False,
+        console=console,
+        provisioner_factory=BotoProvisioner,
     )
     assert attach_run("cc", detaching) == ExitCode.INTERRUPTED
     assert json.loads(said.getvalue())["detached"] == "Ctrl-C"
     assert _record(tmp_path, "cc").status == "detached"
     console, said = _console()
-    stopping = emulated_options(tmp_path, on_progress=ctrl_c, stop_on_interrupt=True, console=console)
+    stopping = replace(detaching, stop_on_interrupt=True, console=console)
     with pytest.raises(KeyboardInterrupt):
         attach_run("cc", stopping)
 
