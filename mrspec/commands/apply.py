@@ -33,6 +33,8 @@ class ApplyOptions:
     provisioner: str = "pulumi"  # AWS: "pulumi" (Automation API) or "boto3"
     inputs: tuple[str, ...] = ()  # AWS: s3:// input prefixes replacing the spec's
     detach: bool = False  # AWS: return once the execution has started
+    resume: str | None = None  # --local: the failed run to go on from
+    work_dir: str | None = None  # --local: parent of the run's work folder
 
 
 @click.command(
@@ -50,6 +52,19 @@ class ApplyOptions:
 @click.option("--overwrite", is_flag=True, help="Replace the output prefix if it holds objects.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @click.option("--keep", is_flag=True, help="AWS: keep the stack after the run (debugging).")
+@click.option(
+    "--resume",
+    metavar="RUN_ID",
+    default=None,
+    help="--local: go on from this failed run, re-running only its tasks without a result.",
+)
+@click.option(
+    "--work-dir",
+    metavar="DIR",
+    default=None,
+    help="--local: where the run's work folder goes (default: the system's temporary "
+    "folder); a failed run keeps it there for --resume.",
+)
 @click.option(
     "--detach",
     is_flag=True,
@@ -95,6 +110,8 @@ def command(
     state_dir: str | None = None,
     provisioner: str = "pulumi",
     detach: bool = False,
+    resume: str | None = None,
+    work_dir: str | None = None,
 ) -> int:
     """Run a job: deploy, run and tear down on AWS, or run it here with --local.
 
@@ -102,6 +119,7 @@ def command(
     Examples:
       mrspec apply specs/wordcount/job.yaml --local
       mrspec apply job.yaml --local --workers 4 --overwrite
+      mrspec apply job.yaml --local --resume lq2x8a1b2c   # after a failed local run
       mrspec apply job.yaml --local --json | jq .counters
       mrspec apply job.yaml                      # on AWS
       mrspec apply job.yaml --detach             # start on AWS; `mrspec attach` later
@@ -123,7 +141,13 @@ def command(
         provisioner=provisioner,
         inputs=inputs,
         detach=detach,
+        resume=resume,
+        work_dir=work_dir,
     )
+    if not local and (resume or work_dir):
+        raise click.UsageError(
+            "--resume and --work-dir are for --local runs; resuming on AWS is not available yet"
+        )
     if detach and local:
         raise click.UsageError("--detach runs on AWS only; a --local run holds the terminal")
     spec = with_inputs(with_output(load_spec(spec_file), options.output), options.inputs)
@@ -228,7 +252,12 @@ def _run_local(spec: JobSpec, options: ApplyOptions) -> dict[str, Any]:
         with LiveProgress(enabled=sys.stderr.isatty() or not options.json) as progress:
             return run_local(
                 spec,
-                LocalOptions(workers=options.workers, overwrite=options.overwrite),
+                LocalOptions(
+                    workers=options.workers,
+                    overwrite=options.overwrite,
+                    work_dir=options.work_dir,
+                    resume=options.resume,
+                ),
                 progress.update,
             )
     finally:

@@ -61,3 +61,22 @@ def plan_digest(plan: JobPlan) -> str:
     document.pop("listing_seconds")
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resume_digests(plan: JobPlan) -> dict[str, str]:
+    """What a resumed run must share with the run it resumes, one digest per reason a
+    resume is refused: the input (every object and size), the partitioning (the number
+    of reduce partitions) and the task manifests (map tasks, merge levels, reduce tasks)."""
+    document = plan_document(plan)
+
+    def digest(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    return {
+        "input": digest(document["objects"]),
+        "partitioning": digest(len(plan.reduce_tasks)),
+        "task manifests": digest(
+            [document[k] for k in ("map_tasks", "merge_levels", "reduce_tasks", "splits")]
+        ),
+    }
