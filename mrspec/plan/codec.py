@@ -27,7 +27,12 @@ def plan_document(plan: JobPlan) -> dict[str, Any]:
         "bin_size": plan.bin_size,
         "listing_seconds": plan.listing_seconds,  # a measurement: not in the digest
         "merge_levels": [
-            {"level": m.level, "fan_in": m.fan_in, "tasks": [t.to_json() for t in m.tasks]}
+            {
+                "level": m.level,
+                "fan_in": m.fan_in,
+                "ranges": m.ranges,
+                "tasks": [t.to_json() for t in m.tasks],
+            }
             for m in plan.merge_levels
         ],
     }
@@ -46,7 +51,10 @@ def plan_from_document(data: dict[str, Any]) -> JobPlan:
         listing_seconds=float(data.get("listing_seconds", 0.0)),
         merge_levels=tuple(
             MergeLevel(
-                int(m["level"]), int(m["fan_in"]), tuple(MergeTask.from_json(t) for t in m["tasks"])
+                int(m["level"]),
+                int(m["fan_in"]),
+                tuple(MergeTask.from_json(t) for t in m["tasks"]),
+                int(m.get("ranges", 1)),
             )
             for m in data.get("merge_levels", ())
         ),
