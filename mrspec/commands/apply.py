@@ -32,6 +32,7 @@ class ApplyOptions:
     state_dir: str | None = None  # AWS: mrspec's stack-state directory
     provisioner: str = "pulumi"  # AWS: "pulumi" (Automation API) or "boto3"
     inputs: tuple[str, ...] = ()  # AWS: s3:// input prefixes replacing the spec's
+    params: tuple[str, ...] = ()  # --param NAME=VALUE overrides of the spec's params
 
 
 @click.command(
@@ -64,6 +65,14 @@ class ApplyOptions:
     "path with --local).",
 )
 @click.option(
+    "--param",
+    "params",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Set the job parameter NAME (from the spec's params:) to VALUE, read as the type "
+    "of the spec's value (repeatable).",
+)
+@click.option(
     "--state-dir",
     metavar="DIR",
     envvar="MRSPEC_STATE_DIR",
@@ -86,6 +95,7 @@ def command(
     keep: bool,
     output: str | None,
     inputs: tuple[str, ...] = (),
+    params: tuple[str, ...] = (),
     state_dir: str | None = None,
     provisioner: str = "pulumi",
 ) -> int:
@@ -96,10 +106,12 @@ def command(
       mrspec apply specs/wordcount/job.yaml --local
       mrspec apply job.yaml --local --workers 4 --overwrite
       mrspec apply job.yaml --local --json | jq .counters
+      mrspec apply specs/topwords/job.yaml --local --param n=20
       mrspec apply job.yaml                      # on AWS
     """
     from mrspec.errors import MrspecError
     from mrspec.spec.loader import load_spec
+    from mrspec.spec.params import with_overrides
 
     options = ApplyOptions(
         local=local,
@@ -111,8 +123,10 @@ def command(
         state_dir=state_dir,
         provisioner=provisioner,
         inputs=inputs,
+        params=params,
     )
-    spec = with_inputs(with_output(load_spec(spec_file), options.output), options.inputs)
+    spec = with_overrides(load_spec(spec_file), options.params)
+    spec = with_inputs(with_output(spec, options.output), options.inputs)
     if not options.local:
         try:
             from mrspec.aws.driver import (  # type: ignore[import-not-found,unused-ignore]

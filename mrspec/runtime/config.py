@@ -7,7 +7,7 @@ so the task code never needs YAML or the spec loader. Standard library only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class TaskConfig:
     compress_shuffle: bool = True
     # set per run when it replaces an output: parts are part-NNNNN-<token> (runtime.replace)
     part_token: str = ""
+    # the spec's params (with --param overrides), read by user code as mrspec.api.params()
+    params: dict[str, str | int | float | bool] = field(default_factory=dict)
 
     @property
     def map_only(self) -> bool:
@@ -90,6 +92,7 @@ class TaskConfig:
             max_bad_records=spec.limits.max_bad_records,
             max_attempts=spec.limits.max_attempts,
             spec_digest=spec.digest,
+            params=dict(spec.params),
         )
 
     def to_dict(self) -> dict[str, Any]:

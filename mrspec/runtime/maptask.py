@@ -75,7 +75,7 @@ def run_map_task(
     name = f"map task {task.task_id}"
     counters: Counter[str] = Counter()
     bad = BadRecords(name, config.max_bad_records, counters)
-    with task_scope() as context:
+    with task_scope(config.params) as context:
         mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
         # the objects fetched ahead come out of the memory the map buffer leaves free
         ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)

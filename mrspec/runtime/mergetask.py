@@ -68,7 +68,7 @@ def run_merge_task(
     uris = [shuffle_uri(work_prefix, task.inputs.level, i) for i in task.inputs.ids]
     first, stop = task.partitions or (0, config.partitions)
     counters: Counter[str] = Counter()
-    with task_scope() as context:
+    with task_scope(config.params) as context:
         readers = open_all(uris)
         combine = None
         if config.combiner_entrypoint:

@@ -88,7 +88,7 @@ def run_reduce_task(
     readers = [r for r, segment in found if segment is not None]
     input_records = sum(segment.records for _, segment in found if segment is not None)
     counters: Counter[str] = Counter()
-    with task_scope() as context:
+    with task_scope(config.params) as context:
         reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
         window = read_window(config.reduce_memory_mb, len(readers))
         runs: list[Iterator[list[Entry]]] = [r.segment_blocks(partition, window) for r in readers]

@@ -19,6 +19,7 @@ from mrspec.errors import Problem, SpecError
 from mrspec.spec import model, rules
 from mrspec.spec.checks import semantic_problems
 from mrspec.spec.model import JobSpec
+from mrspec.spec.params import frozen as frozen_params
 from mrspec.spec.schema import schema_problems
 from mrspec.spec.yamldoc import (
     MAX_SPEC_BYTES,
@@ -201,6 +202,7 @@ def build_spec(
             tags=_frozen_tags(aws.get("tags") or {}),
             log_retention_days=int(aws.get("log_retention_days", model.DEFAULT_LOG_RETENTION_DAYS)),
         ),
+        params=frozen_params(data.get("params") or {}),
         source=source,
         digest=digest,
     )

@@ -19,6 +19,8 @@ InputFormat = Literal["text", "jsonl"]
 OutputFormat = Literal["tsv", "jsonl"]
 Architecture = Literal["arm64", "x86_64"]
 MapperForm = Literal["record", "task"]
+# A job parameter's value (``params:``); mrspec.spec.params owns the rules.
+ParamValue = str | int | float | bool
 
 # Defaults of optional fields. The JSON Schema's "default" keywords and docs/spec.md
 # state the same values; tests check that the three agree.
@@ -119,6 +121,9 @@ class JobSpec:
     description: str = ""
     limits: Limits = field(default_factory=Limits)
     aws: AwsSpec = field(default_factory=AwsSpec)
+    # ``params:``, read-only and in name order; ``--param`` overrides are applied (and
+    # the digest changed) by mrspec.spec.params.with_overrides
+    params: Mapping[str, ParamValue] = field(default_factory=lambda: MappingProxyType({}))
     api_version: str = API_VERSION
     source: Path | None = None  # the spec file, when loaded from one
     digest: str = ""  # sha256 hex of the spec file's bytes: ties outputs to the spec

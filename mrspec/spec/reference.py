@@ -129,8 +129,13 @@ def _kind(node: dict[str, Any]) -> str:
     words = {"object": "mapping", "array": "list", "string": "string"}
     if types == ["string", "array"]:
         return "string or list of strings"
-    if types == ["object"] and isinstance(node.get("additionalProperties"), dict):
-        return "mapping of strings"
+    values = node.get("additionalProperties")
+    if types == ["object"] and isinstance(values, dict):
+        kinds = values.get("type", "string")
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        plural = [f"{k}s" for k in kinds]
+        listed = ", ".join(plural[:-1]) + " or " + plural[-1] if len(plural) > 1 else plural[0]
+        return "mapping of " + listed
     if types == ["array"]:
         return "list of strings"
     return " or ".join(words.get(t, t) for t in types)
@@ -154,8 +159,9 @@ def markdown_reference() -> str:
     schema = load_schema()
     out = [_INTRO, "## Fields\n"]
     top_required = set(schema.get("required", []))
-    scalars = [(k, v) for k, v in schema["properties"].items() if v.get("type") != "object"]
-    sections = [(k, v) for k, v in schema["properties"].items() if v.get("type") == "object"]
+    # a mapping with fixed fields is a section of its own; free mappings (params) are rows
+    scalars = [(k, v) for k, v in schema["properties"].items() if "properties" not in v]
+    sections = [(k, v) for k, v in schema["properties"].items() if "properties" in v]
     out.append("### Top level\n")
     out.append(_table([(k, v, k in top_required) for k, v in scalars], schema))
     for key, section in sections:

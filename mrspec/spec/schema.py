@@ -104,6 +104,13 @@ def _translate(error: Any) -> Iterator[Finding]:
         for key in [k for k in missing if isinstance(value, dict) and k not in value]:
             yield Finding((*path, key), _missing(path, key), at_key=True)
         return
+    if path == ("params",) and kind in ("pattern", "maxLength") and isinstance(value, str):
+        # propertyNames' errors come at the mapping, the name as their instance
+        from mrspec.spec.params import name_problem
+
+        message = name_problem(value) or f"{value!r} is not a parameter name"
+        yield Finding((*path, value), message, at_key=True)
+        return
     if kind == "propertyNames":
         key = str(value)
         yield Finding((*path, key), _tag_key(key, error), at_key=True)
@@ -193,6 +200,8 @@ def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
             )
         if path[:2] == ("aws", "tags") and len(path) == 3:
             return f"tag values must be strings, got {_type_of(value)}; quote it"
+        if path[:1] == ("params",) and len(path) == 2:
+            return f"a parameter is a string, a number or true/false, got {_type_of(value)}"
         msg = f"expected {want}, got {_type_of(value)}"
         if types == ["string"] and isinstance(value, bool | int | float):
             msg += "; quote it if it is meant as text"
