@@ -163,7 +163,8 @@ def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
     if spec.reduce is not None:
         # merge tasks run with the reduce section's memory, so they share its fan-in
         levels = plan_exchange(
-            [t.input_bytes for t in map_tasks], fan_in(spec.reduce.memory_mb), spec.partitions
+            [t.input_bytes for t in map_tasks], fan_in(spec.reduce.memory_mb),
+            spec.steps[0].partitions,
         )
     return JobPlan(
         job_name=spec.name,
@@ -172,7 +173,8 @@ def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
         splits=tuple(splits),
         map_tasks=map_tasks,
         reduce_tasks=tuple(
-            ReduceTask(p, reduce_inputs(levels, len(map_tasks), p)) for p in range(spec.partitions)
+            ReduceTask(p, reduce_inputs(levels, len(map_tasks), p))
+            for p in range(spec.steps[0].partitions)
         ),
         split_size=spec.input.split_size,
         bin_size=spec.map.bin_size,
@@ -181,6 +183,14 @@ def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
 
 
 def plan_job(spec: JobSpec, storage: Callable[[str], Storage] = storage_for) -> JobPlan:
+    if spec.later_steps:
+        from mrspec.errors import MrspecError
+
+        raise MrspecError(
+            f"{spec.name} has {len(spec.steps)} steps; this mrspec validates multi-step "
+            "specs but cannot plan or run them yet",
+            hint="run each step as a job of its own for now",
+        )
     clock = time.perf_counter()
     objects = list_input(spec, storage)
     listed = time.perf_counter() - clock

@@ -82,6 +82,28 @@ class ReduceSpec:
 
 
 @dataclass(frozen=True)
+class StepSpec:
+    """One MapReduce step: a map and an optional reduce (``None``: a map-only step).
+
+    Step 0 reads the job's input; step ``i > 0`` reads step ``i - 1``'s output pairs as
+    ``(key, value)`` records from the run's work prefix; only the last step writes the
+    job's output.
+    """
+
+    map: MapSpec
+    reduce: ReduceSpec | None = None
+
+    @property
+    def map_only(self) -> bool:
+        return self.reduce is None
+
+    @property
+    def partitions(self) -> int:
+        """Reduce partitions; 0 for a map-only step."""
+        return self.reduce.partitions if self.reduce is not None else 0
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     prefix: str  # s3:// URI or absolute local path
     format: OutputFormat = DEFAULT_OUTPUT_FORMAT
@@ -118,6 +140,10 @@ class JobSpec:
     output: OutputSpec
     code: CodeSpec
     reduce: ReduceSpec | None = None  # None: a map-only job
+    # ``steps:``: ``map`` and ``reduce`` above are step 0, these steps 1.. (so a spec
+    # without ``steps`` loads into exactly the one-step job it always was); every layer
+    # that runs steps reads ``steps``
+    later_steps: tuple[StepSpec, ...] = ()
     description: str = ""
     limits: Limits = field(default_factory=Limits)
     aws: AwsSpec = field(default_factory=AwsSpec)
@@ -129,10 +155,21 @@ class JobSpec:
     digest: str = ""  # sha256 hex of the spec file's bytes: ties outputs to the spec
 
     @property
+    def steps(self) -> tuple[StepSpec, ...]:
+        """Every step in order: a job without ``steps:`` is one step."""
+        return (StepSpec(self.map, self.reduce), *self.later_steps)
+
+    @property
+    def last_step(self) -> StepSpec:
+        """The step that writes the output (its shape is the output's shape)."""
+        return self.later_steps[-1] if self.later_steps else StepSpec(self.map, self.reduce)
+
+    @property
     def map_only(self) -> bool:
-        return self.reduce is None
+        """Whether the output is written by a map (one part per map task of the last step)."""
+        return self.last_step.map_only
 
     @property
     def partitions(self) -> int:
-        """Reduce partitions; 0 for a map-only job."""
-        return self.reduce.partitions if self.reduce is not None else 0
+        """The last step's reduce partitions (the output's parts); 0 when it is map-only."""
+        return self.last_step.partitions

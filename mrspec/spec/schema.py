@@ -86,6 +86,18 @@ def schema_problems(data: Any) -> list[Finding]:
         if error.validator != "type" and tuple(error.absolute_path) in mistyped:
             continue
         problems.extend(_translate(error))
+    return _required_in_field_order(problems)
+
+
+def _required_in_field_order(problems: list[Finding]) -> list[Finding]:
+    """Missing top-level fields in the order the format lists them (``map`` is required
+    through ``if``/``then``, which the validator reports after ``required``)."""
+    order = list(load_schema()["properties"])
+    slots = [i for i, f in enumerate(problems) if len(f.path) == 1 and f.path[0] in order
+             and f.message.startswith("missing required field")]
+    ranked = sorted((problems[i] for i in slots), key=lambda f: order.index(str(f.path[0])))
+    for i, finding in zip(slots, ranked, strict=True):
+        problems[i] = finding
     return problems
 
 
