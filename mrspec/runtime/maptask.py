@@ -17,10 +17,10 @@ from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
 from mrspec.runtime.exchange import Totals, body_writer, write_exchange
-from mrspec.runtime.layout import part_uri, shuffle_uri
+from mrspec.runtime.layout import shuffle_uri, step_input_uri, step_work_prefix
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.output import PartWriter
-from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, read_blocks
+from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, pairs_blocks, read_blocks
 from mrspec.runtime.results import MapResult, PartFile, ShuffleObject, store_result
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import first_bad_pair, value_error, where
@@ -75,18 +75,15 @@ def run_map_task(
     name = f"map task {task.task_id}"
     counters: Counter[str] = Counter()
     bad = BadRecords(name, config.max_bad_records, counters)
+    run_work, work_prefix = work_prefix, step_work_prefix(work_prefix, config.step)
     with task_scope(config.params) as context:
         mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
-        # the objects fetched ahead come out of the memory the map buffer leaves free
-        ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)
-        blocks = read_blocks(
-            storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead
-        )
+        blocks = _input_blocks(config, task, run_work, bad)
         outputs: tuple[PartFile, ...] = ()
         shuffle: ShuffleObject | None = None
         peak_estimate: int | None = None
         if config.map_only:
-            uri = part_uri(config.output_prefix, task.task_id, config.part_token)
+            uri = config.part_uri(work_prefix, task.task_id)
             with storage_for(uri).open_write(uri) as out:
                 writer = PartWriter(out, config.output_format)
                 _map_only(config, mapper, blocks, writer, bad, context, counters, name)
@@ -143,6 +140,16 @@ def run_map_task(
         )
     store_result(work_prefix, result)
     return result
+
+
+def _input_blocks(config: TaskConfig, task: MapTask, run_work: str, bad: BadRecords) -> Iterator[Block]:
+    """The task's records: its splits of the job's input (the first step), or the part
+    of the step before that a later step's map task ``i`` reads (``(key, value)`` pairs)."""
+    if config.input_format == "pairs":
+        return pairs_blocks(storage_for, step_input_uri(run_work, config.step, task.task_id))
+    # the objects fetched ahead come out of the memory the map buffer leaves free
+    ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)
+    return read_blocks(storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead)
 
 
 def _pairs_error(name: str, pairs: list[Any], exc: Exception) -> TaskFailedError:
