@@ -119,6 +119,9 @@ class AwsRun:
 
 def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
     """Run ``spec`` on AWS end to end; returns 0 or raises a ``MrspecError``."""
+    from mrspec.aws.lower import refuse_steps
+
+    refuse_steps(spec)  # before any check that needs AWS: the reason the run cannot be
     options = options or AwsRunOptions()
     spec = _with_locations(spec, options)
     run = AwsRun(

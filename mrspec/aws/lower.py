@@ -126,6 +126,18 @@ def _resolve_locations(
     return inputs, output
 
 
+def refuse_steps(spec: JobSpec) -> None:
+    """A job with ``steps`` runs on the local engine only, for now: refuse it here, the
+    one way into AWS (``apply``, ``plan`` and ``compile`` all lower the spec first)."""
+    if spec.later_steps:
+        raise MrspecError(
+            f"job {spec.name!r} has {len(spec.steps)} steps: this version of mrspec runs "
+            "jobs with steps on this machine only (mrspec apply --local); it cannot "
+            "deploy, plan the cost of or compile them for AWS yet",
+            hint="run it with mrspec apply --local, or deploy each step as a job of its own",
+        )
+
+
 def lower(
     spec: JobSpec,
     plan: JobPlan | None = None,
@@ -139,6 +151,7 @@ def lower(
     kms_keys: iam.KmsKeys | None = None,
 ) -> StackModel:
     """The resources of one run of ``spec`` (see the module docstring)."""
+    refuse_steps(spec)
     inputs, output = _resolve_locations(spec, input_prefixes, output_prefix, placeholders)
     names = ResourceNames(spec.name, run_id)
     location = Location(region=spec.aws.region, account_id=account_id)
