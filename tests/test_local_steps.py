@@ -165,3 +165,18 @@ def test_a_failing_later_step_leaves_no_output(tmp_path: Path, spec: str) -> Non
         run_local(load_spec(job), LocalOptions(workers=2, work_dir=str(tmp_path)))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mrspec-")] == []
+
+
+def test_a_bad_record_in_a_later_step_is_located_by_its_index(tmp_path: Path) -> None:
+    job = make(tmp_path, TWO)
+    (tmp_path / "job.py").write_text(textwrap.dedent(CODE).replace(
+        "def same(record):\n",
+        "def same(record):\n    if record[0] == 'z7':\n        raise ValueError('bad z7')\n"))
+    from mrspec.errors import MrspecError
+
+    with pytest.raises(MrspecError) as caught:
+        run_local(load_spec(job), LocalOptions(workers=2, work_dir=str(tmp_path)))
+    message = str(caught.value)
+    assert "bad record in" in message and "/output/part-" in message
+    # z7 is on line 8 of a.txt: its 4th word, the 32nd pair of map task 0's part
+    assert " at record 31: ValueError: bad z7" in message, message

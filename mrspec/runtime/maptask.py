@@ -46,11 +46,15 @@ def describe(exc: BaseException, fn: Callable[..., Any] | None = None) -> str:
 class BadRecords:
     """Skipped records of one task; fails the task past ``limit``."""
 
-    def __init__(self, task_name: str, limit: int, counters: Counter[str]) -> None:
+    def __init__(
+        self, task_name: str, limit: int, counters: Counter[str], unit: str = "byte"
+    ) -> None:
         self.task_name = task_name
         self.limit = limit
         self.counters = counters
         self.reported: list[BadRecord] = []
+        # what an offset counts: bytes of an input object, or records of a step's part
+        self.unit = unit
 
     def __call__(self, uri: str, offset: int, error: str) -> None:
         self.counters["bad_records"] += 1
@@ -59,7 +63,7 @@ class BadRecords:
             self.reported.append(BadRecord(uri, offset, error))
         if count > self.limit:
             raise BadRecordLimitError(
-                f"{self.task_name}: bad record in {uri} at byte {offset}: {error}; "
+                f"{self.task_name}: bad record in {uri} at {self.unit} {offset}: {error}; "
                 f"that is {count} bad record(s), more than limits.max_bad_records "
                 f"({self.limit})",
                 hint="fix the mapper or the input, or raise limits.max_bad_records "
@@ -74,7 +78,8 @@ def run_map_task(
     clock = time.perf_counter()
     name = f"map task {task.task_id}"
     counters: Counter[str] = Counter()
-    bad = BadRecords(name, config.max_bad_records, counters)
+    unit = "record" if config.input_format == "pairs" else "byte"
+    bad = BadRecords(name, config.max_bad_records, counters, unit)
     run_work, work_prefix = work_prefix, step_work_prefix(work_prefix, config.step)
     with task_scope(config.params) as context:
         mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
