@@ -1,31 +1,40 @@
-"""What a job's code may import from mrspec: counters and the current input object.
+"""What a job's code may import from mrspec: counters, the current input object, params.
 
 Mappers, combiners and reducers are plain functions; they need nothing from mrspec.
-Two things only a framework knows are offered here:
+Three things only a framework knows are offered here:
 
 - ``increment(name, amount=1)`` bumps a user counter. The counters of every task are
   summed and shown in the run summary and in the ``_SUCCESS`` manifest.
 - ``input_uri()`` names the input object the current record came from (a join tells
   its two inputs apart with it).
+- ``params()`` is the job's parameters (the spec's ``params:`` with any ``--param``
+  overrides): a read-only mapping of names to strings, numbers and booleans.
 
-Outside a running task (in the user's own unit tests) both work against a default
-context: ``counters()`` returns what was counted and ``set_input(uri)`` sets the object,
-so a mapper that uses them can be tested without mrspec's engine.
+Outside a running task (in the user's own unit tests) all three work against a default
+context: ``counters()`` returns what was counted, ``set_input(uri)`` sets the object and
+``set_params(mapping)`` (or ``with using_params(n=3):``) sets the parameters, so a
+function that uses them can be tested without mrspec's engine.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
+ParamValue = str | int | float | bool
 
 
 class TaskContext:
     """Per-task state the runtime installs around user code. Not for user code."""
 
-    __slots__ = ("counters", "input_uri")
+    __slots__ = ("counters", "input_uri", "params")
 
-    def __init__(self) -> None:
+    def __init__(self, params: Mapping[str, ParamValue] | None = None) -> None:
         self.counters: Counter[str] = Counter()
         self.input_uri: str | None = None
+        self.params: Mapping[str, ParamValue] = MappingProxyType(dict(params or {}))
 
 
 _context = TaskContext()
@@ -49,6 +58,30 @@ def counters() -> dict[str, int]:
 def set_input(uri: str | None) -> None:
     """Set the current input object (the runtime does this; tests may too)."""
     _context.input_uri = uri
+
+
+def params() -> Mapping[str, ParamValue]:
+    """The job's parameters: read-only (``params()["n"] = 1`` raises ``TypeError``)."""
+    return _context.params
+
+
+def set_params(values: Mapping[str, ParamValue]) -> Mapping[str, ParamValue]:
+    """Set the parameters ``params()`` returns (for the user's own tests; the runtime
+    sets them from the spec in a task) and return the previous ones."""
+    previous = _context.params
+    _context.params = MappingProxyType(dict(values))
+    return previous
+
+
+@contextlib.contextmanager
+def using_params(**values: ParamValue) -> Iterator[Mapping[str, ParamValue]]:
+    """``with using_params(n=3): ...`` runs the block with these parameters, then
+    restores the previous ones."""
+    previous = set_params(values)
+    try:
+        yield _context.params
+    finally:
+        set_params(previous)
 
 
 def install(context: TaskContext) -> TaskContext:

@@ -12,7 +12,10 @@ from click.testing import CliRunner
 
 from mrspec.commands.compile import command
 
-EXAMPLES = sorted((REPO / "specs").glob("*/job.yaml"))
+ALL_EXAMPLES = sorted((REPO / "specs").glob("*/job.yaml"))
+# jobs with steps run on the local engine only for now (mrspec.aws.lower.refuse_steps)
+STEPS_EXAMPLES = [p for p in ALL_EXAMPLES if "\nsteps:" in p.read_text()]
+EXAMPLES = [p for p in ALL_EXAMPLES if p not in STEPS_EXAMPLES]
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -26,6 +29,21 @@ def test_committed_artifacts_match_every_example() -> None:
     assert EXAMPLES
     code, output = run("--check", "--out", str(REPO / "stacks"), *map(str, EXAMPLES))
     assert code == 0, output
+
+
+@pytest.mark.parametrize("spec", STEPS_EXAMPLES, ids=lambda p: p.parent.name)
+def test_a_job_with_steps_is_refused_with_the_way_to_run_it(
+    spec: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mrspec.cli import main
+
+    for args in (["compile", str(spec)], ["plan", str(spec)], ["apply", str(spec)]):
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2, args
+        err = capsys.readouterr().err
+        assert "steps: this version of mrspec runs jobs with steps on this machine only" in err
+        assert "mrspec apply --local" in err and "Traceback" not in err
 
 
 def test_compile_writes_the_artifact_files(tmp_path: Path) -> None:

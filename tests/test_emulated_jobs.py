@@ -27,7 +27,10 @@ from mrspec.spec.loader import load_spec
 from mrspec.spec.model import JobSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p.parent.name for p in (ROOT / "specs").glob("*/job.yaml"))
+# jobs with steps run on the local engine only for now (tests/test_aws_compile.py checks
+# that AWS refuses them)
+EXAMPLES = sorted(p.parent.name for p in (ROOT / "specs").glob("*/job.yaml")
+                  if "\nsteps:" not in p.read_text())
 IN_BUCKET, OUT_BUCKET = "emulated-input", "emulated-output"
 
 

@@ -72,31 +72,39 @@ def as_text(value: Any) -> str:
 
 
 def plain_loop(spec: JobSpec) -> list[Pair]:
-    """The job's functions in a single plain loop."""
-    mapper = load_function(spec, spec.map.entrypoint)
+    """The job's functions in a single plain loop, step after step."""
     pairs: list[tuple[str, Any]] = []
-    if spec.map.form == "task":
+    for index, step in enumerate(spec.steps):
+        mapper = load_function(spec, step.map.entrypoint)
+        if index > 0:  # a later step's records: the pairs the step before emitted
+            records = list(pairs)
+            pairs = []
+            if step.map.form == "task":
+                pairs.extend(mapper(iter(records)) or ())
+            else:
+                for record in records:
+                    pairs.extend(mapper(record) or ())
+        elif step.map.form == "task":
 
-        def all_records() -> Any:
+            def all_records() -> Any:
+                for path in input_files(spec):
+                    for record in records_of(spec, path):
+                        api.set_input(str(path))
+                        yield record
+
+            pairs.extend(mapper(all_records()) or ())
+        else:
             for path in input_files(spec):
+                api.set_input(str(path))
                 for record in records_of(spec, path):
-                    api.set_input(str(path))
-                    yield record
-
-        pairs.extend(mapper(all_records()) or ())
-    else:
-        for path in input_files(spec):
-            api.set_input(str(path))
-            for record in records_of(spec, path):
-                pairs.extend(mapper(record) or ())
-    if spec.reduce is None:
-        return sorted((k, as_text(v)) for k, v in pairs)
-    groups: dict[str, list[Any]] = collections.defaultdict(list)
-    for key, value in pairs:
-        groups[key].append(value)
-    reducer = load_function(spec, spec.reduce.entrypoint)
-    out = [pair for key in groups for pair in (reducer(key, iter(groups[key])) or ())]
-    return sorted((as_text(k), as_text(v)) for k, v in out)
+                    pairs.extend(mapper(record) or ())
+        if step.reduce is not None:
+            groups: dict[str, list[Any]] = collections.defaultdict(list)
+            for key, value in pairs:
+                groups[key].append(value)
+            reducer = load_function(spec, step.reduce.entrypoint)
+            pairs = [pair for key in groups for pair in (reducer(key, iter(groups[key])) or ())]
+    return sorted((as_text(k), as_text(v)) for k, v in pairs)
 
 
 # -- references written from each example's description, without its code -------------
@@ -148,7 +156,30 @@ def ref_join(spec: JobSpec) -> list[Pair]:
     return sorted(out)
 
 
+def _word_counts(spec: JobSpec, shortest: int = 1) -> collections.Counter[str]:
+    counts: collections.Counter[str] = collections.Counter()
+    for path in input_files(spec):
+        for line in records_of(spec, path):
+            for word in (w.strip("'") for w in re.findall(r"[\w']+", line.lower())):
+                if word and len(word) >= shortest:
+                    counts[word] += 1
+    return counts
+
+
+def ref_topwords(spec: JobSpec) -> list[Pair]:
+    n = int(spec.params["n"])
+    ranked = sorted(_word_counts(spec).items(), key=lambda wc: (-wc[1], wc[0]))[:n]
+    return sorted((w, str(c)) for w, c in ranked)
+
+
+def ref_freqdist(spec: JobSpec) -> list[Pair]:
+    words_with = collections.Counter(_word_counts(spec, int(spec.params["min_length"])).values())
+    return sorted((f"{count:06d}", str(n)) for count, n in words_with.items())
+
+
 REFERENCES: dict[str, Callable[[JobSpec], list[Pair]]] = {
+    "topwords": ref_topwords,
+    "freqdist": ref_freqdist,
     "wordcount": ref_wordcount,
     "grep": ref_grep,
     "logagg": ref_logagg,
@@ -192,3 +223,12 @@ def test_example_runs_locally_and_equals_references(example: str, tmp_path: Path
     reference = REFERENCES.get(example)
     if reference is not None:
         assert got == reference(spec)
+    if example == "topwords":  # one part, most frequent first: the order is the output's
+        lines = Path(json.loads((out / "_SUCCESS").read_text())["parts"][0]["uri"]).read_text()
+        counts = [int(line.split("\t")[1]) for line in lines.splitlines()]
+        assert len(counts) == spec.params["n"] and counts == sorted(counts, reverse=True)
+    if len(spec.steps) > 1:
+        assert [s["step"] for s in summary["steps"]] == list(range(len(spec.steps)))
+        parts = json.loads((out / "_SUCCESS").read_text())["parts"]
+        assert sorted(p.name for p in out.iterdir()) == sorted(
+            ["_SUCCESS", *(Path(p["uri"]).name for p in parts)])

@@ -36,7 +36,7 @@ def test_the_unit_test_example_of_the_job_api_doc_passes(tmp_path: Path) -> None
         "    test()\n"
         "print(len(tests), 'passed')\n"
     )
-    paths = [str(REPO / "specs" / "wordcount"), str(REPO / "specs" / "grep")]
+    paths = [str(REPO / "specs" / name) for name in ("wordcount", "grep", "topwords")]
     result = subprocess.run(
         [sys.executable, "-c", runner],
         capture_output=True,
@@ -45,7 +45,7 @@ def test_the_unit_test_example_of_the_job_api_doc_passes(tmp_path: Path) -> None
         env={**_env(), "PYTHONPATH": ":".join(paths)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "4 passed"
+    assert result.stdout.strip() == "5 passed"
 
 
 def test_every_python_block_of_the_job_api_doc_compiles() -> None:

@@ -16,7 +16,7 @@ clearly invalid ``s3://LOCAL-INPUT-<n>/`` and ``s3://LOCAL-OUTPUT/`` locations.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from mrspec.aws import asl, iam
 from mrspec.aws.model import (
@@ -126,6 +126,18 @@ def _resolve_locations(
     return inputs, output
 
 
+def refuse_steps(spec: JobSpec) -> None:
+    """A job with ``steps`` runs on the local engine only, for now: refuse it here, the
+    one way into AWS (``apply``, ``plan`` and ``compile`` all lower the spec first)."""
+    if spec.later_steps:
+        raise MrspecError(
+            f"job {spec.name!r} has {len(spec.steps)} steps: this version of mrspec runs "
+            "jobs with steps on this machine only (mrspec apply --local); it cannot "
+            "deploy, plan the cost of or compile them for AWS yet",
+            hint="run it with mrspec apply --local, or deploy each step as a job of its own",
+        )
+
+
 def lower(
     spec: JobSpec,
     plan: JobPlan | None = None,
@@ -138,7 +150,9 @@ def lower(
     emulator: bool = False,
     kms_keys: iam.KmsKeys | None = None,
 ) -> StackModel:
-    """The resources of one run of ``spec`` (see the module docstring)."""
+    """The resources of one run of ``spec`` (see the module docstring): the layout, the
+    functions and their log groups, the state machine, the roles, the working bucket."""
+    refuse_steps(spec)
     inputs, output = _resolve_locations(spec, input_prefixes, output_prefix, placeholders)
     names = ResourceNames(spec.name, run_id)
     location = Location(region=spec.aws.region, account_id=account_id)
@@ -150,8 +164,44 @@ def lower(
             MRSPEC_TAG_MANAGED: "mrspec",
         }
     )
-    work_prefix = f"runs/{run_id}/"
-    layout = RunLayout(
+    layout = _layout(spec, plan, names, f"runs/{run_id}/", inputs, output)
+    functions, log_groups = _functions(spec, plan, names, location, layout, tags)
+    state_machine, phases = _state_machine(
+        spec, plan, names, location, layout, functions, tags, emulator
+    )
+    lambda_role, states_role, widened = _roles(
+        names, location, layout, functions, log_groups, state_machine, tags, kms_keys
+    )
+    return StackModel(
+        job_name=spec.name,
+        run_id=run_id,
+        stack_name=names.base,
+        location=location,
+        architecture=spec.aws.architecture,
+        layout=layout,
+        buckets=(_work_bucket(names, location, tags),),
+        log_groups=log_groups,
+        roles=(lambda_role, states_role),
+        functions=functions,
+        state_machine=state_machine,
+        phases=phases,
+        tags=tags,
+        spec_digest=spec.digest,
+        emulator=emulator,
+        iam_widened=widened,
+    )
+
+
+def _layout(
+    spec: JobSpec,
+    plan: JobPlan | None,
+    names: ResourceNames,
+    work_prefix: str,
+    inputs: tuple[str, ...],
+    output: str,
+) -> RunLayout:
+    """Where the run's manifests, results and failures go in the working bucket."""
+    return RunLayout(
         bucket=names.bucket,
         work_prefix=work_prefix,
         map_manifest_key=manifest_key(work_prefix, "map"),
@@ -165,8 +215,17 @@ def lower(
         output_prefix=output,
     )
 
-    # -- functions and their log groups ------------------------------------------------
-    arch = spec.aws.architecture
+
+def _functions(
+    spec: JobSpec,
+    plan: JobPlan | None,
+    names: ResourceNames,
+    location: Location,
+    layout: RunLayout,
+    tags: Mapping[str, str],
+) -> tuple[tuple[Function, ...], tuple[LogGroup, ...]]:
+    """The map, merge and reduce (unless map-only) and commit functions, each with its
+    log group, and the state machine's log group last."""
     sizes: list[tuple[str, int, int, int]] = [
         ("map", spec.map.memory_mb, spec.map.timeout_s, map_ephemeral_mb(spec.map.bin_size))
     ]
@@ -179,7 +238,7 @@ def lower(
     environment = frozen_map(
         {
             "MRSPEC_JOB": spec.name,
-            "MRSPEC_RUN_ID": run_id,
+            "MRSPEC_RUN_ID": names.run_id,
             "MRSPEC_WORK_URI": layout.work_uri,
             **RETRY_ENVIRONMENT,
         }
@@ -203,7 +262,7 @@ def lower(
                 memory_mb=memory,
                 timeout_s=timeout,
                 ephemeral_storage_mb=ephemeral,
-                architecture=arch,
+                architecture=spec.aws.architecture,
                 log_group=logical,
                 environment=environment,
                 tags=tags,
@@ -211,10 +270,14 @@ def lower(
         )
     sm_lg = names.state_machine_log_group
     log_groups.append(LogGroup("states", sm_lg, location.log_group_arn(sm_lg), retention, tags))
+    return tuple(functions), tuple(log_groups)
 
-    # -- the state machine -----------------------------------------------------------------
+
+def _phase_inputs(
+    spec: JobSpec, plan: JobPlan | None, layout: RunLayout, fn_arn: Mapping[str, str]
+) -> list[asl.PhaseInput]:
+    """One Distributed Map per phase: map, the plan's merge levels, reduce."""
     attempts = max(1, spec.limits.max_attempts)
-    fn_arn = {f.logical_name: f.arn for f in functions}
     phase_inputs = [
         asl.PhaseInput(
             name="map",
@@ -225,32 +288,51 @@ def lower(
             execution_type=asl.child_execution_type(spec.map.timeout_s, attempts),
         )
     ]
-    if spec.reduce is not None:
-        for level, key in zip(plan.merge_levels if plan else (), layout.merge_manifest_keys, strict=True):
-            phase_inputs.append(
-                asl.PhaseInput(
-                    name=level.phase,
-                    function_arn=fn_arn["merge"],
-                    manifest_key=key,
-                    results_prefix=f"{layout.results_prefix}{level.phase}",
-                    max_concurrency=min(spec.limits.max_concurrency, len(level.tasks)),
-                    execution_type=asl.child_execution_type(spec.reduce.timeout_s, attempts),
-                )
-            )
+    if spec.reduce is None:
+        return phase_inputs
+    child_type = asl.child_execution_type(spec.reduce.timeout_s, attempts)
+    for level, key in zip(plan.merge_levels if plan else (), layout.merge_manifest_keys, strict=True):
         phase_inputs.append(
             asl.PhaseInput(
-                name="reduce",
-                function_arn=fn_arn["reduce"],
-                manifest_key=layout.reduce_manifest_key,
-                results_prefix=f"{layout.results_prefix}reduce",
-                max_concurrency=min(spec.limits.max_concurrency, spec.reduce.partitions),
-                execution_type=asl.child_execution_type(spec.reduce.timeout_s, attempts),
+                name=level.phase,
+                function_arn=fn_arn["merge"],
+                manifest_key=key,
+                results_prefix=f"{layout.results_prefix}{level.phase}",
+                max_concurrency=min(spec.limits.max_concurrency, len(level.tasks)),
+                execution_type=child_type,
             )
         )
+    phase_inputs.append(
+        asl.PhaseInput(
+            name="reduce",
+            function_arn=fn_arn["reduce"],
+            manifest_key=layout.reduce_manifest_key,
+            results_prefix=f"{layout.results_prefix}reduce",
+            max_concurrency=min(spec.limits.max_concurrency, spec.reduce.partitions),
+            execution_type=child_type,
+        )
+    )
+    return phase_inputs
+
+
+def _state_machine(
+    spec: JobSpec,
+    plan: JobPlan | None,
+    names: ResourceNames,
+    location: Location,
+    layout: RunLayout,
+    functions: Sequence[Function],
+    tags: Mapping[str, str],
+    emulator: bool,
+) -> tuple[StateMachine, tuple[Phase, ...]]:
+    """The workflow (its phases in order, then the commit) and each phase's model."""
+    attempts = max(1, spec.limits.max_attempts)
+    fn_arn = {f.logical_name: f.arn for f in functions}
+    phase_inputs = _phase_inputs(spec, plan, layout, fn_arn)
     definition = asl.build_definition(
         asl.DefinitionInput(
             job_name=spec.name,
-            run_id=run_id,
+            run_id=names.run_id,
             bucket=names.bucket,
             work_uri=layout.work_uri,
             phases=tuple(phase_inputs),
@@ -277,7 +359,7 @@ def lower(
         )
         for p in phase_inputs
     )
-    state_machine = StateMachine(
+    machine = StateMachine(
         logical_name="job",
         name=names.state_machine,
         arn=location.state_machine_arn(names.state_machine),
@@ -290,21 +372,35 @@ def lower(
         parent_transitions=asl.parent_transitions(len(phases)),
         tags=tags,
     )
+    return machine, phases
 
-    # -- IAM ---------------------------------------------------------------------------------
+
+def _roles(
+    names: ResourceNames,
+    location: Location,
+    layout: RunLayout,
+    functions: Sequence[Function],
+    log_groups: Sequence[LogGroup],
+    state_machine: StateMachine,
+    tags: Mapping[str, str],
+    kms_keys: iam.KmsKeys | None,
+) -> tuple[Role, Role, tuple[str, ...]]:
+    """The functions' role and the state machine's, each fitted within IAM's sizes, and
+    the input prefixes widened to fit the functions' (``policy_fit``; usually none)."""
+
     def lambda_document(prefixes: Sequence[str]) -> PolicyDocument:
         return iam.lambda_policy(
             location,
             input_prefixes=prefixes,
-            output_prefix=output,
+            output_prefix=layout.output_prefix,
             work_bucket=names.bucket,
-            work_prefix=work_prefix,
+            work_prefix=layout.work_prefix,
             log_group_arns=[lg.arn for lg in log_groups if lg.logical_name != "states"],
             kms_keys=kms_keys,
         )
 
     lambda_fit = fit_policies(
-        names.role("lambda"), location, "mrspec-tasks", lambda_document, inputs
+        names.role("lambda"), location, "mrspec-tasks", lambda_document, layout.input_prefixes
     )
     lambda_role = Role(
         logical_name="lambda",
@@ -341,29 +437,16 @@ def lower(
         managed_policies=states_fit.managed,
         tags=tags,
     )
-    bucket = Bucket(
+    return lambda_role, states_role, lambda_fit.widened
+
+
+def _work_bucket(names: ResourceNames, location: Location, tags: Mapping[str, str]) -> Bucket:
+    """The run's working bucket (manifests, shuffle, results), TLS only, expiring."""
+    return Bucket(
         logical_name="work",
         name=names.bucket,
         arn=location.bucket_arn(names.bucket),
         policy=iam.tls_only_bucket_policy(location, names.bucket),
         expiration_days=WORK_BUCKET_EXPIRATION_DAYS,
         tags=tags,
-    )
-    return StackModel(
-        job_name=spec.name,
-        run_id=run_id,
-        stack_name=names.base,
-        location=location,
-        architecture=arch,
-        layout=layout,
-        buckets=(bucket,),
-        log_groups=tuple(log_groups),
-        roles=(lambda_role, states_role),
-        functions=tuple(functions),
-        state_machine=state_machine,
-        phases=phases,
-        tags=tags,
-        spec_digest=spec.digest,
-        emulator=emulator,
-        iam_widened=lambda_fit.widened,
     )

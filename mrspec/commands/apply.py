@@ -35,6 +35,7 @@ class ApplyOptions:
     detach: bool = False  # AWS: return once the execution has started
     resume: str | None = None  # --local: the failed run to go on from
     work_dir: str | None = None  # --local: parent of the run's work folder
+    params: tuple[str, ...] = ()  # --param NAME=VALUE overrides of the spec's params
 
 
 @click.command(
@@ -85,6 +86,14 @@ class ApplyOptions:
     "path with --local).",
 )
 @click.option(
+    "--param",
+    "params",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Set the job parameter NAME (from the spec's params:) to VALUE, read as the type "
+    "of the spec's value (repeatable).",
+)
+@click.option(
     "--state-dir",
     metavar="DIR",
     envvar="MRSPEC_STATE_DIR",
@@ -107,6 +116,7 @@ def command(
     keep: bool,
     output: str | None,
     inputs: tuple[str, ...] = (),
+    params: tuple[str, ...] = (),
     state_dir: str | None = None,
     provisioner: str = "pulumi",
     detach: bool = False,
@@ -121,6 +131,7 @@ def command(
       mrspec apply job.yaml --local --workers 4 --overwrite
       mrspec apply job.yaml --local --resume lq2x8a1b2c   # after a failed local run
       mrspec apply job.yaml --local --json | jq .counters
+      mrspec apply specs/topwords/job.yaml --local --param n=20
       mrspec apply job.yaml                      # on AWS
       mrspec apply job.yaml --detach             # start on AWS; `mrspec attach` later
 
@@ -129,6 +140,7 @@ def command(
     """
     from mrspec.errors import MrspecError
     from mrspec.spec.loader import load_spec
+    from mrspec.spec.params import with_overrides
 
     options = ApplyOptions(
         local=local,
@@ -143,6 +155,7 @@ def command(
         detach=detach,
         resume=resume,
         work_dir=work_dir,
+        params=params,
     )
     if not local and (resume or work_dir):
         raise click.UsageError(
@@ -150,7 +163,8 @@ def command(
         )
     if detach and local:
         raise click.UsageError("--detach runs on AWS only; a --local run holds the terminal")
-    spec = with_inputs(with_output(load_spec(spec_file), options.output), options.inputs)
+    spec = with_overrides(load_spec(spec_file), options.params)
+    spec = with_inputs(with_output(spec, options.output), options.inputs)
     if not options.local:
         try:
             from mrspec.aws.driver import (  # type: ignore[import-not-found,unused-ignore]

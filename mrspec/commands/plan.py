@@ -60,6 +60,8 @@ def _size(value: str) -> int:
               help="Take the sample from splits spread over the whole input, not the first ones.")
 @click.option("--assume", "assume", multiple=True, metavar="NAME=VALUE",
               help="Override an assumption (repeatable), e.g. --assume shuffle_ratio=0.5.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Set the job parameter NAME (from the spec's params:) to VALUE (repeatable).")
 @click.option("--compare", "compare_file", type=click.Path(dir_okay=False),
               help="Show the changes from another version of the spec.")
 @click.option("--base-ref", metavar="GIT_REF",
@@ -79,6 +81,7 @@ def command(
     sample: str | None,
     sample_spread: bool,
     assume: tuple[str, ...],
+    params: tuple[str, ...],
     compare_file: str | None,
     base_ref: str | None,
     listing_file: str | None,
@@ -99,7 +102,7 @@ def command(
         fmt="json" if as_json and fmt in (None, "json") else (fmt or "table"),
         as_json=as_json, pricing_file=pricing_file, refresh_pricing=refresh_pricing,
         save_pricing=save_pricing, sample=sample, sample_spread=sample_spread, assume=assume,
-        compare_file=compare_file, base_ref=base_ref, listing_file=listing_file,
+        params=params, compare_file=compare_file, base_ref=base_ref, listing_file=listing_file,
         save_listing=save_listing,
     )
     loaded = load(spec_file, options)
@@ -117,6 +120,7 @@ class PlanOptions:
     sample_size: int = 0
     sample_spread: bool = False
     overrides: Mapping[str, float] = field(default_factory=dict)
+    params: tuple[str, ...] = ()  # --param NAME=VALUE, applied to the spec being planned
     compare_file: str | None = None
     base_ref: str | None = None
     listing_file: str | None = None  # --listing: the input's objects from a file
@@ -156,12 +160,13 @@ def load(spec_file: str, options: PlanOptions) -> Loaded:
     """The spec, the prices (refreshed and saved when asked) and the old spec to compare.
 
     The old version is read before any listing, so a bad ref or a missing file fails
-    first.
+    first. ``--param`` overrides apply to the new spec only: the comparison shows them.
     """
     from mrspec.cost.pricing import load_pricing
     from mrspec.spec.loader import load_spec
+    from mrspec.spec.params import with_overrides
 
-    spec = load_spec(spec_file)
+    spec = with_overrides(load_spec(spec_file), options.params)
     book = load_pricing(options.pricing_file)
     notes: list[str] = []
     if options.refresh_pricing:

@@ -10,7 +10,9 @@ rendered as text/markdown or as JSON.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,8 @@ class Comparison:
     resources_added: tuple[str, ...]
     resources_removed: tuple[str, ...]
     resources_changed: tuple[str, ...]
+    # "name: old -> new" for each parameter whose value differs ("(none)" when absent)
+    params_changed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +124,7 @@ class Comparison:
                 "removed": list(self.resources_removed),
                 "changed": list(self.resources_changed),
             },
+            "params_changed": list(self.params_changed),
         }
 
 
@@ -163,6 +168,21 @@ def compare(old: Estimate, new: Estimate, old_label: str, new_label: str) -> Com
         resources_changed=tuple(
             f"{k}: {before[k]} -> {after[k]}" for k in after if k in before and before[k] != after[k]
         ),
+        params_changed=params_changed(old.params, new.params),
+    )
+
+
+def params_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    """``name: old -> new`` for every parameter added, removed or set to another value."""
+
+    def shown(values: Mapping[str, Any], name: str) -> str:
+        return json.dumps(values[name]) if name in values else "(none)"
+
+    names = sorted(set(old) | set(new))
+    return tuple(
+        f"{n}: {shown(old, n)} -> {shown(new, n)}"
+        for n in names
+        if n not in old or n not in new or old[n] != new[n] or type(old[n]) is not type(new[n])
     )
 
 
@@ -178,6 +198,9 @@ def render_comparison_markdown(c: Comparison) -> str:
     )
     lines += ["", "#### Resources", ""]
     lines += resource_lines or ["- no change"]
+    if c.params_changed:
+        lines += ["", "#### Parameters", ""]
+        lines += [f"- `{p}`" for p in c.params_changed]
     return "\n".join(lines) + "\n"
 
 
@@ -193,4 +216,7 @@ def render_comparison_text(c: Comparison) -> str:
         + [f"  ~ {r}" for r in c.resources_changed]
     )
     out += res or ["  no change"]
+    if c.params_changed:
+        out.append("params:")
+        out += [f"  ~ {p}" for p in c.params_changed]
     return "\n".join(out) + "\n"

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mrspec.cost.assumptions import Assumptions
@@ -87,6 +88,7 @@ class Estimate:
     limits: tuple[LimitCheck, ...] = ()
     budget_usd: float | None = None  # the spec's limits.budget_usd
     listing_seconds: float = 0.0  # how long listing the input took
+    params: Mapping[str, Any] = field(default_factory=dict)  # the spec's, with --param
 
     @property
     def total_usd(self) -> float:
@@ -112,6 +114,7 @@ class Estimate:
             "job": self.job,
             "spec": self.spec_path,
             "spec_digest": self.spec_digest,
+            "params": dict(self.params),
             "region": self.region,
             "architecture": self.architecture,
             "input_objects": self.input_objects,
@@ -201,6 +204,7 @@ def estimate(
         predictions=predictions,
         limits=limits,
         budget_usd=spec.limits.budget_usd,
+        params=dict(spec.params),
     )
 
 

@@ -7,6 +7,7 @@ the budget, free tier (apart), time, limits, assumptions, warnings, price data. 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,9 @@ def work_rows(e: Estimate) -> list[tuple[str, str]]:
             (f"{name} waves", f"{pt.waves:,} at concurrency {pt.concurrency:,} "
              f"({phase.execution_type} children)")
         )
+    if e.params:
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in e.params.items())
+        rows.append(("params", shown))
     return rows
 
 

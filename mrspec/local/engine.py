@@ -9,35 +9,37 @@ merge levels, the same task code (``mrspec.runtime.dispatch``), the same exchang
 
 Tasks run in a ``TaskPool`` (one process per attempt, memory capped, retried); the
 shuffle lives in the run's work folder, removed at the end. A failure or Ctrl-C removes
-this run's parts and writes no manifest (an old output being replaced is left whole) but
-keeps the work folder, so ``--resume ID`` re-runs only the tasks without a result
-(``mrspec.local.resume``).
+this run's parts and writes no manifest (an old output being replaced is left whole);
+a failed one-step job keeps the work folder, so ``--resume ID`` re-runs only the tasks
+without a result (``mrspec.local.resume``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mrspec.errors import JobFailedError, MrspecError
+from mrspec.errors import JobFailedError, MrspecError, RefusedError
 from mrspec.local import resume
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, items, plan_job
 from mrspec.plan.codec import resume_digests
-from mrspec.plan.model import MergeLevel
+from mrspec.plan.model import MergeLevel, StepPlan
 from mrspec.runtime import Manifest, RunShape, TaskResult, cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.replace import Replacement, discard
 from mrspec.runtime.replace import finish as finish_replacement
 from mrspec.runtime.results import load_results
-from mrspec.spec.model import JobSpec
+from mrspec.spec.model import JobSpec, StepSpec
 
 # (phase, event, done, total): event is "start", "task" (one task done) or "end"
 ProgressCallback = Callable[[str, str, int, int], None]
@@ -74,9 +76,10 @@ def run_local(
     kept = _kept_run(spec, plan, options)
     # the shuffle stays on this machine: zlib would only cost CPU (0.3 s per 128 MiB map
     # task of word count, 0.1 s per reduce task)
-    config = dataclasses.replace(TaskConfig.from_spec(spec), compress_shuffle=False)
-    replacing = prepare_output(config, overwrite=options.overwrite, token=kept.part_token or None)
-    config = dataclasses.replace(config, part_token=replacing.token)
+    configs = [dataclasses.replace(TaskConfig.from_spec(spec, i), compress_shuffle=False)
+               for i in range(len(spec.steps))]
+    replacing = prepare_output(configs[-1], overwrite=options.overwrite, token=kept.part_token or None)
+    configs[-1] = config = dataclasses.replace(configs[-1], part_token=replacing.token)
     kept = dataclasses.replace(kept, part_token=replacing.token, overwrite=options.overwrite)
     report("plan", "end", 1, 1)
     timings["plan_seconds"] = round(time.perf_counter() - clock, 3)
@@ -92,30 +95,32 @@ def run_local(
         work_prefix=work_prefix,
         scratch_root=scratch_root,
         max_attempts=spec.limits.max_attempts,
-        timeouts=_timeouts(spec),
+        timeouts=_timeouts(spec.steps[0]),
     )
     committed = False
     finished = _Finished(work_prefix if options.resume else None)
     try:
         items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
-        map_results = _map_phase(plan, config, pool, report, timings, finished)
-        producers = map_results
-        merge_results: list[TaskResult] = []
-        for level in plan.merge_levels:
-            producers = _merge_phase(level, config, pool, report, timings, finished)
-            merge_results += producers
-        reduce_results = _reduce_phase(plan, config, pool, report, timings, finished)
+        runs = []
+        for step, step_config in zip(plan.steps, configs, strict=True):
+            pool.use(step_config.to_json(), _timeouts(spec.steps[step.step]))
+            label = _labeller(step.step, len(plan.steps))
+            runs.append(_run_step(step, step_config, pool, report, timings, label, finished))
+        last = runs[-1]
         clock = time.perf_counter()
         report("commit", "start", 0, 1)
+        extra: dict[str, Any] = {"engine": "local", "workers": workers}
+        if len(runs) > 1:
+            extra["steps"] = [r.totals() for r in runs]
         manifest = commit(
             config,
             work_prefix=work_prefix,
-            shape=plan_shape(plan),
-            producers=producers,
-            reduce_results=reduce_results,
+            shape=RunShape(len(last.step.map_tasks), tuple(len(m.tasks) for m in last.step.merge_levels)),
+            producers=last.producers,
+            reduce_results=last.reduce_results,
             started=started,
             timings=timings,
-            extra={"engine": "local", "workers": workers},
+            extra=extra,
         )
         committed = True
         _remove_replaced(replacing, manifest)
@@ -128,19 +133,67 @@ def run_local(
             _after_failure(exc, spec, plan, config, kept, options)
         raise
     shutil.rmtree(work_dir, ignore_errors=True)
-    summary = summarize(spec, plan, config, manifest, map_results, reduce_results, pool, workers)
-    if merge_results:
-        summary["tasks"]["merge"] = len(merge_results)
-        memory = summary["memory"]  # in phase order: map, merge, reduce
-        merge = _memory(merge_results, config.reduce_memory_mb)
-        summary["memory"] = {"map": memory.pop("map"), "merge": merge, **memory}
-    return summary
+    return summarize_steps(spec, plan, configs, manifest, runs, pool, workers)
+
+
+@dataclass
+class StepRun:
+    """What one step's phases returned: every task result, by phase."""
+
+    step: StepPlan
+    map_results: list[TaskResult]
+    merge_results: list[TaskResult]
+    producers: list[TaskResult]  # the results of the level the reducers read
+    reduce_results: list[TaskResult]
+
+    def totals(self) -> dict[str, Any]:
+        """The step's tasks and counters (map and reduce tasks'), for the summary."""
+        counters: Counter[str] = Counter()
+        user: Counter[str] = Counter()
+        for result in (*self.map_results, *self.reduce_results):
+            counters.update(result.counters)
+            user.update(result.user_counters)
+        tasks = {"map": len(self.map_results), "merge": len(self.merge_results),
+                 "reduce": len(self.reduce_results)}
+        return {"step": self.step.step, "tasks": tasks, "counters": dict(sorted(counters.items())),
+                "user_counters": dict(sorted(user.items()))}
+
+
+def _labeller(step: int, steps: int) -> Callable[[str], str]:
+    """Phase names as shown and timed: ``map`` in a one-step job, ``steps[1].map`` else."""
+    return (lambda phase: phase) if steps == 1 else (lambda phase: f"steps[{step}].{phase}")
+
+
+def _run_step(
+    step: StepPlan,
+    config: TaskConfig,
+    pool: TaskPool,
+    report: ProgressCallback,
+    timings: dict[str, float],
+    label: Callable[[str], str],
+    finished: _Finished,
+) -> StepRun:
+    """Run one step's phases in order: map, its merge levels, reduce (a resumed run: only
+    the tasks without a result, ``finished``)."""
+    map_results = _map_phase(step, config, pool, report, timings, label, finished)
+    producers = map_results
+    merge_results: list[TaskResult] = []
+    for level in step.merge_levels:
+        producers = _merge_phase(level, config, pool, report, timings, label, finished)
+        merge_results += producers
+    reduce_results = _reduce_phase(step, config, pool, report, timings, label, finished)
+    return StepRun(step, map_results, merge_results, producers, reduce_results)
 
 
 def _kept_run(spec: JobSpec, plan: JobPlan, options: LocalOptions) -> resume.KeptRun:
     """The run's work folder and what a resume checks: a new one, or (``--resume``) the
     failed run's, refused when its input, partitioning or task manifests differ."""
     digests = resume_digests(plan)
+    if options.resume and len(plan.steps) > 1:
+        raise RefusedError(
+            "resuming a job with steps is not available yet",
+            hint="run it again without --resume",
+        )
     if options.resume:
         kept = resume.load(spec.name, options.resume, options.work_dir)
         resume.check(kept, digests)
@@ -164,8 +217,9 @@ def _after_failure(
     options: LocalOptions,
 ) -> None:
     """A failed job keeps the work folder for ``--resume`` (this run's parts go, and the
-    reduce results they stood for); Ctrl-C and anything else remove it all."""
-    if not isinstance(exc, JobFailedError):
+    reduce results they stood for); Ctrl-C, a job with steps (whose resume is not built
+    yet) and anything else remove it all."""
+    if not isinstance(exc, JobFailedError) or len(plan.steps) > 1:
         cleanup(config, work_prefix=os.path.join(kept.work_dir, "work"), remove_output=True)
         shutil.rmtree(kept.work_dir, ignore_errors=True)
         return
@@ -189,12 +243,12 @@ def _remove_replaced(replacing: Replacement, manifest: Manifest) -> None:
         sys.stderr.write(f"warning: could not remove the replaced output's objects: {exc}\n")
 
 
-def _timeouts(spec: JobSpec) -> dict[str, float]:
+def _timeouts(step: StepSpec) -> dict[str, float]:
     """Each phase's Lambda timeout: a local attempt still running then is stopped."""
-    out = {"map": float(spec.map.timeout_s)}
-    if spec.reduce is not None:
-        out["reduce"] = float(spec.reduce.timeout_s)
-        out["merge"] = float(spec.reduce.timeout_s)  # merge tasks run with reduce's limits
+    out = {"map": float(step.map.timeout_s)}
+    if step.reduce is not None:
+        out["reduce"] = float(step.reduce.timeout_s)
+        out["merge"] = float(step.reduce.timeout_s)  # merge tasks run with reduce's limits
     return out
 
 
@@ -223,13 +277,15 @@ def _run_phase(
     timings: dict[str, float],
     each: Callable[[list[TaskResult]], None] | None = None,
     finished: _Finished | None = None,
+    kind: str | None = None,
 ) -> list[TaskResult]:
     """Run one phase's tasks on the pool with its progress bar and its timing;
     ``each`` sees the results so far after every task (the map phase's bad-record check).
-    A resumed run runs only the tasks without a result (``finished``)."""
+    A resumed run runs only the tasks without a result (``finished``, by ``kind``: the
+    phase's name in the work layout)."""
     clock = time.perf_counter()
     total = len(tasks)
-    done, tasks = (finished or _Finished(None)).split(phase, tasks)
+    done, tasks = (finished or _Finished(None)).split(kind or phase, tasks)
     kept = list(done)
 
     def on_done(task: TaskRun, result: TaskResult) -> None:
@@ -241,24 +297,27 @@ def _run_phase(
     report(phase, "start", len(done), total)
     results = pool.run(tasks, on_done) if tasks else []
     report(phase, "end", total, total)
-    timings[f"{phase.replace('-', '_')}_seconds"] = round(time.perf_counter() - clock, 3)
+    timings[f"{re.sub(r'[^a-z0-9]+', '_', phase).strip('_')}_seconds"] = round(
+        time.perf_counter() - clock, 3)
     return sorted(kept + results, key=lambda r: r.task_id)
 
 
 def _map_phase(
-    plan: JobPlan,
+    step: StepPlan,
     config: TaskConfig,
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
+    label: Callable[[str], str],
     finished: _Finished,
 ) -> list[TaskResult]:
     tasks = [
-        TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb) for t in plan.map_tasks
+        TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb) for t in step.map_tasks
     ]
     # fail fast once the job-wide bad-record limit is passed
-    return _run_phase("map", tasks, pool, report, timings,
-                      each=lambda done: check_bad_records(config, done), finished=finished)
+    return _run_phase(label("map"), tasks, pool, report, timings,
+                      each=lambda done: check_bad_records(config, done), finished=finished,
+                      kind="map")
 
 
 def _merge_phase(
@@ -267,28 +326,32 @@ def _merge_phase(
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
+    label: Callable[[str], str],
     finished: _Finished,
 ) -> list[TaskResult]:
     memory = config.memory_mb("merge")
     tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
-    return _run_phase(level.phase, tasks, pool, report, timings, finished=finished)
+    return _run_phase(label(level.phase), tasks, pool, report, timings, finished=finished,
+                      kind=level.phase)
 
 
 def _reduce_phase(
-    plan: JobPlan,
+    step: StepPlan,
     config: TaskConfig,
     pool: TaskPool,
     report: ProgressCallback,
     timings: dict[str, float],
+    label: Callable[[str], str],
     finished: _Finished,
 ) -> list[TaskResult]:
     if config.map_only:
         return []
     tasks = [
         TaskRun("reduce", t.partition, t.to_json(), config.reduce_memory_mb)
-        for t in plan.reduce_tasks
+        for t in step.reduce_tasks
     ]
-    return _run_phase("reduce", tasks, pool, report, timings, finished=finished)
+    return _run_phase(label("reduce"), tasks, pool, report, timings, finished=finished,
+                      kind="reduce")
 
 
 def _timeout_warnings(results: list[TaskResult], kind: str, timeout_s: int) -> list[str]:
@@ -311,25 +374,60 @@ def _memory(results: list[TaskResult], cap_mb: int) -> dict[str, Any]:
     }
 
 
-def summarize(
+def summarize_steps(
     spec: JobSpec,
     plan: JobPlan,
-    config: TaskConfig,
+    configs: list[TaskConfig],
     committed: Manifest,
-    map_results: list[TaskResult],
-    reduce_results: list[TaskResult],
+    runs: list[StepRun],
     pool: TaskPool,
     workers: int,
 ) -> dict[str, Any]:
-    """The run summary printed by ``mrspec apply --local`` (``--json`` prints it as is)."""
-    manifest = committed.to_json()  # the summary quotes the manifest's own JSON form
+    """The run summary printed by ``mrspec apply --local`` (``--json`` prints it as is).
+
+    A job with steps adds ``steps`` (each step's tasks and counters) and its ``counters``
+    and ``user_counters`` are the totals over the steps; ``memory`` and ``warnings``
+    cover every step's tasks (keys ``map``, ``steps[1].map``, ...)."""
+    summary = summarize(spec, plan, committed.to_json(), pool, workers)
+    memory: dict[str, Any] = {}
+    warnings: list[str] = []
+    for run, config in zip(runs, configs, strict=True):
+        label = _labeller(run.step.step, len(runs))
+        this = spec.steps[run.step.step]
+        memory[label("map")] = _memory(run.map_results, config.map_memory_mb)
+        warnings += _timeout_warnings(run.map_results, label("map"), this.map.timeout_s)
+        if run.merge_results:
+            memory[label("merge")] = _memory(run.merge_results, config.reduce_memory_mb)
+        if this.reduce is not None:
+            memory[label("reduce")] = _memory(run.reduce_results, config.reduce_memory_mb)
+            warnings += _timeout_warnings(run.reduce_results, label("reduce"),
+                                          this.reduce.timeout_s)
+    summary.update(memory=memory, warnings=warnings)
+    first, last = runs[0].totals(), runs[-1].totals()
+    summary["tasks"].update(map=first["tasks"]["map"], reduce=last["tasks"]["reduce"])
+    if len(runs) == 1:
+        if first["tasks"]["merge"]:
+            summary["tasks"]["merge"] = first["tasks"]["merge"]
+        return summary
+    steps = [r.totals() for r in runs]
+    total: Counter[str] = Counter()
+    user: Counter[str] = Counter()
+    for step in steps:
+        total.update(step["counters"])
+        user.update(step["user_counters"])
+    summary["tasks"].update({kind: sum(s["tasks"][kind] for s in steps)
+                             for kind in ("map", "merge", "reduce")})
+    summary.update(steps=steps, counters=dict(sorted(total.items())),
+                   user_counters=dict(sorted(user.items())))
+    summary["records"]["input"] = first["counters"].get("map_input_records", 0)
+    return summary
+
+
+def summarize(
+    spec: JobSpec, plan: JobPlan, manifest: dict[str, Any], pool: TaskPool, workers: int
+) -> dict[str, Any]:
+    """The summary's parts that come from the commit's manifest and the plan."""
     counters = manifest["counters"]
-    memory = {"map": _memory(map_results, config.map_memory_mb)}
-    warnings = _timeout_warnings(map_results, "map", spec.map.timeout_s)
-    if spec.reduce is not None:
-        warnings += _timeout_warnings(reduce_results, "reduce", spec.reduce.timeout_s)
-    if reduce_results:
-        memory["reduce"] = _memory(reduce_results, config.reduce_memory_mb)
     return {
         "job": spec.name,
         "engine": "local",
@@ -341,8 +439,8 @@ def summarize(
             "splits": len(plan.splits),
         },
         "tasks": {
-            "map": len(map_results),
-            "reduce": len(reduce_results),
+            "map": 0,
+            "reduce": 0,
             "retried_attempts": pool.retries,
             "failed_attempts": pool.failures,
         },
@@ -355,8 +453,8 @@ def summarize(
         "user_counters": manifest["user_counters"],
         "bad_records": manifest["bad_records"],
         "timings": manifest["timings"],
-        "memory": memory,
-        "warnings": warnings,
+        "memory": {},
+        "warnings": [],
         "output": {
             "prefix": spec.output.prefix,
             "format": spec.output.format,

@@ -131,6 +131,12 @@ class TaskPool:
         self.retries = 0
         self.failures: list[str] = []  # every failed attempt, for the summary
 
+    def use(self, config_json: str, timeouts: dict[str, float]) -> None:
+        """Run the next tasks with another step's config and timeouts (a job with steps
+        runs its steps in turn on one pool, so retries and failures add up)."""
+        self.config_json = config_json
+        self.timeouts = dict(timeouts)
+
     def run(
         self,
         tasks: Sequence[TaskRun],

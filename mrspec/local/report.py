@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +28,7 @@ class LiveProgress:
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self._progress = Progress(
-            TextColumn("{task.description:<7}"),
+            TextColumn("{task.description:<7}"),  # steps[1].reduce is longer: fine
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -49,7 +50,12 @@ class LiveProgress:
         self._progress.stop()
 
     def update(self, phase: str, event: str, done: int, total: int) -> None:
-        if phase not in PHASES and not phase.startswith("merge-"):
+        # a job with steps names its phases steps[1].map, steps[1].merge-1, ...
+        if phase.startswith("steps[") and "." in phase:
+            kind = phase.split(".", 1)[1]
+            if kind not in PHASES and not kind.startswith("merge-"):
+                return
+        elif phase not in PHASES and not phase.startswith("merge-"):
             return
         if event == "start":
             self._bars[phase] = self._progress.add_task(phase, total=total or 1)
@@ -79,6 +85,23 @@ def _memory_line(kind: str, memory: dict[str, Any]) -> str:
     )
 
 
+def _step_phase(timing_key: str) -> str:
+    """``steps_1_merge_1_seconds`` -> ``steps[1].merge-1`` (``plan_seconds`` -> ``plan``)."""
+    name = re.sub(r"^steps_([0-9]+)_", r"steps[\1].", timing_key[: -len("_seconds")])
+    return name.replace("_", "-")
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    """One step's records and tasks: ``steps[1]: 120 in, 120 mapped, 10 out (4 map, 1 reduce)``."""
+    c, tasks = step["counters"], step["tasks"]
+    merged = f", {tasks['merge']:,} merge" if tasks["merge"] else ""
+    return (
+        f"steps[{step['step']}]: {c.get('map_input_records', 0):,} in, "
+        f"{c.get('map_output_records', 0):,} mapped, {c.get('output_records', 0):,} out "
+        f"({tasks['map']:,} map{merged}, {tasks['reduce']:,} reduce)"
+    )
+
+
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     timings = summary["timings"]
@@ -98,10 +121,13 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     )
     merged = f", {tasks['merge']:,} merge" if tasks.get("merge") else ""
     table.add_row("tasks", f"{tasks['map']:,} map{merged}, {tasks['reduce']:,} reduce{retried}")
-    table.add_row(
-        "records",
-        f"{records['input']:,} in, {records['map_output']:,} mapped, {records['output']:,} out",
-    )
+    if "steps" not in summary:
+        table.add_row(
+            "records",
+            f"{records['input']:,} in, {records['map_output']:,} mapped, {records['output']:,} out",
+        )
+    for step in summary.get("steps", []):
+        table.add_row("records" if step["step"] == 0 else "", _step_line(step))
     merges = sorted(
         (k[: -len("_seconds")].replace("_", "-") for k in timings if k.startswith("merge_")),
         key=lambda name: int(name.rsplit("-", 1)[1]),
@@ -111,9 +137,15 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         for name in ("plan", "map", *merges, "reduce", "commit")
         if (key := f"{name.replace('-', '_')}_seconds") in timings
     )
+    if "steps" in summary:
+        phases = ", ".join(
+            f"{_step_phase(k)} {v:.2f}s"
+            for k, v in timings.items()
+            if k.endswith("_seconds") and k != "seconds"
+        )
     table.add_row("time", f"{timings['seconds']:.2f}s ({phases})")
-    for kind, memory in summary["memory"].items():
-        table.add_row("memory" if kind == "map" else "", _memory_line(kind, memory))
+    for index, (kind, memory) in enumerate(summary["memory"].items()):
+        table.add_row("memory" if index == 0 else "", _memory_line(kind, memory))
     counters = summary["counters"]
     table.add_row("counters", ", ".join(f"{k}={v:,}" for k, v in counters.items()))
     if summary["user_counters"]:

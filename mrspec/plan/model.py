@@ -178,6 +178,43 @@ class ReduceTask:
 
 
 @dataclass(frozen=True)
+class StepPlan:
+    """One step's phases: map, its merge levels, reduce (none for a map-only step).
+
+    Step 0's map tasks read the job's input splits; a later step's map task ``i`` has no
+    splits and reads part ``i`` of the step before (``runtime.layout.step_input_uri``),
+    so a later step has as many map tasks as the step before has output parts.
+    """
+
+    step: int
+    map_tasks: tuple[MapTask, ...]
+    reduce_tasks: tuple[ReduceTask, ...] = ()
+    merge_levels: tuple[MergeLevel, ...] = ()
+
+    @property
+    def map_only(self) -> bool:
+        return not self.reduce_tasks
+
+    @property
+    def output_parts(self) -> int:
+        """Parts this step writes: one per partition, or per map task when map-only."""
+        return len(self.map_tasks) if self.map_only else len(self.reduce_tasks)
+
+    def phases(self) -> list[str]:
+        """The step's phase names in order: ``map``, ``merge-1``, ..., ``reduce``."""
+        names = ["map", *(m.phase for m in self.merge_levels)]
+        return names if self.map_only else [*names, "reduce"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "map_tasks": len(self.map_tasks),
+            "merge_levels": [m.to_json() for m in self.merge_levels],
+            "reduce_tasks": len(self.reduce_tasks),
+        }
+
+
+@dataclass(frozen=True)
 class JobPlan:
     job_name: str
     spec_digest: str
@@ -190,6 +227,14 @@ class JobPlan:
     # how long listing the input took (a measurement, not part of the plan's value)
     listing_seconds: float = field(default=0.0, compare=False)
     merge_levels: tuple[MergeLevel, ...] = ()  # between map and reduce (mrspec.plan.exchange)
+    # steps 1.. of a job with steps (the fields above are step 0, as for a one-step job)
+    later_steps: tuple[StepPlan, ...] = ()
+
+    @property
+    def steps(self) -> tuple[StepPlan, ...]:
+        """Every step's phases in order (one step for a job without ``steps``)."""
+        first = StepPlan(0, self.map_tasks, self.reduce_tasks, self.merge_levels)
+        return (first, *self.later_steps)
 
     @property
     def exchange_level(self) -> int:
@@ -227,4 +272,5 @@ class JobPlan:
             "split_size": self.split_size,
             "bin_size": self.bin_size,
             "listing_seconds": round(self.listing_seconds, 3),
+            **({"steps": [s.to_json() for s in self.steps]} if self.later_steps else {}),
         }

@@ -33,8 +33,9 @@ from mrspec.plan.model import (
     ReduceTask,
     ShuffleInputs,
     Split,
+    StepPlan,
 )
-from mrspec.spec.model import JobSpec
+from mrspec.spec.model import JobSpec, StepSpec
 from mrspec.storage import ObjectInfo, Storage, is_hidden, storage_for
 
 COMPRESSED_SUFFIXES = (".gz",)
@@ -158,26 +159,41 @@ def reduce_inputs(levels: Sequence[MergeLevel], map_tasks: int, partition: int) 
 
 def make_plan(spec: JobSpec, objects: Sequence[ObjectInfo]) -> JobPlan:
     splits = cut_splits(objects, spec.input.split_size)
-    map_tasks = tuple(pack_bins(splits, spec.map.bin_size))
-    levels: tuple[MergeLevel, ...] = ()
-    if spec.reduce is not None:
-        # merge tasks run with the reduce section's memory, so they share its fan-in
-        levels = plan_exchange(
-            [t.input_bytes for t in map_tasks], fan_in(spec.reduce.memory_mb), spec.partitions
-        )
+    first = plan_step(0, spec.steps[0], tuple(pack_bins(splits, spec.map.bin_size)))
+    later: list[StepPlan] = []
+    for index, step in enumerate(spec.steps[1:], start=1):
+        before = later[-1] if later else first
+        # map task i of a later step reads part i of the step before
+        inputs = tuple(MapTask(i, ()) for i in range(before.output_parts))
+        later.append(plan_step(index, step, inputs))
     return JobPlan(
         job_name=spec.name,
         spec_digest=spec.digest,
         objects=tuple(objects),
         splits=tuple(splits),
-        map_tasks=map_tasks,
-        reduce_tasks=tuple(
-            ReduceTask(p, reduce_inputs(levels, len(map_tasks), p)) for p in range(spec.partitions)
-        ),
+        map_tasks=first.map_tasks,
+        reduce_tasks=first.reduce_tasks,
         split_size=spec.input.split_size,
         bin_size=spec.map.bin_size,
-        merge_levels=levels,
+        merge_levels=first.merge_levels,
+        later_steps=tuple(later),
     )
+
+
+def plan_step(index: int, step: StepSpec, map_tasks: tuple[MapTask, ...]) -> StepPlan:
+    """A step's phases over its map tasks: merge levels and reducers when it reduces.
+    (A later step's map tasks count no input bytes: their parts are written by the run.)"""
+    if step.reduce is None:
+        return StepPlan(index, map_tasks)
+    # merge tasks run with the reduce section's memory, so they share its fan-in
+    levels = plan_exchange(
+        [t.input_bytes for t in map_tasks], fan_in(step.reduce.memory_mb), step.reduce.partitions
+    )
+    reducers = tuple(
+        ReduceTask(p, reduce_inputs(levels, len(map_tasks), p))
+        for p in range(step.reduce.partitions)
+    )
+    return StepPlan(index, map_tasks, reducers, levels)
 
 
 def plan_job(spec: JobSpec, storage: Callable[[str], Storage] = storage_for) -> JobPlan:

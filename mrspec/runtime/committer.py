@@ -19,7 +19,7 @@ from mrspec.plan.model import JobPlan
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
 from mrspec.runtime.exchange import Totals
-from mrspec.runtime.layout import is_shard_folder, manifest_uri, phase_name
+from mrspec.runtime.layout import is_work_key, manifest_uri, phase_name, step_work_prefix
 from mrspec.runtime.manifest import Manifest
 from mrspec.runtime.replace import Replacement
 from mrspec.runtime.results import (
@@ -145,11 +145,13 @@ def commit(
 ) -> Manifest:
     """Check every result is there, write ``_SUCCESS`` last, remove the work objects.
 
-    Reads the results of the last exchange level (map tasks when no merge level, at
+    ``work_prefix`` is the run's; ``config`` is the last step's (its results are read
+    under that step's work prefix). Reads the results of the last exchange level (map tasks when no merge level, at
     most F of them) and of the reducers, by key: requests and memory grow with
     (merge or map producers) + R, never with M x R. ``producers`` and
     ``reduce_results``, when given (the local engine holds them), replace the reads.
     """
+    run_work, work_prefix = work_prefix, step_work_prefix(work_prefix, config.step)
     phase = phase_name(shape.level)
     producers = _require(work_prefix, phase, shape.producers, producers)
     totals = _producer_totals(shape, producers)
@@ -188,7 +190,7 @@ def commit(
     uri = manifest_uri(config.output_prefix)
     text = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
     storage_for(uri).write(uri, text.encode())
-    cleanup(config, work_prefix=work_prefix, remove_output=False)
+    cleanup(config, work_prefix=run_work, remove_output=False)
     return manifest
 
 
@@ -205,7 +207,7 @@ def cleanup(config: TaskConfig, *, work_prefix: str, remove_output: bool) -> Non
     storage = storage_for(location)
     batch: list[str] = []
     for info in storage.list(location):
-        if is_shard_folder(info.uri[len(location) :].split("/", 1)[0]):
+        if is_work_key(info.uri[len(location) :]):
             batch.append(info.uri)
         if len(batch) == DELETE_BATCH:
             storage.delete(batch)

@@ -7,7 +7,7 @@ so the task code never needs YAML or the spec loader. Standard library only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +52,12 @@ class TaskConfig:
     compress_shuffle: bool = True
     # set per run when it replaces an output: parts are part-NNNNN-<token> (runtime.replace)
     part_token: str = ""
+    # the spec's params (with --param overrides), read by user code as mrspec.api.params()
+    params: dict[str, str | int | float | bool] = field(default_factory=dict)
+    # the step of a job with steps: tasks work under layout.step_work_prefix(work, step);
+    # input_format "pairs" (a later step) reads the step before's parts, output_format
+    # "pairs" (a step before the last) writes this step's parts in the shuffle format
+    step: int = 0
 
     @property
     def map_only(self) -> bool:
@@ -72,24 +78,43 @@ class TaskConfig:
             return self.spill_bytes
         return max(8 * 1024**2, self.map_memory_mb * 1024**2 // 3)
 
+    @property
+    def intermediate(self) -> bool:
+        """A step before the last: its output stays in the run's work prefix."""
+        return self.output_format == "pairs"
+
+    def part_uri(self, step_work: str, index: int) -> str:
+        """Output part ``index`` of this step: the job's output, or (a step before the
+        last) a part under the step's work prefix ``step_work``."""
+        from mrspec.runtime.layout import part_uri, step_output_prefix
+
+        if self.intermediate:
+            return part_uri(step_output_prefix(step_work), index)
+        return part_uri(self.output_prefix, index, self.part_token)
+
     @classmethod
-    def from_spec(cls, spec: JobSpec) -> TaskConfig:
+    def from_spec(cls, spec: JobSpec, step: int = 0) -> TaskConfig:
+        """The config of step ``step``'s tasks (a job without steps has only step 0)."""
+        this = spec.steps[step]
+        last = step == len(spec.steps) - 1
         return cls(
             job_name=spec.name,
             code_path=str(spec.code.path),
-            map_entrypoint=spec.map.entrypoint,
-            map_form=spec.map.form,
-            combiner_entrypoint=spec.map.combiner,
-            reduce_entrypoint=spec.reduce.entrypoint if spec.reduce is not None else None,
-            partitions=spec.partitions,
-            input_format=spec.input.format,
-            output_format=spec.output.format,
-            output_prefix=spec.output.prefix,
-            map_memory_mb=spec.map.memory_mb,
-            reduce_memory_mb=spec.reduce.memory_mb if spec.reduce is not None else 0,
+            map_entrypoint=this.map.entrypoint,
+            map_form=this.map.form,
+            combiner_entrypoint=this.map.combiner,
+            reduce_entrypoint=this.reduce.entrypoint if this.reduce is not None else None,
+            partitions=this.partitions,
+            input_format=spec.input.format if step == 0 else "pairs",
+            output_format=spec.output.format if last else "pairs",
+            output_prefix=spec.output.prefix if last else "",
+            map_memory_mb=this.map.memory_mb,
+            reduce_memory_mb=this.reduce.memory_mb if this.reduce is not None else 0,
             max_bad_records=spec.limits.max_bad_records,
             max_attempts=spec.limits.max_attempts,
             spec_digest=spec.digest,
+            params=dict(spec.params),
+            step=step,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,13 @@ S3 spreads a run's request rate over up to 256 partitioned prefixes instead of o
                                           the job is map-only)
     {output}/_SUCCESS                     the manifest, written last
 
+A job of several ``steps`` runs step 0 under ``{work}`` as above and step ``s > 0``
+under ``{work}/step-{s}``, with the same layout inside. A step before the last writes
+its output pairs in the shuffle format (``output_format`` ``pairs``) as parts under the
+step's work prefix; step ``s`` map task ``i`` reads part ``i`` of step ``s - 1``::
+
+    {work}[/step-{s}]/{hh}/output/part-00003  step s's output part 3 (pairs, no token)
+
 Shuffle and result keys are deterministic from (phase, task id): a retried or late
 attempt writes the same key with a self-consistent object (the index travels inside the
 object, see ``mrspec.runtime.exchange``), so a reader needs no result to find its inputs.
@@ -32,6 +39,34 @@ MAP_MANIFEST = "map.json"
 REDUCE_MANIFEST = "reduce.json"
 SHARDS = 256
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
+
+
+STEP_DIR = "step-"
+_STEP = re.compile(r"^step-[1-9][0-9]*$")
+
+
+def step_work_prefix(work_prefix: str, step: int) -> str:
+    """The work prefix of step ``step`` of a run (step 0: the run's own, unchanged)."""
+    return work_prefix if step == 0 else join(work_prefix, f"{STEP_DIR}{step}")
+
+
+def step_output_prefix(step_work: str) -> str:
+    """Where a step before the last writes its output parts (under its work prefix)."""
+    return join(step_work, shard("output"), "output")
+
+
+def step_input_uri(work_prefix: str, step: int, task_id: int) -> str:
+    """What map task ``task_id`` of step ``step > 0`` reads: that part of the step before."""
+    return part_uri(step_output_prefix(step_work_prefix(work_prefix, step - 1)), task_id)
+
+
+def is_work_key(relative: str) -> bool:
+    """Whether a key below the run's work prefix is a work object (cleanup removes those):
+    under a shard folder, of the run or of one of its later steps."""
+    first, _, rest = relative.partition("/")
+    if _STEP.match(first):
+        first = rest.partition("/")[0]
+    return is_shard_folder(first)
 
 
 def shard(name: str) -> str:

@@ -7,7 +7,7 @@ import gc
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mrspec import api
@@ -22,12 +22,13 @@ def pairs_of(out: Any) -> Any:
 
 
 @contextlib.contextmanager
-def task_scope() -> Iterator[api.TaskContext]:
-    """Run a task's body: a fresh ``api.TaskContext`` installed for its user code, and the
+def task_scope(params: Mapping[str, Any] | None = None) -> Iterator[api.TaskContext]:
+    """Run a task's body: a fresh ``api.TaskContext`` (with the job's ``params``)
+    installed for its user code, and the
     cyclic collector off (a task holds millions of containers, the map buffer or the
     merge batches, that every collection would rescan). Both are restored on the way out.
     """
-    context = api.TaskContext()
+    context = api.TaskContext(params)
     previous = api.install(context)
     gc_enabled = gc.isenabled()
     gc.disable()

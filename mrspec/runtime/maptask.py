@@ -17,10 +17,10 @@ from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError, UserCodeError
 from mrspec.runtime.exchange import Totals, body_writer, write_exchange
-from mrspec.runtime.layout import part_uri, shuffle_uri
+from mrspec.runtime.layout import shuffle_uri, step_input_uri, step_work_prefix
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.output import PartWriter
-from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, read_blocks
+from mrspec.runtime.readers import PREFETCH_BYTES, PREFETCH_SHARE, Block, pairs_blocks, read_blocks
 from mrspec.runtime.results import MapResult, PartFile, ShuffleObject, store_result
 from mrspec.runtime.stats import peak_memory_bytes
 from mrspec.runtime.values import first_bad_pair, value_error, where
@@ -46,11 +46,15 @@ def describe(exc: BaseException, fn: Callable[..., Any] | None = None) -> str:
 class BadRecords:
     """Skipped records of one task; fails the task past ``limit``."""
 
-    def __init__(self, task_name: str, limit: int, counters: Counter[str]) -> None:
+    def __init__(
+        self, task_name: str, limit: int, counters: Counter[str], unit: str = "byte"
+    ) -> None:
         self.task_name = task_name
         self.limit = limit
         self.counters = counters
         self.reported: list[BadRecord] = []
+        # what an offset counts: bytes of an input object, or records of a step's part
+        self.unit = unit
 
     def __call__(self, uri: str, offset: int, error: str) -> None:
         self.counters["bad_records"] += 1
@@ -59,7 +63,7 @@ class BadRecords:
             self.reported.append(BadRecord(uri, offset, error))
         if count > self.limit:
             raise BadRecordLimitError(
-                f"{self.task_name}: bad record in {uri} at byte {offset}: {error}; "
+                f"{self.task_name}: bad record in {uri} at {self.unit} {offset}: {error}; "
                 f"that is {count} bad record(s), more than limits.max_bad_records "
                 f"({self.limit})",
                 hint="fix the mapper or the input, or raise limits.max_bad_records "
@@ -74,19 +78,17 @@ def run_map_task(
     clock = time.perf_counter()
     name = f"map task {task.task_id}"
     counters: Counter[str] = Counter()
-    bad = BadRecords(name, config.max_bad_records, counters)
-    with task_scope() as context:
+    unit = "record" if config.input_format == "pairs" else "byte"
+    bad = BadRecords(name, config.max_bad_records, counters, unit)
+    run_work, work_prefix = work_prefix, step_work_prefix(work_prefix, config.step)
+    with task_scope(config.params) as context:
         mapper = load_entrypoint(config.code_path, config.map_entrypoint, "mapper")
-        # the objects fetched ahead come out of the memory the map buffer leaves free
-        ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)
-        blocks = read_blocks(
-            storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead
-        )
+        blocks = _input_blocks(config, task, run_work, bad)
         outputs: tuple[PartFile, ...] = ()
         shuffle: ShuffleObject | None = None
         peak_estimate: int | None = None
         if config.map_only:
-            uri = part_uri(config.output_prefix, task.task_id, config.part_token)
+            uri = config.part_uri(work_prefix, task.task_id)
             with storage_for(uri).open_write(uri) as out:
                 writer = PartWriter(out, config.output_format)
                 _map_only(config, mapper, blocks, writer, bad, context, counters, name)
@@ -143,6 +145,16 @@ def run_map_task(
         )
     store_result(work_prefix, result)
     return result
+
+
+def _input_blocks(config: TaskConfig, task: MapTask, run_work: str, bad: BadRecords) -> Iterator[Block]:
+    """The task's records: its splits of the job's input (the first step), or the part
+    of the step before that a later step's map task ``i`` reads (``(key, value)`` pairs)."""
+    if config.input_format == "pairs":
+        return pairs_blocks(storage_for, step_input_uri(run_work, config.step, task.task_id))
+    # the objects fetched ahead come out of the memory the map buffer leaves free
+    ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)
+    return read_blocks(storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead)
 
 
 def _pairs_error(name: str, pairs: list[Any], exc: Exception) -> TaskFailedError:

@@ -27,7 +27,7 @@ from mrspec.plan.model import MergeTask
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.exchange import PartitionStream, Totals, body_writer, open_all, write_exchange
-from mrspec.runtime.layout import shuffle_uri
+from mrspec.runtime.layout import shuffle_uri, step_work_prefix
 from mrspec.runtime.loading import load_entrypoint, pairs_of, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.reducetask import read_window
@@ -65,10 +65,11 @@ def run_merge_task(
     name = f"merge task {task.task_id} of level {task.level}"
     if task.level < 1 or task.inputs.level != task.level - 1:
         raise TaskFailedError(f"{name}: it must read level {task.level - 1}, not {task.inputs.level}")
+    work_prefix = step_work_prefix(work_prefix, config.step)
     uris = [shuffle_uri(work_prefix, task.inputs.level, i) for i in task.inputs.ids]
     first, stop = task.partitions or (0, config.partitions)
     counters: Counter[str] = Counter()
-    with task_scope() as context:
+    with task_scope(config.params) as context:
         readers = open_all(uris)
         combine = None
         if config.combiner_entrypoint:

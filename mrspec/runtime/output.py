@@ -128,10 +128,12 @@ class PartWriter:
     """
 
     def __init__(self, out: BinaryIO, output_format: str) -> None:
-        if output_format not in ("tsv", "jsonl"):
+        if output_format not in ("tsv", "jsonl", "pairs"):
             raise TaskFailedError(f"unknown output format {output_format!r}")
         self._out = out
         self._tsv = output_format == "tsv"
+        # "pairs": a step before the last writes the shuffle format the next step reads
+        self._pairs_format = output_format == "pairs"
         self._pairs: list[Any] = []
         self.records = 0
         self.bytes = 0
@@ -151,6 +153,9 @@ class PartWriter:
         pending = self._pairs
         if not pending:
             return
+        if self._pairs_format:
+            self._flush_frames(pending)
+            return
         try:
             if self._tsv:
                 text = _tsv_chunk(pending)
@@ -161,5 +166,16 @@ class PartWriter:
         data = text.encode("utf-8", "surrogatepass")
         self._out.write(data)
         self.bytes += len(data)
+        self.records += len(pending)
+        pending.clear()
+
+    def _flush_frames(self, pending: list[Any]) -> None:
+        from mrspec.runtime.shuffle import write_segment
+
+        try:
+            written, _ = write_segment(self._out, [(k, [v]) for k, v in pending])
+        except (TypeError, ValueError) as exc:
+            raise _bad_pair(pending, exc) from exc
+        self.bytes += written
         self.records += len(pending)
         pending.clear()

@@ -342,3 +342,33 @@ def read_blocks(
             if input_format == "jsonl":
                 parse_jsonl(block, lines, bad)
             yield block
+
+
+@dataclass
+class PairsBlock(Block):
+    """Records of a later step: ``(key, value)`` pairs decoded from one shuffle frame of
+    the step before's output part. ``offset`` counts records, not bytes: a bad record is
+    located by its index in the part."""
+
+    def record_offset(self, index: int) -> int:
+        return self.offset + index
+
+
+def pairs_blocks(storage_of: Callable[[str], Storage], uri: str) -> Iterator[Block]:
+    """Every pair of a step's output part (the shuffle format, ``output_format`` pairs)
+    as ``(key, value)`` records, one block per frame, streamed (one frame held)."""
+    from mrspec.runtime.shuffle import FRAME_HEADER, RAW_FLAG, decode_frame
+
+    done = 0
+    with storage_of(uri).open_read(uri) as stream:
+        while header := stream.read(FRAME_HEADER.size):
+            if len(header) < FRAME_HEADER.size:
+                raise ValueError(f"truncated step output {uri} after {done} records")
+            (word,) = FRAME_HEADER.unpack(header)
+            payload = stream.read(word & ~RAW_FLAG)
+            if len(payload) != word & ~RAW_FLAG:
+                raise ValueError(f"truncated step output {uri} after {done} records")
+            records = [(key, value) for key, values in decode_frame(payload, word & RAW_FLAG)
+                       for value in values]
+            yield PairsBlock(uri, done, payload, records)
+            done += len(records)

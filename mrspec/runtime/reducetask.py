@@ -19,7 +19,7 @@ from mrspec.plan.model import ShuffleInputs
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.exchange import open_all
-from mrspec.runtime.layout import part_uri, shuffle_uri
+from mrspec.runtime.layout import shuffle_uri, step_work_prefix
 from mrspec.runtime.loading import load_entrypoint, task_scope
 from mrspec.runtime.maptask import describe
 from mrspec.runtime.output import PartWriter
@@ -84,16 +84,17 @@ def run_reduce_task(
         raise TaskFailedError(f"{name}: the job is map-only; it has no reduce tasks")
     if not 0 <= partition < config.partitions:
         raise TaskFailedError(f"{name}: partition out of range 0..{config.partitions - 1}")
+    work_prefix = step_work_prefix(work_prefix, config.step)
     found = [(r, r.header.index.get(partition)) for r in open_all(input_uris(work_prefix, map_results, inputs))]
     readers = [r for r, segment in found if segment is not None]
     input_records = sum(segment.records for _, segment in found if segment is not None)
     counters: Counter[str] = Counter()
-    with task_scope() as context:
+    with task_scope(config.params) as context:
         reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
         window = read_window(config.reduce_memory_mb, len(readers))
         runs: list[Iterator[list[Entry]]] = [r.segment_blocks(partition, window) for r in readers]
         merged: Iterator[Entry] = chain.from_iterable(merge_blocks(runs))
-        uri = part_uri(config.output_prefix, partition, config.part_token)
+        uri = config.part_uri(work_prefix, partition)
         track: list[Any] = [None, 0]  # the key being reduced, keys so far
         call = reducer
         if not inspect.isgeneratorfunction(reducer):

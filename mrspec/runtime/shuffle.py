@@ -53,6 +53,11 @@ _first = itemgetter(0)
 _second = itemgetter(1)
 
 
+def decode_frame(payload: bytes, raw: int) -> list[Entry]:
+    """The entries of one frame's payload (``raw``: the header's RAW_FLAG bit)."""
+    return _decode(payload, raw)
+
+
 def _decode(payload: bytes, raw: int) -> list[Entry]:
     if not raw:
         payload = zlib.decompress(payload)

@@ -36,6 +36,7 @@ def semantic_problems(data: Any, base: Path) -> list[Finding]:
     checks = (
         _finite_numbers,
         _name,
+        _steps_shape,
         _locations,
         _output_folder,
         _sizes,
@@ -52,6 +53,44 @@ def semantic_problems(data: Any, base: Path) -> list[Finding]:
 def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
+
+
+def _steps(data: dict[str, Any]) -> list[tuple[YamlPath, dict[str, Any]]]:
+    """Each step's YAML path and mapping: ``[((), data)]`` for a spec without ``steps``,
+    so one check covers ``map.memory`` and ``steps[2].map.memory`` alike."""
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return [((), data)]
+    return [(("steps", i), step) for i, step in enumerate(steps) if isinstance(step, dict)]
+
+
+def _dotted(path: YamlPath) -> str:
+    from mrspec.spec.yamldoc import format_path
+
+    return format_path(path)
+
+
+def _steps_shape(data: dict[str, Any], base: Path) -> Iterator[Finding]:
+    """A spec has either ``map``/``reduce`` or ``steps``; a later step's map tasks each
+    read one part of the step before, so ``bin_size`` means nothing there."""
+    if "steps" not in data:
+        return
+    for key in ("map", "reduce"):
+        if key in data:
+            yield Finding(
+                (key,),
+                f"a spec has either map/reduce or a steps list, not both: move {key} into "
+                "a step of steps (or remove steps)",
+                at_key=True,
+            )
+    for path, step in _steps(data)[1:]:
+        if "bin_size" in _section(step, "map"):
+            yield Finding(
+                (*path, "map", "bin_size"),
+                "a later step's map tasks read one part of the previous step's output "
+                "each; bin_size applies to the first step only: remove it here",
+                at_key=True,
+            )
 
 
 def _convert(fn: Callable[[Any], T], value: Any) -> T | None:
@@ -178,8 +217,10 @@ def _output_folder(data: dict[str, Any], base: Path) -> Iterator[Finding]:
 
 def _sizes(data: dict[str, Any], base: Path) -> Iterator[Finding]:
     split_value = _section(data, "input").get("split_size")
-    bin_value = _section(data, "map").get("bin_size")
-    for path, value in ((("input", "split_size"), split_value), (("map", "bin_size"), bin_value)):
+    first, step = (_steps(data) or [((), {})])[0]
+    bin_path = (*first, "map", "bin_size")
+    bin_value = _section(step, "map").get("bin_size")
+    for path, value in ((("input", "split_size"), split_value), (bin_path, bin_value)):
         problem = _convert(rules.size_problem, value) if value is not None else None
         if problem:
             yield Finding(path, problem)
@@ -188,32 +229,34 @@ def _sizes(data: dict[str, Any], base: Path) -> Iterator[Finding]:
     bin_ = DEFAULT_BIN_SIZE if bin_value is None else _convert(rules.size_bytes, bin_value)
     if split is not None and bin_ is not None and 0 < bin_ < split:
         yield Finding(
-            ("map", "bin_size") if bin_value is not None else ("input", "split_size"),
-            f"map.bin_size ({format_size(bin_)}) is smaller than input.split_size "
+            bin_path if bin_value is not None else ("input", "split_size"),
+            f"{_dotted(bin_path)} ({format_size(bin_)}) is smaller than input.split_size "
             f"({format_size(split)}); a map task reads whole splits: make bin_size at "
             "least split_size",
         )
 
 
 def _lambda_settings(data: dict[str, Any], base: Path) -> Iterator[Finding]:
-    for section in ("map", "reduce"):
-        values = _section(data, section)
-        memory = values.get("memory")
-        if isinstance(memory, int | float | str) and not isinstance(memory, bool):
-            problem = rules.memory_problem(memory)
-            if problem:
-                yield Finding((section, "memory"), problem)
-        timeout = values.get("timeout")
-        if isinstance(timeout, int | float | str) and not isinstance(timeout, bool):
-            problem = rules.timeout_problem(timeout)
-            if problem:
-                yield Finding((section, "timeout"), problem)
-    if "reduce" not in data and _section(data, "map").get("combiner") is not None:
-        yield Finding(
-            ("map", "combiner"),
-            "a map-only job (no reduce section) has no shuffle for a combiner to shrink: "
-            "remove map.combiner or add a reduce section",
-        )
+    for at, step in _steps(data):
+        for section in ("map", "reduce"):
+            values = _section(step, section)
+            memory = values.get("memory")
+            if isinstance(memory, int | float | str) and not isinstance(memory, bool):
+                problem = rules.memory_problem(memory)
+                if problem:
+                    yield Finding((*at, section, "memory"), problem)
+            timeout = values.get("timeout")
+            if isinstance(timeout, int | float | str) and not isinstance(timeout, bool):
+                problem = rules.timeout_problem(timeout)
+                if problem:
+                    yield Finding((*at, section, "timeout"), problem)
+        if "reduce" not in step and _section(step, "map").get("combiner") is not None:
+            what = "a map-only job" if not at else "a map-only step"
+            yield Finding(
+                (*at, "map", "combiner"),
+                f"{what} (no reduce section) has no shuffle for a combiner to shrink: "
+                f"remove {_dotted((*at, 'map', 'combiner'))} or add a reduce section",
+            )
 
 
 def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]:
@@ -246,13 +289,10 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
         if problem:
             yield Finding(("code", "exclude", index), problem)
     dropped: set[tuple[int, str]] = set()
-    for section, key in (("map", "entrypoint"), ("map", "combiner"), ("reduce", "entrypoint")):
-        entry = _section(data, section).get(key)
-        if not (isinstance(entry, str) and rules.is_entrypoint(entry)):
-            continue
-        problem = entrypoint_problem(code_path, entry, _calls(data, section, key))
+    for at, step, section, key, entry in _entrypoints(data):
+        problem = entrypoint_problem(code_path, entry, _calls(step, section, key))
         if problem:
-            yield Finding((section, key), problem)
+            yield Finding((*at, section, key), problem)
             continue
         module = module_file(code_path, entry.partition(":")[0])
         if module is None:
@@ -264,8 +304,19 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
                 yield Finding(
                     ("code", "exclude", index),
                     f"{pattern!r} leaves {rel} out of the Lambda package, but "
-                    f"{section}.{key} ({entry}) needs it",
+                    f"{_dotted((*at, section, key))} ({entry}) needs it",
                 )
+
+
+def _entrypoints(
+    data: dict[str, Any],
+) -> Iterator[tuple[YamlPath, dict[str, Any], str, str, str]]:
+    """(step path, step, section, key, "module:function") of every well-formed entrypoint."""
+    for at, step in _steps(data):
+        for section, key in (("map", "entrypoint"), ("map", "combiner"), ("reduce", "entrypoint")):
+            entry = _section(step, section).get(key)
+            if isinstance(entry, str) and rules.is_entrypoint(entry):
+                yield at, step, section, key, entry
 
 
 # Standard-library names no task code imports: a job's test.py hides nothing that matters.
@@ -294,10 +345,10 @@ def _stdlib_shadows(code_path: Path, where: YamlPath) -> Iterator[Finding]:
             )
 
 
-def _calls(data: dict[str, Any], section: str, key: str) -> tuple[int, str]:
+def _calls(step: dict[str, Any], section: str, key: str) -> tuple[int, str]:
     """How the runtime calls an entrypoint: positional arguments and the words for it."""
     if section == "map" and key == "entrypoint":
-        if _section(data, "map").get("form") == "task":
+        if _section(step, "map").get("form") == "task":
             return 1, "a task-form mapper is called with one iterator: def mapper(records)"
         return 1, "a mapper is called with one record: def mapper(record)"
     what = "combiner" if key == "combiner" else "reducer"

@@ -19,6 +19,7 @@ from mrspec.errors import Problem, SpecError
 from mrspec.spec import model, rules
 from mrspec.spec.checks import semantic_problems
 from mrspec.spec.model import JobSpec
+from mrspec.spec.params import frozen as frozen_params
 from mrspec.spec.schema import schema_problems
 from mrspec.spec.yamldoc import (
     MAX_SPEC_BYTES,
@@ -146,20 +147,12 @@ def build_spec(
     data: dict[str, Any], base: Path, *, source: Path | None = None, digest: str = ""
 ) -> JobSpec:
     """The JobSpec of data that passed validation (defaults filled, units converted)."""
-    inp, mp, out = data["input"], data["map"], data["output"]
+    inp, out = data["input"], data["output"]
     code = data.get("code") or {}
     limits = data.get("limits") or {}
     aws = data.get("aws") or {}
     prefixes = inp["prefix"] if isinstance(inp["prefix"], list) else [inp["prefix"]]
-    reduce = None
-    if "reduce" in data:
-        rd = data["reduce"]
-        reduce = model.ReduceSpec(
-            entrypoint=rd["entrypoint"],
-            partitions=int(rd.get("partitions", model.DEFAULT_PARTITIONS)),
-            memory_mb=rules.memory_mb(rd.get("memory", model.DEFAULT_MEMORY_MB)),
-            timeout_s=rules.timeout_seconds(rd.get("timeout", model.DEFAULT_REDUCE_TIMEOUT_S)),
-        )
+    first, *later = [_step(s) for s in data["steps"]] if "steps" in data else [_step(data)]
     requirements = code.get("requirements")
     budget = limits.get("budget_usd")
     return JobSpec(
@@ -171,15 +164,9 @@ def build_spec(
             format=inp.get("format", model.DEFAULT_INPUT_FORMAT),
             split_size=rules.size_bytes(inp.get("split_size", model.DEFAULT_SPLIT_SIZE)),
         ),
-        map=model.MapSpec(
-            entrypoint=mp["entrypoint"],
-            combiner=mp.get("combiner"),
-            form=mp.get("form", "record"),
-            memory_mb=rules.memory_mb(mp.get("memory", model.DEFAULT_MEMORY_MB)),
-            timeout_s=rules.timeout_seconds(mp.get("timeout", model.DEFAULT_MAP_TIMEOUT_S)),
-            bin_size=rules.size_bytes(mp.get("bin_size", model.DEFAULT_BIN_SIZE)),
-        ),
-        reduce=reduce,
+        map=first.map,
+        reduce=first.reduce,
+        later_steps=tuple(later),
         output=model.OutputSpec(
             prefix=rules.resolve_location(out["prefix"], base),
             format=out.get("format", model.DEFAULT_OUTPUT_FORMAT),
@@ -201,8 +188,34 @@ def build_spec(
             tags=_frozen_tags(aws.get("tags") or {}),
             log_retention_days=int(aws.get("log_retention_days", model.DEFAULT_LOG_RETENTION_DAYS)),
         ),
+        params=frozen_params(data.get("params") or {}),
         source=source,
         digest=digest,
+    )
+
+
+def _step(data: dict[str, Any]) -> model.StepSpec:
+    """A step from its ``map`` and optional ``reduce`` sections (top-level or in steps)."""
+    mp = data["map"]
+    reduce = None
+    if "reduce" in data:
+        rd = data["reduce"]
+        reduce = model.ReduceSpec(
+            entrypoint=rd["entrypoint"],
+            partitions=int(rd.get("partitions", model.DEFAULT_PARTITIONS)),
+            memory_mb=rules.memory_mb(rd.get("memory", model.DEFAULT_MEMORY_MB)),
+            timeout_s=rules.timeout_seconds(rd.get("timeout", model.DEFAULT_REDUCE_TIMEOUT_S)),
+        )
+    return model.StepSpec(
+        map=model.MapSpec(
+            entrypoint=mp["entrypoint"],
+            combiner=mp.get("combiner"),
+            form=mp.get("form", "record"),
+            memory_mb=rules.memory_mb(mp.get("memory", model.DEFAULT_MEMORY_MB)),
+            timeout_s=rules.timeout_seconds(mp.get("timeout", model.DEFAULT_MAP_TIMEOUT_S)),
+            bin_size=rules.size_bytes(mp.get("bin_size", model.DEFAULT_BIN_SIZE)),
+        ),
+        reduce=reduce,
     )
 
 

@@ -19,6 +19,8 @@ InputFormat = Literal["text", "jsonl"]
 OutputFormat = Literal["tsv", "jsonl"]
 Architecture = Literal["arm64", "x86_64"]
 MapperForm = Literal["record", "task"]
+# A job parameter's value (``params:``); mrspec.spec.params owns the rules.
+ParamValue = str | int | float | bool
 
 # Defaults of optional fields. The JSON Schema's "default" keywords and docs/spec.md
 # state the same values; tests check that the three agree.
@@ -80,6 +82,28 @@ class ReduceSpec:
 
 
 @dataclass(frozen=True)
+class StepSpec:
+    """One MapReduce step: a map and an optional reduce (``None``: a map-only step).
+
+    Step 0 reads the job's input; step ``i > 0`` reads step ``i - 1``'s output pairs as
+    ``(key, value)`` records from the run's work prefix; only the last step writes the
+    job's output.
+    """
+
+    map: MapSpec
+    reduce: ReduceSpec | None = None
+
+    @property
+    def map_only(self) -> bool:
+        return self.reduce is None
+
+    @property
+    def partitions(self) -> int:
+        """Reduce partitions; 0 for a map-only step."""
+        return self.reduce.partitions if self.reduce is not None else 0
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     prefix: str  # s3:// URI or absolute local path
     format: OutputFormat = DEFAULT_OUTPUT_FORMAT
@@ -116,18 +140,36 @@ class JobSpec:
     output: OutputSpec
     code: CodeSpec
     reduce: ReduceSpec | None = None  # None: a map-only job
+    # ``steps:``: ``map`` and ``reduce`` above are step 0, these steps 1.. (so a spec
+    # without ``steps`` loads into exactly the one-step job it always was); every layer
+    # that runs steps reads ``steps``
+    later_steps: tuple[StepSpec, ...] = ()
     description: str = ""
     limits: Limits = field(default_factory=Limits)
     aws: AwsSpec = field(default_factory=AwsSpec)
+    # ``params:``, read-only and in name order; ``--param`` overrides are applied (and
+    # the digest changed) by mrspec.spec.params.with_overrides
+    params: Mapping[str, ParamValue] = field(default_factory=lambda: MappingProxyType({}))
     api_version: str = API_VERSION
     source: Path | None = None  # the spec file, when loaded from one
     digest: str = ""  # sha256 hex of the spec file's bytes: ties outputs to the spec
 
     @property
+    def steps(self) -> tuple[StepSpec, ...]:
+        """Every step in order: a job without ``steps:`` is one step."""
+        return (StepSpec(self.map, self.reduce), *self.later_steps)
+
+    @property
+    def last_step(self) -> StepSpec:
+        """The step that writes the output (its shape is the output's shape)."""
+        return self.later_steps[-1] if self.later_steps else StepSpec(self.map, self.reduce)
+
+    @property
     def map_only(self) -> bool:
-        return self.reduce is None
+        """Whether the output is written by a map (one part per map task of the last step)."""
+        return self.last_step.map_only
 
     @property
     def partitions(self) -> int:
-        """Reduce partitions; 0 for a map-only job."""
-        return self.reduce.partitions if self.reduce is not None else 0
+        """The last step's reduce partitions (the output's parts); 0 when it is map-only."""
+        return self.last_step.partitions

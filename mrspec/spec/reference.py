@@ -98,6 +98,11 @@ problem at once with its line and column:
   and its values). The code is parsed with `ast`, never imported or run; no top-level
   module in `code.path` is named like a standard-library module (it would hide it);
 - `map.combiner` only with a `reduce` section;
+- either `map`/`reduce` or `steps`, not both; every check of `map` and `reduce` applies
+  to each step and is located inside it (`steps[1].reduce.memory`); `bin_size` only in
+  the first step;
+- `params` names are letters, digits and underscores (not starting with a digit, at most
+  64 characters), values strings, finite numbers or booleans;
 - `code.path` is a folder and `code.requirements` a file; `code.exclude` globs are
   relative, use `/`, and do not leave out a module an entrypoint needs;
 - AWS tags: at most 47 (mrspec adds 3 of its own to AWS's 50), keys up to 128
@@ -129,8 +134,15 @@ def _kind(node: dict[str, Any]) -> str:
     words = {"object": "mapping", "array": "list", "string": "string"}
     if types == ["string", "array"]:
         return "string or list of strings"
-    if types == ["object"] and isinstance(node.get("additionalProperties"), dict):
-        return "mapping of strings"
+    values = node.get("additionalProperties")
+    if types == ["object"] and isinstance(values, dict):
+        kinds = values.get("type", "string")
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        plural = [f"{k}s" for k in kinds]
+        listed = ", ".join(plural[:-1]) + " or " + plural[-1] if len(plural) > 1 else plural[0]
+        return "mapping of " + listed
+    if types == ["array"] and isinstance(node.get("items"), dict) and "properties" in node["items"]:
+        return "list of steps"
     if types == ["array"]:
         return "list of strings"
     return " or ".join(words.get(t, t) for t in types)
@@ -154,8 +166,10 @@ def markdown_reference() -> str:
     schema = load_schema()
     out = [_INTRO, "## Fields\n"]
     top_required = set(schema.get("required", []))
-    scalars = [(k, v) for k, v in schema["properties"].items() if v.get("type") != "object"]
-    sections = [(k, v) for k, v in schema["properties"].items() if v.get("type") == "object"]
+    # a mapping with fixed fields is a section of its own; free mappings (params) are rows
+    scalars = [(k, v) for k, v in schema["properties"].items()
+               if "properties" not in v and k != "steps"]
+    sections = [(k, v) for k, v in schema["properties"].items() if "properties" in v]
     out.append("### Top level\n")
     out.append(_table([(k, v, k in top_required) for k, v in scalars], schema))
     for key, section in sections:
@@ -163,6 +177,8 @@ def markdown_reference() -> str:
         note = "required" if required else "optional"
         if key == "reduce":
             note = "optional: leave it out for a map-only job"
+        if key == "map":
+            note = "required, unless the job has `steps`"
         out.append(f"### `{key}` ({note})\n")
         out.append(f"{section['description']}\n")
         needed = set(section.get("required", []))
@@ -170,8 +186,46 @@ def markdown_reference() -> str:
             (f"{key}.{name}", node, name in needed) for name, node in section["properties"].items()
         ]
         out.append(_table(rows, schema))
+    out.append(_steps_section(schema["properties"]["steps"], schema))
     out.append(_CHECKS)
     return "\n".join(out)
+
+
+def _steps_section(steps: dict[str, Any], schema: dict[str, Any]) -> str:
+    step = steps["items"]
+    rows = [
+        (f"steps[].{name}", {**node, **_STEP_FIELDS[name]}, name in step.get("required", []))
+        for name, node in step["properties"].items()
+    ]
+    return "\n".join([
+        "### `steps` (optional: instead of `map` and `reduce`)\n",
+        f"{steps['description']}\n",
+        _table(rows, schema),
+        _STEPS_EXAMPLE,
+    ])
+
+
+_STEP_FIELDS = {
+    "map": {"type": "object", "title": "Step mapper", "description": "The step's `map` section: every field of "
+            "`map` above (`bin_size` only in the first step: a later step's map tasks each "
+            "read one part of the step before)."},
+    "reduce": {"type": "object", "title": "Step reducer", "description": "The step's optional `reduce` section: "
+               "every field of `reduce` above. Leave it out for a map-only step."},
+}
+
+_STEPS_EXAMPLE = """\
+Count the words, then keep the `n` most frequent in one sorted part:
+
+```yaml
+steps:
+  - map: {entrypoint: topwords:words, combiner: topwords:total}
+    reduce: {entrypoint: topwords:total, partitions: 4}
+  - map: {entrypoint: topwords:by_count}     # gets (word, count) tuples
+    reduce: {entrypoint: topwords:top, partitions: 1}
+params:
+  n: 10
+```
+"""
 
 
 def _table(rows: list[tuple[str, dict[str, Any], bool]], schema: dict[str, Any]) -> str:

@@ -86,6 +86,18 @@ def schema_problems(data: Any) -> list[Finding]:
         if error.validator != "type" and tuple(error.absolute_path) in mistyped:
             continue
         problems.extend(_translate(error))
+    return _required_in_field_order(problems)
+
+
+def _required_in_field_order(problems: list[Finding]) -> list[Finding]:
+    """Missing top-level fields in the order the format lists them (``map`` is required
+    through ``if``/``then``, which the validator reports after ``required``)."""
+    order = list(load_schema()["properties"])
+    slots = [i for i, f in enumerate(problems) if len(f.path) == 1 and f.path[0] in order
+             and f.message.startswith("missing required field")]
+    ranked = sorted((problems[i] for i in slots), key=lambda f: order.index(str(f.path[0])))
+    for i, finding in zip(slots, ranked, strict=True):
+        problems[i] = finding
     return problems
 
 
@@ -103,6 +115,13 @@ def _translate(error: Any) -> Iterator[Finding]:
         missing = error.validator_value
         for key in [k for k in missing if isinstance(value, dict) and k not in value]:
             yield Finding((*path, key), _missing(path, key), at_key=True)
+        return
+    if path == ("params",) and kind in ("pattern", "maxLength") and isinstance(value, str):
+        # propertyNames' errors come at the mapping, the name as their instance
+        from mrspec.spec.params import name_problem
+
+        message = name_problem(value) or f"{value!r} is not a parameter name"
+        yield Finding((*path, value), message, at_key=True)
         return
     if kind == "propertyNames":
         key = str(value)
@@ -193,6 +212,8 @@ def _message(kind: str, where: str, path: Path, value: Any, error: Any) -> str:
             )
         if path[:2] == ("aws", "tags") and len(path) == 3:
             return f"tag values must be strings, got {_type_of(value)}; quote it"
+        if path[:1] == ("params",) and len(path) == 2:
+            return f"a parameter is a string, a number or true/false, got {_type_of(value)}"
         msg = f"expected {want}, got {_type_of(value)}"
         if types == ["string"] and isinstance(value, bool | int | float):
             msg += "; quote it if it is meant as text"
