@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mrspec import builtins
 from mrspec.builtins import CHUNK, BuiltinValueError
+from mrspec.spec.loader import validate_file
 
 PYTHON = {"sum": sum, "min": min, "max": max}
 
@@ -75,3 +77,17 @@ def test_aggregator_lookup() -> None:
     assert builtins.aggregator("wordcount:sum") is None
     assert builtins.aggregator(None) is None
     assert sorted(builtins.AGGREGATORS) == ["max", "min", "sum"]
+
+
+def test_a_spec_naming_built_ins_is_valid_without_their_module(tmp_path: Path) -> None:
+    (tmp_path / "job.py").write_text("def mapper(line):\n    yield line, 1\n")
+    (tmp_path / "in").mkdir()
+    spec_file = tmp_path / "job.yaml"
+    spec_file.write_text(
+        "apiVersion: mrspec/v1\nname: b\ninput:\n  prefix: in/\n"
+        "map:\n  entrypoint: job:mapper\n  combiner: mrspec.builtins:max\n"
+        "reduce:\n  entrypoint: mrspec.builtins:min\noutput:\n  prefix: out/\n"
+    )
+    spec, problems = validate_file(spec_file)
+    assert problems == []
+    assert spec is not None and spec.map.combiner == "mrspec.builtins:max"

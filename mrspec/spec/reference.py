@@ -97,6 +97,9 @@ problem at once with its line and column:
   call (a mapper one record, or one iterator in task form; a combiner and a reducer a key
   and its values). The code is parsed with `ast`, never imported or run; no top-level
   module in `code.path` is named like a standard-library module (it would hide it);
+- built-in aggregators (`mrspec.builtins:sum`, `min`, `max`) are looked up in mrspec, not
+  `code.path`, serve only as a combiner or reducer, and a misspelt one (or module name)
+  gets a did-you-mean;
 - `map.combiner` only with a `reduce` section;
 - `code.path` is a folder and `code.requirements` a file; `code.exclude` globs are
   relative, use `/`, and do not leave out a module an entrypoint needs;
