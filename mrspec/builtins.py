@@ -22,10 +22,12 @@ map task then keeps one running total per key instead of a list of values (and c
 keys in C when every value is ``1``), and the merge and reduce tasks fold the shuffled
 entries without building value lists (``mrspec.runtime.aggregate``).
 
-Values: ``int`` and ``float`` only, mixed freely (``sum`` of an ``int`` and a ``float`` is
-a ``float``). ``bool``, ``None``, ``str`` and every other type are refused, and so is
-``NaN`` for ``min`` and ``max`` (a comparison with ``NaN`` is false, so the answer would
-depend on the order values arrive in, which no job controls). ``sum`` accepts ``NaN`` and
+Values: ``int``, ``float`` and ``bool``, mixed freely, as Python's own ``sum``, ``min``
+and ``max`` take them (``sum`` of an ``int`` and a ``float`` is a ``float``; a ``bool`` is
+0 or 1, so ``sum`` of flags counts the true ones and ``max`` is "any"). ``None``, ``str``
+and every other type are refused, and so is ``NaN`` for ``min`` and ``max`` (a comparison
+with ``NaN`` is false, so the answer would depend on the order values arrive in, which no
+job controls). ``sum`` accepts ``NaN`` and
 the infinities; its result is ``NaN`` whatever the order. A key with no values yields no
 pair. A refused value raises ``BuiltinValueError`` naming the key, the value and its type;
 in a task it fails the task (see docs/job-api.md).
@@ -43,7 +45,7 @@ from operator import ne
 from typing import Any
 
 PREFIX = "mrspec.builtins:"
-NUMBERS = frozenset({int, float})
+NUMBERS = frozenset({int, float, bool})
 CHUNK = 4096  # values checked and folded at a time: C-level passes, bounded memory
 
 
@@ -68,7 +70,7 @@ class Aggregator:
 
     @property
     def accepted(self) -> str:
-        return "int and float values" + ("" if self.accepts_nan else " other than NaN")
+        return "int, float and bool values" + ("" if self.accepts_nan else " other than NaN")
 
     def first_bad(self, values: list[Any]) -> tuple[Any] | None:
         """``(bad,)`` for the first value it refuses, or ``None``: one C-level pass over
@@ -119,18 +121,18 @@ def aggregator(ref: str | None) -> Aggregator | None:
 
 
 def sum(key: str, values: Iterable[Any]) -> Iterator[tuple[str, Any]]:
-    """``(key, total)``: the sum of the key's int and float values."""
+    """``(key, total)``: the sum of the key's int, float and bool values."""
     for result in SUM.total(key, values):
         yield key, result
 
 
 def min(key: str, values: Iterable[Any]) -> Iterator[tuple[str, Any]]:
-    """``(key, smallest)``: the smallest of the key's int and float values."""
+    """``(key, smallest)``: the smallest of the key's int, float and bool values."""
     for result in MIN.total(key, values):
         yield key, result
 
 
 def max(key: str, values: Iterable[Any]) -> Iterator[tuple[str, Any]]:
-    """``(key, largest)``: the largest of the key's int and float values."""
+    """``(key, largest)``: the largest of the key's int, float and bool values."""
     for result in MAX.total(key, values):
         yield key, result

@@ -40,7 +40,7 @@ def test_no_values_no_pair(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["sum", "min", "max"])
-@pytest.mark.parametrize("bad", [True, None, "3", [1], {"a": 1}])
+@pytest.mark.parametrize("bad", [None, "3", [1], {"a": 1}, 3j])
 def test_refused_values_name_the_key_the_value_and_its_type(name: str, bad: Any) -> None:
     data = [1, 2.5, *([0] * CHUNK), bad, 4]  # the bad value in the second chunk
     with pytest.raises(BuiltinValueError) as caught:
@@ -63,6 +63,13 @@ def test_sum_takes_nan_and_infinities() -> None:
     assert math.isnan(total)
     assert list(builtins.sum("k", [math.inf, 1])) == [("k", math.inf)]
     assert list(builtins.max("k", [math.inf, 1])) == [("k", math.inf)]
+
+
+def test_bools_count_as_0_and_1_as_in_python() -> None:
+    flags = [True, False, True, 1, 2.5]
+    assert list(builtins.sum("k", flags)) == [("k", sum(flags))]
+    assert list(builtins.max("k", [False, True])) == [("k", True)]
+    assert list(builtins.min("k", [True, 0])) == [("k", 0)]
 
 
 def test_ties_keep_the_first_value_seen_as_python_does() -> None:

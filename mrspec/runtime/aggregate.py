@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from itertools import chain, groupby
-from operator import itemgetter
+from itertools import accumulate, chain, compress
+from operator import itemgetter, ne, not_
 from typing import Any, cast
 
 from mrspec.builtins import SUM, Aggregator
@@ -36,7 +36,6 @@ from mrspec.runtime.shuffle import Entry
 # holds the old and the new table at once. A list buffer costs 232 + 41 per value.
 AGG_KEY_COST = 144
 
-_INT = {int}
 _MISSING = object()
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -71,20 +70,26 @@ class AggregatingBuffer(MapBuffer):
     def insert(self, pairs: list[Any]) -> None:
         """Fold ``(key, value)`` pairs into the totals; a pair that is not a 2-item
         sequence raises ValueError or TypeError, as in ``MapBuffer.insert``."""
-        if not set(map(len, pairs)) <= {2}:
-            raise ValueError("every pair must be (key, value)")
-        keys = list(map(_first, pairs))
-        values = list(map(_second, pairs))
-        ints = set(map(type, values)) == _INT  # the common case, fine for every built-in
-        bad = None if ints else self.agg.first_bad(values)
+        count = len(pairs)
+        try:
+            # lengths add up to 2 per pair, and none is short (IndexError): all pairs
+            keys = list(map(_first, pairs))
+            values = list(map(_second, pairs))
+            if sum(map(len, pairs)) != 2 * count:
+                raise ValueError("every pair must be (key, value)")
+        except IndexError as exc:
+            raise ValueError("every pair must be (key, value)") from exc
+        totals = self.groups
+        # Every value equal to 1 (list.count: an identity test per value) and an int
+        # total (so no float among them): a word count's batch, its keys counted in C.
+        if self.agg is SUM and values.count(1) == count and type(sum(values)) is int:
+            cast(Counter[str], totals).update(keys)
+            return
+        bad = self.agg.first_bad(values)
         if bad is not None:
             key = keys[next(i for i, v in enumerate(values) if v is bad[0])]
             raise refused(self.task_name, self.agg, "combiner", key, bad[0])
-        totals = self.groups
         if self.agg is SUM:
-            if ints and values.count(1) == len(values):
-                cast(Counter[str], totals).update(keys)  # every value 1: counted in C
-                return
             get = totals.get
             for key, value in zip(keys, values, strict=True):
                 totals[key] = get(key, 0) + value
@@ -170,14 +175,49 @@ def _checked(batches: Iterator[list[Entry]], agg: Aggregator, task: str) -> Iter
 def totals(
     batches: Iterator[list[Entry]], agg: Aggregator, task: str, track: list[Any]
 ) -> Iterator[tuple[str, Any]]:
-    """``(key, fold of its values)`` for each key of the merged, key-sorted batches.
+    """``(key, fold of its values)`` for each key of the merged, key-sorted batches."""
+    # chain runs the per-key loop in C; the generator steps once per batch
+    return chain.from_iterable(_total_batches(batches, agg, task, track))
 
-    A key's values are folded straight from its entries (``chain`` over them), one entry
-    per map task or merge input, or several for a hot key: never gathered in a list.
-    ``track`` is ``[key, keys so far]``, as ``shuffle.grouped`` keeps it.
+
+def _total_batches(
+    batches: Iterator[list[Entry]], agg: Aggregator, task: str, track: list[Any]
+) -> Iterator[list[tuple[str, Any]]]:
+    """The output pairs of each merged batch (see ``totals``).
+
+    Per batch, in C-level passes: each entry's values folded (``map(sum, ...)``), the
+    entries that start a key found by comparing each key with the one before, and the
+    pairs of keys held by one entry zipped up; Python runs only for the further entries
+    of a key (one per map task or merge input, or a hot key's pieces). A key's entries
+    fold in their order, and a key cut across two batches is carried over. No list of a
+    key's values is built. ``track`` is ``[key, keys so far]``, as ``shuffle.grouped``
+    keeps it.
     """
     fold = agg.fold
-    for key, group in groupby(chain.from_iterable(_checked(batches, agg, task)), _first):
-        track[0] = key
+    pending: list[tuple[str, Any]] = []  # the last key of the previous batch, unfinished
+    for batch in _checked(batches, agg, task):
+        if not batch:
+            continue
+        keys = list(map(_first, batch))
+        folded = list(map(fold, map(_second, batch)))
+        starts = list(map(ne, keys, chain((None,), keys)))
+        out_keys = list(compress(keys, starts))
+        out = list(compress(folded, starts))
+        if pending and pending[0][0] == out_keys[0]:
+            out[0] = fold((pending[0][1], out[0]))
+        elif pending:
+            track[1] += 1
+            yield pending
+        if len(out_keys) < len(keys):  # keys held by several entries: fold the rest in
+            group = list(accumulate(starts))  # 1 + the index in out of each entry's key
+            for i in compress(range(len(keys)), map(not_, starts)):
+                at = group[i] - 1
+                out[at] = fold((out[at], folded[i]))
+        track[0] = out_keys[-1]
+        track[1] += len(out_keys) - 1
+        pairs = list(zip(out_keys, out, strict=True))
+        pending = [pairs.pop()]
+        yield pairs
+    if pending:
         track[1] += 1
-        yield key, fold(chain.from_iterable(map(_second, group)))
+        yield pending
