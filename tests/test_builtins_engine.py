@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,41 @@ def test_min_refuses_nan_on_the_map_side(tmp_path: Path) -> None:
     )
     with pytest.raises(TaskFailedError, match=r"type float \(nan\) for key 'b'.*other than NaN"):
         run_in_process(spec, tmp_path / "w")
+
+
+@pytest.mark.parametrize("value", [1, 2.5])
+@pytest.mark.parametrize("keys", [10_000, 50_000])
+def test_the_totals_estimate_covers_their_measured_memory(
+    tmp_path: Path, value: Any, keys: int
+) -> None:
+    """The spill threshold stays honest: the buffer's estimate of its totals is at least
+    what tracemalloc measures them to hold (keys built as a mapper builds them)."""
+    import tracemalloc
+    from collections import Counter
+
+    from mrspec.builtins import SUM
+    from mrspec.runtime.aggregate import AggregatingBuffer
+
+    words = " ".join(f"word{i:07d}" for i in range(keys)).split()  # fresh str objects
+    buffer = AggregatingBuffer(
+        SUM,
+        partitions=2,
+        budget=2**40,
+        scratch_dir=str(tmp_path),
+        counters=Counter(),
+        task_name="map task 0",
+    )
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for start in range(0, keys, 2560):
+        pairs = [(w, value) for w in words[start : start + 2560]]
+        buffer.insert(pairs)
+        buffer.added(len(pairs))
+        del pairs
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(buffer.groups) == keys
+    # the keys themselves existed before (in ``words``): count their bytes as held too
+    key_bytes = sum(map(sys.getsizeof, words))
+    assert buffer.estimate() >= held + key_bytes
+    assert buffer.estimate() < 2 * (held + key_bytes)  # and not wildly over
