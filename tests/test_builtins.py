@@ -98,3 +98,11 @@ def test_a_spec_naming_built_ins_is_valid_without_their_module(tmp_path: Path) -
     spec, problems = validate_file(spec_file)
     assert problems == []
     assert spec is not None and spec.map.combiner == "mrspec.builtins:max"
+
+
+def test_the_lambda_package_ships_the_built_ins_and_their_fast_path() -> None:
+    from mrspec.aws.package import runtime_module_files
+
+    shipped = runtime_module_files()
+    assert "mrspec/builtins.py" in shipped
+    assert "mrspec/runtime/aggregate.py" in shipped
