@@ -199,6 +199,17 @@ def engine(
     """Run the job with ``run_local``; return its output folder and summary. Reading the
     output back (``read_counts``) is a check, done outside the timed run."""
     from mrspec.local.engine import LocalOptions, run_local
+
+    spec = bench_spec(files, code_dir, out_dir, form=form, partitions=workers, bin_size=bin_size)
+    summary = run_local(spec, LocalOptions(workers=workers, overwrite=True))
+    return out_dir / form, summary
+
+
+def bench_spec(
+    files: list[Path], code_dir: Path, out_dir: Path, *, form: str, partitions: int, bin_size: int
+) -> Any:
+    """The word-count job of an engine row: ``form`` is "record" (Python combiner),
+    "builtin" or "task"."""
     from mrspec.spec.model import CodeSpec, InputSpec, JobSpec, MapSpec, OutputSpec, ReduceSpec
 
     # form "builtin": the record mapper with mrspec.builtins:sum as combiner and reducer
@@ -214,13 +225,12 @@ def engine(
         ),
         reduce=ReduceSpec(
             entrypoint="mrspec.builtins:sum" if form == "builtin" else "benchjob:reducer",
-            partitions=workers,
+            partitions=partitions,
         ),
         output=OutputSpec(prefix=str(out_dir / form)),
         code=CodeSpec(path=code_dir),
     )
-    summary = run_local(spec, LocalOptions(workers=workers, overwrite=True))
-    return out_dir / form, summary
+    return spec
 
 
 def read_counts(folder: Path) -> dict[str, int]:
