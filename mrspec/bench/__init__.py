@@ -5,6 +5,7 @@ map tasks, see ``mrspec.bench.scale``.)
 
     python -m mrspec.bench                      # 256 MiB: Linux docs if installed, else generated
     python -m mrspec.bench --size 64MiB --corpus /usr/share/doc/linux-doc-6.1
+    python -m mrspec.bench --generate --vocab 1000   # generated text, small vocabulary
 
 Rows (all on the same corpus files, in one run):
 
@@ -15,6 +16,8 @@ Rows (all on the same corpus files, in one run):
 - ``plain-loop``: the same user functions (mapper, then reducer per key) in a plain
   single-process loop, values grouped in a dict of lists.
 - ``engine-record+combiner``: ``mrspec`` local engine, per-record mapper with a combiner.
+- ``engine-record+builtin``: the same per-record mapper with ``mrspec.builtins:sum`` as
+  combiner and reducer (the engine's fast path, see ``mrspec.runtime.aggregate``).
 - ``engine-task``: the local engine with a task-level mapper (in-mapper combining).
 
 Every row's counts are checked against ``counter-1proc``'s. Two ratios are printed: each
@@ -88,28 +91,31 @@ def _source_texts(folder: Path) -> Iterator[bytes]:
             yield path.read_bytes()
 
 
-def _generated_texts(seed: int) -> Iterator[bytes]:
-    """Sentences over a Zipf-distributed vocabulary, with punctuation and some markup."""
+def _generated_texts(seed: int, words: int = 50_000) -> Iterator[bytes]:
+    """Sentences over a Zipf-distributed vocabulary of ``words`` words (fewer distinct ones
+    when short words collide), with punctuation and some markup."""
     rng = random.Random(seed)
     letters = "etaoinshrdlcumwfgypbvkjxqz"
     vocab = [
         "".join(rng.choice(letters[: rng.randint(6, 26)]) for _ in range(rng.randint(1, 12)))
-        for _ in range(50_000)
+        for _ in range(words)
     ]
     cumulative = list(itertools.accumulate(1 / (i + 1) ** 1.05 for i in range(len(vocab))))
     while True:
         lines = []
         for _ in range(20_000):
-            words = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(0, 18))
-            if words and rng.random() < 0.3:
-                words[-1] += rng.choice(".,;:")
+            line = rng.choices(vocab, cum_weights=cumulative, k=rng.randint(0, 18))
+            if line and rng.random() < 0.3:
+                line[-1] += rng.choice(".,;:")
             if rng.random() < 0.05:
-                words.insert(0, rng.choice(["*", "-", "::", "..", "#"]))
-            lines.append(" ".join(words))
+                line.insert(0, rng.choice(["*", "-", "::", "..", "#"]))
+            lines.append(" ".join(line))
         yield ("\n".join(lines) + "\n").encode()
 
 
-def build_corpus(size: int, source: Path | None, folder: Path, seed: int = 42) -> list[Path]:
+def build_corpus(
+    size: int, source: Path | None, folder: Path, seed: int = 42, vocab: int = 50_000
+) -> list[Path]:
     """Files of 16 MiB (cut at a line end) holding ``size`` bytes of text; the source is
     cycled if it is shorter. Equal files keep the engine's map tasks equal."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,7 +129,7 @@ def build_corpus(size: int, source: Path | None, folder: Path, seed: int = 42) -
         files.append(path)
 
     while written + len(pending) < size:
-        texts = _source_texts(source) if source is not None else _generated_texts(seed)
+        texts = _source_texts(source) if source is not None else _generated_texts(seed, vocab)
         produced = False
         for text in texts:
             produced = True
@@ -193,23 +199,38 @@ def engine(
     """Run the job with ``run_local``; return its output folder and summary. Reading the
     output back (``read_counts``) is a check, done outside the timed run."""
     from mrspec.local.engine import LocalOptions, run_local
+
+    spec = bench_spec(files, code_dir, out_dir, form=form, partitions=workers, bin_size=bin_size)
+    summary = run_local(spec, LocalOptions(workers=workers, overwrite=True))
+    return out_dir / form, summary
+
+
+def bench_spec(
+    files: list[Path], code_dir: Path, out_dir: Path, *, form: str, partitions: int, bin_size: int
+) -> Any:
+    """The word-count job of an engine row: ``form`` is "record" (Python combiner),
+    "builtin" or "task"."""
     from mrspec.spec.model import CodeSpec, InputSpec, JobSpec, MapSpec, OutputSpec, ReduceSpec
 
+    # form "builtin": the record mapper with mrspec.builtins:sum as combiner and reducer
+    aggregate = {"task": None, "record": "benchjob:combiner", "builtin": "mrspec.builtins:sum"}
     spec = JobSpec(
         name=f"bench-{form}",
         input=InputSpec(prefixes=(str(files[0].parent),), format="text"),
         map=MapSpec(
             entrypoint="benchjob:task_mapper" if form == "task" else "benchjob:mapper",
-            combiner=None if form == "task" else "benchjob:combiner",
+            combiner=aggregate[form],
             form="task" if form == "task" else "record",
             bin_size=bin_size,
         ),
-        reduce=ReduceSpec(entrypoint="benchjob:reducer", partitions=workers),
+        reduce=ReduceSpec(
+            entrypoint="mrspec.builtins:sum" if form == "builtin" else "benchjob:reducer",
+            partitions=partitions,
+        ),
         output=OutputSpec(prefix=str(out_dir / form)),
         code=CodeSpec(path=code_dir),
     )
-    summary = run_local(spec, LocalOptions(workers=workers, overwrite=True))
-    return out_dir / form, summary
+    return spec
 
 
 def read_counts(folder: Path) -> dict[str, int]:
@@ -244,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         help="engine map task size (default: the spec default, 128MiB, or less so that "
         "every worker gets a task)",
     )
+    parser.add_argument(
+        "--vocab",
+        type=int,
+        default=50_000,
+        help="words in the generated text's vocabulary (default 50000)",
+    )
     parser.add_argument("--only", help="comma-separated rows to run (default: all)")
     parser.add_argument(
         "--repeat",
@@ -270,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -> int:
-    files = build_corpus(size, source, work / "corpus")
+    files = build_corpus(size, source, work / "corpus", vocab=args.vocab)
     total = sum(p.stat().st_size for p in files)
     code_dir = work / "code"
     code_dir.mkdir(exist_ok=True)
@@ -279,7 +306,8 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
     module = importlib.import_module("benchjob")
     print(
         f"corpus: {len(files)} files, {format_size(total)} from "
-        f"{source or 'generated text (seed 42)'}; {os.cpu_count()} CPUs, workers={args.workers}",
+        f"{source or f'generated text (seed 42, {args.vocab} words)'}; "
+        f"{os.cpu_count()} CPUs, workers={args.workers}",
         flush=True,
     )
     if args.bin_size == "auto":
@@ -297,6 +325,14 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
             code_dir,
             work / "out",
             form="record",
+            workers=args.workers,
+            bin_size=bin_size,
+        ),
+        "engine-record+builtin": lambda: engine(
+            files,
+            code_dir,
+            work / "out",
+            form="builtin",
             workers=args.workers,
             bin_size=bin_size,
         ),

@@ -62,7 +62,7 @@ class MapBuffer:
         mapper: Callable[..., Any] | None = None,
     ) -> None:
         self.mapper = mapper  # named (with its file and line) when a value is unsupported
-        self.groups: dict[str, list[Any]] = {}
+        self.groups: dict[str, Any] = self._empty()  # key -> [values] (or a total, see runtime.aggregate)
         self.partitions = partitions
         self.budget = budget
         self.scratch_dir = scratch_dir
@@ -75,6 +75,9 @@ class MapBuffer:
         self.value_size = 32.0  # sampled average value object size
         self.runs: list[tuple[str, list[list[int]]]] = []
         self.peak_estimate = 0
+
+    def _empty(self) -> dict[str, Any]:
+        return {}
 
     def insert(self, pairs: list[Any]) -> None:
         """Add ``(key, value)`` pairs to the groups (callers then account for them with
@@ -184,15 +187,8 @@ class MapBuffer:
         its own, by key alone (keys are distinct): cheaper than one sort of all keys.
         """
         groups = self.groups
-        count = self.partitions
         keys = list(groups)
-        try:
-            pids = list(map(count.__rmod__, map(zlib.crc32, map(str.encode, keys))))
-        except (TypeError, AttributeError):
-            self._check_keys()
-            raise
-        except UnicodeEncodeError:  # lone surrogates: encode them as they are
-            pids = [partition_of(key, count) for key in keys]
+        pids = self._partition_ids(keys)
         values = list(groups.values())
         if self.combiner is not None:
             combined = list(map((1).__lt__, map(len, values)))  # the keys it will combine
@@ -202,6 +198,23 @@ class MapBuffer:
         if self.combiner is not None and not all(values):
             keep = list(map(bool, values))  # keys the combiner dropped reach no reducer
             entries, pids = list(compress(entries, keep)), list(compress(pids, keep))
+        return self._split(entries, pids)
+
+    def _partition_ids(self, keys: list[str]) -> list[int]:
+        """The partition of each key, in C-level passes (``partition_of`` per key only
+        for keys with lone surrogates). A key that is not a ``str`` fails the task."""
+        count = self.partitions
+        try:
+            return list(map(count.__rmod__, map(zlib.crc32, map(str.encode, keys))))
+        except (TypeError, AttributeError):
+            self._check_keys()
+            raise
+        except UnicodeEncodeError:  # lone surrogates: encode them as they are
+            return [partition_of(key, count) for key in keys]
+
+    def _split(self, entries: list[Entry], pids: list[int]) -> list[list[Entry]]:
+        """The entries sorted by key within each partition."""
+        count = self.partitions
         if count == 1:
             return [sorted(entries, key=_first)]
         return [sorted(compress(entries, map(p.__eq__, pids)), key=_first) for p in range(count)]
@@ -245,7 +258,7 @@ class MapBuffer:
             index = write_object(out, self._sorted_partitions())
         self.runs.append((path, index))
         self.counters["spilled_runs"] += 1
-        self.groups = {}
+        self.groups = self._empty()
         self.values = self.fresh = 0
 
     def finish(self, out: BinaryIO, compress: bool = True) -> list[list[int]]:
@@ -255,7 +268,7 @@ class MapBuffer:
         shuffle object is compressed when ``compress`` is true."""
         if not self.runs:
             parts = self._sorted_partitions()
-            self.groups = {}
+            self.groups = self._empty()
             index = write_object(out, parts, compress)
             if RETAIN is not None:
                 RETAIN.append(parts)
@@ -266,10 +279,13 @@ class MapBuffer:
             return index
         if self.groups:
             self.spill()
-        combine = self._combine_merged if self.combiner is not None else None
         return write_object(
-            out, (self._merged(p, combine) for p in range(self.partitions)), compress
+            out, (self._merged(p, self._run_combine()) for p in range(self.partitions)), compress
         )
+
+    def _run_combine(self) -> Callable[[str, list[Any]], list[Any]] | None:
+        """What folds a key's values from several spilled runs, if anything."""
+        return self._combine_merged if self.combiner is not None else None
 
     def _merged(
         self, partition: int, combine: Callable[[str, list[Any]], list[Any]] | None

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from itertools import chain, islice
 from typing import Any
 
-from mrspec import api
+from mrspec import api, builtins
 from mrspec.plan.model import MapTask
+from mrspec.runtime.aggregate import AggregatingBuffer
 from mrspec.runtime.badrecords import MAX_REPORTED_BAD_RECORDS, BadRecord
 from mrspec.runtime.buffer import MapBuffer
 from mrspec.runtime.config import TaskConfig
@@ -97,18 +98,7 @@ def run_map_task(
             counters["output_bytes"] = writer.bytes
             outputs = (PartFile(uri, writer.bytes, writer.records),)
         else:
-            combiner = None
-            if config.combiner_entrypoint:
-                combiner = load_entrypoint(config.code_path, config.combiner_entrypoint, "combiner")
-            buffer = MapBuffer(
-                partitions=config.partitions,
-                budget=config.buffer_budget(),
-                scratch_dir=scratch_dir,
-                combiner=combiner,
-                counters=counters,
-                task_name=name,
-                mapper=mapper,
-            )
+            buffer = _buffer(config, scratch_dir, counters, name, mapper)
             try:
                 if config.map_form == "task":
                     _task_form(mapper, blocks, buffer, context, counters, name)
@@ -155,6 +145,32 @@ def _input_blocks(config: TaskConfig, task: MapTask, run_work: str, bad: BadReco
     # the objects fetched ahead come out of the memory the map buffer leaves free
     ahead = min(PREFETCH_BYTES, config.map_memory_mb * 1024**2 // PREFETCH_SHARE)
     return read_blocks(storage_for, task.splits, config.input_format, bad, prefetch_bytes=ahead)
+
+
+def _buffer(
+    config: TaskConfig,
+    scratch_dir: str,
+    counters: Counter[str],
+    name: str,
+    mapper: Callable[..., Any],
+) -> MapBuffer:
+    """The map buffer: one total per key for a built-in combiner (``runtime.aggregate``),
+    else lists of values, combined by the job's combiner if it has one."""
+    common: dict[str, Any] = dict(
+        partitions=config.partitions,
+        budget=config.buffer_budget(),
+        scratch_dir=scratch_dir,
+        counters=counters,
+        task_name=name,
+        mapper=mapper,
+    )
+    agg = builtins.aggregator(config.combiner_entrypoint)
+    if agg is not None:
+        return AggregatingBuffer(agg, **common)
+    combiner = None
+    if config.combiner_entrypoint:
+        combiner = load_entrypoint(config.code_path, config.combiner_entrypoint, "combiner")
+    return MapBuffer(combiner=combiner, **common)
 
 
 def _pairs_error(name: str, pairs: list[Any], exc: Exception) -> TaskFailedError:

@@ -23,7 +23,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from mrspec import builtins
 from mrspec.plan.model import MergeTask
+from mrspec.runtime.aggregate import combine_for
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.exchange import PartitionStream, Totals, body_writer, open_all, write_exchange
@@ -72,7 +74,10 @@ def run_merge_task(
     with task_scope(config.params) as context:
         readers = open_all(uris)
         combine = None
-        if config.combiner_entrypoint:
+        agg = builtins.aggregator(config.combiner_entrypoint)
+        if agg is not None:
+            combine = combine_for(agg, counters)  # values checked on the map side
+        elif config.combiner_entrypoint:
             combiner = load_entrypoint(config.code_path, config.combiner_entrypoint, "combiner")
             combine = _combine_with(combiner, name, counters)
         window = read_window(config.reduce_memory_mb, len(readers))

@@ -10,12 +10,14 @@ from __future__ import annotations
 import inspect
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain, starmap
 from operator import itemgetter
 from typing import Any
 
+from mrspec import builtins
 from mrspec.plan.model import ShuffleInputs
+from mrspec.runtime.aggregate import totals
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import TaskFailedError, UserCodeError
 from mrspec.runtime.exchange import open_all
@@ -67,6 +69,20 @@ def input_uris(
     return uris
 
 
+def _outputs(
+    reducer: Callable[..., Any], merged: Iterator[Entry], name: str, track: list[Any]
+) -> Iterator[Any]:
+    """The job's reducer over the merged entries grouped by key: its output pairs."""
+    call = reducer
+    if not inspect.isgeneratorfunction(reducer):
+
+        def call(key: str, values: Iterator[Any]) -> Any:
+            return checked_pairs(reducer(key, values), reducer, key, name)
+
+    # starmap and chain run the per-key loop in C: one generator step per key fewer
+    return chain.from_iterable(starmap(call, grouped(merged, track)))
+
+
 def run_reduce_task(
     config: TaskConfig,
     partition: int,
@@ -90,20 +106,20 @@ def run_reduce_task(
     input_records = sum(segment.records for _, segment in found if segment is not None)
     counters: Counter[str] = Counter()
     with task_scope(config.params) as context:
-        reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
+        agg = builtins.aggregator(config.reduce_entrypoint)
+        reducer: Callable[..., Any] | None = None
+        if agg is None:
+            reducer = load_entrypoint(config.code_path, config.reduce_entrypoint, "reducer")
         window = read_window(config.reduce_memory_mb, len(readers))
         runs: list[Iterator[list[Entry]]] = [r.segment_blocks(partition, window) for r in readers]
-        merged: Iterator[Entry] = chain.from_iterable(merge_blocks(runs))
         uri = config.part_uri(work_prefix, partition)
         track: list[Any] = [None, 0]  # the key being reduced, keys so far
-        call = reducer
-        if not inspect.isgeneratorfunction(reducer):
-
-            def call(key: str, values: Iterator[Any]) -> Any:
-                return checked_pairs(reducer(key, values), reducer, key, name)
-
-        # starmap and chain run the per-key loop in C: one generator step per key fewer
-        outputs = chain.from_iterable(starmap(call, grouped(merged, track)))
+        outputs: Iterator[Any]
+        if reducer is None:
+            assert agg is not None
+            outputs = totals(merge_blocks(runs), agg, name, track)
+        else:
+            outputs = _outputs(reducer, chain.from_iterable(merge_blocks(runs)), name, track)
         with storage_for(uri).open_write(uri) as out:
             writer = PartWriter(out, config.output_format)
             try:

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mrspec.spec import rules
-from mrspec.spec.entrypoints import entrypoint_problem, module_file
+from mrspec.spec.entrypoints import (
+    builtin_problem,
+    entrypoint_problem,
+    is_builtin,
+    module_file,
+)
 from mrspec.spec.model import DEFAULT_BIN_SIZE, DEFAULT_SPLIT_SIZE
 from mrspec.spec.yamldoc import Finding
 from mrspec.spec.yamldoc import Path as YamlPath
@@ -290,6 +295,11 @@ def _code_and_entrypoints(data: dict[str, Any], base: Path) -> Iterator[Finding]
             yield Finding(("code", "exclude", index), problem)
     dropped: set[tuple[int, str]] = set()
     for at, step, section, key, entry in _entrypoints(data):
+        if is_builtin(entry):  # in mrspec itself: nothing to find under code.path
+            problem = builtin_problem(entry, mapper=(section, key) == ("map", "entrypoint"))
+            if problem:
+                yield Finding((*at, section, key), problem)
+            continue
         problem = entrypoint_problem(code_path, entry, _calls(step, section, key))
         if problem:
             yield Finding((*at, section, key), problem)

@@ -13,6 +13,8 @@ import ast
 import difflib
 from pathlib import Path
 
+from mrspec import builtins
+
 Binding = str  # "function", "async function", "class", "assignment", "import"
 
 
@@ -96,6 +98,32 @@ def arity_problem(node: ast.FunctionDef, file: str, takes: int, role: str) -> st
     return None
 
 
+BUILTINS_MODULE = builtins.PREFIX.rstrip(":")  # "mrspec.builtins"
+
+
+def is_builtin(entrypoint: str) -> bool:
+    """Whether ``entrypoint`` names mrspec's built-in module (found in mrspec, not under
+    ``code.path``)."""
+    return entrypoint.partition(":")[0] == BUILTINS_MODULE
+
+
+def builtin_problem(entrypoint: str, mapper: bool) -> str | None:
+    """Why a ``mrspec.builtins:NAME`` entrypoint cannot serve, or ``None`` when it can."""
+    name = entrypoint.partition(":")[2]
+    names = sorted(builtins.AGGREGATORS)
+    listed = ", ".join(f"'{BUILTINS_MODULE}:{n}'" for n in names)
+    if mapper:
+        return (
+            f"{entrypoint!r} is reducer-shaped (a key and its values): a built-in can be "
+            f"map.combiner or reduce.entrypoint, not the mapper ({listed})"
+        )
+    if name in builtins.AGGREGATORS:
+        return None
+    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.5)
+    hint = f"did you mean '{BUILTINS_MODULE}:{close[0]}'? " if close else ""
+    return f"{BUILTINS_MODULE} has no {name!r}; {hint}the built-ins are {listed}"
+
+
 def entrypoint_problem(
     code_path: Path, entrypoint: str, calls: tuple[int, str] | None = None
 ) -> str | None:
@@ -109,9 +137,11 @@ def entrypoint_problem(
         rel = module.replace(".", "/")
         if module.endswith(".py"):
             return f"module {module!r} not found; name the module without '.py': '{module[:-3]}:{func}'"
+        near = difflib.get_close_matches(module, [BUILTINS_MODULE], n=1, cutoff=0.8)
+        hint = f"; did you mean the built-in '{BUILTINS_MODULE}:{func}'?" if near else ""
         return (
             f"module {module!r} not found: neither {rel}.py nor {rel}/__init__.py exists "
-            f"under code.path ({code_path})"
+            f"under code.path ({code_path}){hint}"
         )
     try:
         source = path.read_bytes()

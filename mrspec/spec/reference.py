@@ -97,6 +97,9 @@ problem at once with its line and column:
   call (a mapper one record, or one iterator in task form; a combiner and a reducer a key
   and its values). The code is parsed with `ast`, never imported or run; no top-level
   module in `code.path` is named like a standard-library module (it would hide it);
+- built-in aggregators (`mrspec.builtins:sum`, `min`, `max`) are looked up in mrspec, not
+  `code.path`, serve only as a combiner or reducer, and a misspelt one (or module name)
+  gets a did-you-mean;
 - `map.combiner` only with a `reduce` section;
 - either `map`/`reduce` or `steps`, not both; every check of `map` and `reduce` applies
   to each step and is located inside it (`steps[1].reduce.memory`); `bin_size` only in
