@@ -40,7 +40,7 @@ EXAMPLES = sorted(p.parent.name for p in (ROOT / "specs").glob("*/job.yaml"))
 WRAPPER = """
 import json
 
-from {module} import mapper as _inner
+from {module} import {function} as _inner
 
 
 def _number(value):
@@ -74,10 +74,11 @@ def numeric_job(example: str, root: Path) -> JobSpec:
     shutil.copytree(
         spec.code.path, code, ignore=shutil.ignore_patterns("input", "out", "__pycache__")
     )
-    module = spec.map.entrypoint.partition(":")[0]
-    (code / "numeric.py").write_text(WRAPPER.format(module=module))
+    module, _, function = spec.map.entrypoint.partition(":")
+    (code / "numeric.py").write_text(WRAPPER.format(module=module, function=function))
     return dataclasses.replace(
         spec,
+        later_steps=(),  # a job with steps: its first step's mapper
         map=MapSpec(entrypoint="numeric:mapper", form=spec.map.form, memory_mb=512),
         reduce=ReduceSpec(entrypoint="numeric:py_sum", partitions=2, memory_mb=512),
         code=CodeSpec(path=code),
