@@ -1,5 +1,5 @@
-"""The code's shape: no import cycle among mrspec's modules at import time, and no
-module over 500 lines.
+"""The code's shape: no import cycle among mrspec's modules at import time, no module
+over 500 lines and no function over 80.
 
 Only imports that run when a module is imported count (module level, including ``try``
 and ``if`` blocks, but not ``if TYPE_CHECKING:`` and not imports inside functions, which
@@ -120,8 +120,6 @@ def test_the_cycle_finder_finds_a_planted_cycle() -> None:
 
 
 MAX_MODULE_LINES = 500
-# Known, being fixed: issue #13 splits aws/driver.py (542 lines); this entry goes at that merge.
-KNOWN_LONG_MODULES = {"mrspec/aws/driver.py"}
 
 
 def long_modules() -> dict[str, int]:
@@ -136,7 +134,37 @@ def long_modules() -> dict[str, int]:
 
 def test_no_module_is_over_500_lines() -> None:
     long = long_modules()
-    assert set(long) - KNOWN_LONG_MODULES == set(), f"split these modules: {long}"
+    assert long == {}, "split these modules"
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions() -> dict[str, int]:
+    """Every function or method of mrspec over ``MAX_FUNCTION_LINES`` lines (from its
+    ``def`` to its last line, docstring included; a click command's option decorators are
+    declarations, not code), as ``path:name``."""
+    found = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    found[f"{path.relative_to(ROOT.parent).as_posix()}:{node.name}"] = lines
+    return found
+
+
+def fresh_long_functions() -> dict[str, int]:
+    """``long_functions()`` in a fresh interpreter (``ast.parse``: see fresh_import_graph)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "functions"], capture_output=True, text=True, check=True,
+        timeout=120,
+    ).stdout
+    return {name: int(n) for name, n in json.loads(out).items()}
+
+
+def test_no_function_is_over_80_lines() -> None:
+    assert fresh_long_functions() == {}, "split these functions"
 
 
 def test_an_unknown_provisioner_is_a_refusal_naming_the_choices(tmp_path: Path) -> None:
@@ -152,4 +180,7 @@ def test_an_unknown_provisioner_is_a_refusal_naming_the_choices(tmp_path: Path) 
 
 
 if __name__ == "__main__":
-    print(json.dumps({name: sorted(targets) for name, targets in import_graph().items()}))
+    if sys.argv[1:] == ["functions"]:
+        print(json.dumps(long_functions()))
+    else:
+        print(json.dumps({name: sorted(targets) for name, targets in import_graph().items()}))

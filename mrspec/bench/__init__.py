@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import gzip
 import importlib
 import itertools
@@ -320,31 +321,13 @@ def _run(args: argparse.Namespace, size: int, source: Path | None, work: Path) -
         "counter-1proc": lambda: counter_processes(files, 1),
         "mapper-only": lambda: mapper_only(files, module.mapper),
         "plain-loop": lambda: plain_loop(files, module),
-        "engine-record+combiner": lambda: engine(
-            files,
-            code_dir,
-            work / "out",
-            form="record",
-            workers=args.workers,
-            bin_size=bin_size,
-        ),
-        "engine-record+builtin": lambda: engine(
-            files,
-            code_dir,
-            work / "out",
-            form="builtin",
-            workers=args.workers,
-            bin_size=bin_size,
-        ),
-        "engine-task": lambda: engine(
-            files,
-            code_dir,
-            work / "out",
-            form="task",
-            workers=args.workers,
-            bin_size=bin_size,
-        ),
     }
+    for name, form in (("engine-record+combiner", "record"), ("engine-record+builtin", "builtin"),
+                       ("engine-task", "task")):
+        rows[name] = functools.partial(
+            engine, files, code_dir, work / "out", form=form, workers=args.workers,
+            bin_size=bin_size,
+        )
     only = set(args.only.split(",")) if args.only else set(rows)
     print(f"engine map task size: {format_size(bin_size)}", flush=True)
     best: dict[str, float] = {}

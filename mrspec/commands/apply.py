@@ -138,7 +138,6 @@ def command(
     On AWS a lost terminal (SIGHUP) once the job has started detaches too: the job goes
     on and `mrspec runs` says how to attach.
     """
-    from mrspec.errors import MrspecError
     from mrspec.spec.loader import load_spec
     from mrspec.spec.params import with_overrides
 
@@ -166,29 +165,7 @@ def command(
     spec = with_overrides(load_spec(spec_file), options.params)
     spec = with_inputs(with_output(spec, options.output), options.inputs)
     if not options.local:
-        try:
-            from mrspec.aws.driver import (  # type: ignore[import-not-found,unused-ignore]
-                AwsRunOptions,
-                run_on_aws,
-            )
-        except ImportError as exc:
-            raise MrspecError(
-                f"running on AWS is not available in this installation ({exc})",
-                hint="run it on this machine with --local",
-            ) from exc
-        from pathlib import Path
-
-        aws_options = AwsRunOptions(
-            keep=options.keep,
-            overwrite=options.overwrite,
-            json_output=options.json,
-            state_dir=Path(options.state_dir) if options.state_dir else None,
-            provisioner=options.provisioner,
-            input_prefixes=options.inputs,
-            detach=options.detach,
-        )
-        rv = run_on_aws(spec, aws_options)
-        return int(rv) if isinstance(rv, int) else 0
+        return _run_aws(spec, options)
     _warn_aws_limits(spec)
     summary = _run_local(spec, options)
     if options.json:
@@ -198,6 +175,35 @@ def command(
 
         print_summary(summary)
     return 0
+
+
+def _run_aws(spec: JobSpec, options: ApplyOptions) -> int:
+    """``apply`` on AWS: deploy, run and tear down (or detach) through the driver."""
+    from pathlib import Path
+
+    from mrspec.errors import MrspecError
+
+    try:
+        from mrspec.aws.driver import (  # type: ignore[import-not-found,unused-ignore]
+            AwsRunOptions,
+            run_on_aws,
+        )
+    except ImportError as exc:
+        raise MrspecError(
+            f"running on AWS is not available in this installation ({exc})",
+            hint="run it on this machine with --local",
+        ) from exc
+    aws_options = AwsRunOptions(
+        keep=options.keep,
+        overwrite=options.overwrite,
+        json_output=options.json,
+        state_dir=Path(options.state_dir) if options.state_dir else None,
+        provisioner=options.provisioner,
+        input_prefixes=options.inputs,
+        detach=options.detach,
+    )
+    rv = run_on_aws(spec, aws_options)
+    return int(rv) if isinstance(rv, int) else 0
 
 
 def with_output(spec: JobSpec, output: str | None) -> JobSpec:
