@@ -94,20 +94,20 @@ class BotoProvisioner:
     # -- create ---------------------------------------------------------------------------------
     def up(self, model: StackModel, package: Path) -> StackOutputs:
         code = package.read_bytes()
+        # one table per operation, keyed by the model's resource kind (as component.emit)
+        creators: dict[str, Callable[[Any], None]] = {
+            "bucket": lambda r: self._create_bucket(r, model),
+            "log_group": self._create_log_group,
+            "role": self._create_role,
+            "function": lambda r: self._create_function(r, model, code),
+            "state_machine": lambda r: self._create_state_machine(r, model),
+        }
         for resource in model.resources():
             self._say(f"+ {resource.kind} {resource.name}")
-            if isinstance(resource, Bucket):
-                self._create_bucket(resource, model)
-            elif isinstance(resource, LogGroup):
-                self._create_log_group(resource)
-            elif isinstance(resource, Role):
-                self._create_role(resource)
-            elif isinstance(resource, Function):
-                self._create_function(resource, model, code)
-            elif isinstance(resource, StateMachine):
-                self._create_state_machine(resource, model)
-            else:  # pragma: no cover - dispatch covers every kind
-                raise MrspecError(f"internal: cannot create a {type(resource).__name__}")
+            create = creators.get(resource.kind)
+            if create is None:  # pragma: no cover - the table covers every kind
+                raise MrspecError(f"internal: cannot create a {resource.kind}")
+            create(resource)
         return outputs_of(model)
 
     def _create_bucket(self, bucket: Bucket, model: StackModel) -> None:
@@ -244,27 +244,33 @@ class BotoProvisioner:
 
     def _delete(self, resource: Resource) -> bool:
         """Delete one resource; False when it was already gone."""
-        if resource.kind == "state_machine":
-            return self._delete_state_machine(resource.name)
-        if resource.kind == "function":
-            lam = self._client("lambda")
-            try:
-                lam.delete_function(FunctionName=resource.name)
-            except lam.exceptions.ResourceNotFoundException:
-                return False
-            return True
-        if resource.kind == "role":
-            return self._delete_role(resource.name)
-        if resource.kind == "log_group":
-            logs = self._client("logs")
-            try:
-                logs.delete_log_group(logGroupName=resource.name)
-            except logs.exceptions.ResourceNotFoundException:
-                return False
-            return True
-        if resource.kind == "bucket":
-            return self._delete_bucket(resource.name)
-        raise MrspecError(f"internal: cannot delete a {resource.kind}")
+        deleters: dict[str, Callable[[str], bool]] = {
+            "state_machine": self._delete_state_machine,
+            "function": self._delete_function,
+            "role": self._delete_role,
+            "log_group": self._delete_log_group,
+            "bucket": self._delete_bucket,
+        }
+        delete = deleters.get(resource.kind)
+        if delete is None:
+            raise MrspecError(f"internal: cannot delete a {resource.kind}")
+        return delete(resource.name)
+
+    def _delete_function(self, name: str) -> bool:
+        lam = self._client("lambda")
+        try:
+            lam.delete_function(FunctionName=name)
+        except lam.exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    def _delete_log_group(self, name: str) -> bool:
+        logs = self._client("logs")
+        try:
+            logs.delete_log_group(logGroupName=name)
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+        return True
 
     def _delete_state_machine(self, name: str) -> bool:
         sfn = self._client("stepfunctions")
@@ -338,34 +344,47 @@ class BotoProvisioner:
         return any(self._exists(r) for r in self.record.resources)
 
     def _exists(self, resource: Resource) -> bool:
-        if resource.kind == "bucket":
-            s3 = self._client("s3")
-            try:
-                s3.head_bucket(Bucket=resource.name)
-            except s3.exceptions.ClientError:
-                return False
-            return True
-        if resource.kind == "function":
-            lam = self._client("lambda")
-            try:
-                lam.get_function(FunctionName=resource.name)
-            except lam.exceptions.ResourceNotFoundException:
-                return False
-            return True
-        if resource.kind == "role":
-            iam = self._client("iam")
-            try:
-                iam.get_role(RoleName=resource.name)
-            except iam.exceptions.NoSuchEntityException:
-                return False
-            return True
-        if resource.kind == "log_group":
-            found = self._client("logs").describe_log_groups(logGroupNamePrefix=resource.name)
-            return any(g["logGroupName"] == resource.name for g in found.get("logGroups", []))
-        if resource.kind == "state_machine":
-            return any(
-                m["name"] == resource.name
-                for page in self._client("stepfunctions").get_paginator("list_state_machines").paginate()
-                for m in page.get("stateMachines", [])
-            )
-        return False
+        probes: dict[str, Callable[[str], bool]] = {
+            "bucket": self._bucket_exists,
+            "function": self._function_exists,
+            "role": self._role_exists,
+            "log_group": self._log_group_exists,
+            "state_machine": self._state_machine_exists,
+        }
+        probe = probes.get(resource.kind)
+        return probe(resource.name) if probe is not None else False
+
+    def _bucket_exists(self, name: str) -> bool:
+        s3 = self._client("s3")
+        try:
+            s3.head_bucket(Bucket=name)
+        except s3.exceptions.ClientError:
+            return False
+        return True
+
+    def _function_exists(self, name: str) -> bool:
+        lam = self._client("lambda")
+        try:
+            lam.get_function(FunctionName=name)
+        except lam.exceptions.ResourceNotFoundException:
+            return False
+        return True
+
+    def _role_exists(self, name: str) -> bool:
+        iam = self._client("iam")
+        try:
+            iam.get_role(RoleName=name)
+        except iam.exceptions.NoSuchEntityException:
+            return False
+        return True
+
+    def _log_group_exists(self, name: str) -> bool:
+        found = self._client("logs").describe_log_groups(logGroupNamePrefix=name)
+        return any(g["logGroupName"] == name for g in found.get("logGroups", []))
+
+    def _state_machine_exists(self, name: str) -> bool:
+        return any(
+            m["name"] == name
+            for page in self._client("stepfunctions").get_paginator("list_state_machines").paginate()
+            for m in page.get("stateMachines", [])
+        )
