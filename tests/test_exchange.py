@@ -3,6 +3,7 @@ and in process, each checked against a plain reference."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections import Counter
@@ -254,12 +255,13 @@ def test_local_engine_refuses_to_commit_without_every_result(
 
     tiny_files(tmp_path / "input", files=4)
     spec = tiny_job(tmp_path, WORDCOUNT, partitions=3)
-    real = engine._reduce_phase
+    real = engine._Phases.step
 
-    def lossy(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return real(*args, **kwargs)[1:]
+    def lossy(*args: Any, **kwargs: Any) -> Any:
+        run = real(*args, **kwargs)
+        return dataclasses.replace(run, reduce_results=run.reduce_results[1:])
 
-    monkeypatch.setattr(engine, "_reduce_phase", lossy)
+    monkeypatch.setattr(engine._Phases, "step", lossy)
     with pytest.raises(JobFailedError, match=r"2 of 3 reduce task results"):
         run_local(spec, LocalOptions(workers=1))
     assert not Path(spec.output.prefix, "_SUCCESS").exists()

@@ -32,7 +32,7 @@ from mrspec.local import resume
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, items, plan_job
 from mrspec.plan.codec import resume_digests
-from mrspec.plan.model import MergeLevel, StepPlan
+from mrspec.plan.model import StepPlan
 from mrspec.runtime import Manifest, RunShape, TaskResult, cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
@@ -98,14 +98,13 @@ def run_local(
         timeouts=_timeouts(spec.steps[0]),
     )
     committed = False
-    finished = _Finished(work_prefix if options.resume else None)
+    phases = _Phases(pool, report, timings, _Finished(work_prefix if options.resume else None))
     try:
         items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
         runs = []
         for step, step_config in zip(plan.steps, configs, strict=True):
             pool.use(step_config.to_json(), _timeouts(spec.steps[step.step]))
-            label = _labeller(step.step, len(plan.steps))
-            runs.append(_run_step(step, step_config, pool, report, timings, label, finished))
+            runs.append(phases.step(step, step_config, _labeller(step.step, len(plan.steps))))
         last = runs[-1]
         clock = time.perf_counter()
         report("commit", "start", 0, 1)
@@ -162,27 +161,6 @@ class StepRun:
 def _labeller(step: int, steps: int) -> Callable[[str], str]:
     """Phase names as shown and timed: ``map`` in a one-step job, ``steps[1].map`` else."""
     return (lambda phase: phase) if steps == 1 else (lambda phase: f"steps[{step}].{phase}")
-
-
-def _run_step(
-    step: StepPlan,
-    config: TaskConfig,
-    pool: TaskPool,
-    report: ProgressCallback,
-    timings: dict[str, float],
-    label: Callable[[str], str],
-    finished: _Finished,
-) -> StepRun:
-    """Run one step's phases in order: map, its merge levels, reduce (a resumed run: only
-    the tasks without a result, ``finished``)."""
-    map_results = _map_phase(step, config, pool, report, timings, label, finished)
-    producers = map_results
-    merge_results: list[TaskResult] = []
-    for level in step.merge_levels:
-        producers = _merge_phase(level, config, pool, report, timings, label, finished)
-        merge_results += producers
-    reduce_results = _reduce_phase(step, config, pool, report, timings, label, finished)
-    return StepRun(step, map_results, merge_results, producers, reduce_results)
 
 
 def _kept_run(spec: JobSpec, plan: JobPlan, options: LocalOptions) -> resume.KeptRun:
@@ -269,89 +247,64 @@ class _Finished:
         return present, [t for t in tasks if t.task_id in todo]
 
 
-def _run_phase(
-    phase: str,
-    tasks: list[TaskRun],
-    pool: TaskPool,
-    report: ProgressCallback,
-    timings: dict[str, float],
-    each: Callable[[list[TaskResult]], None] | None = None,
-    finished: _Finished | None = None,
-    kind: str | None = None,
-) -> list[TaskResult]:
-    """Run one phase's tasks on the pool with its progress bar and its timing;
-    ``each`` sees the results so far after every task (the map phase's bad-record check).
-    A resumed run runs only the tasks without a result (``finished``, by ``kind``: the
-    phase's name in the work layout)."""
-    clock = time.perf_counter()
-    total = len(tasks)
-    done, tasks = (finished or _Finished(None)).split(kind or phase, tasks)
-    kept = list(done)
+@dataclass(frozen=True)
+class _Phases:
+    """Runs a step's phases on one pool: progress bars, timings and, for a resumed run,
+    only the tasks without a result (``finished``)."""
 
-    def on_done(task: TaskRun, result: TaskResult) -> None:
-        done.append(result)
-        if each is not None:
-            each(done)
-        report(phase, "task", len(done), total)
+    pool: TaskPool
+    report: ProgressCallback
+    timings: dict[str, float]
+    finished: _Finished
 
-    report(phase, "start", len(done), total)
-    results = pool.run(tasks, on_done) if tasks else []
-    report(phase, "end", total, total)
-    timings[f"{re.sub(r'[^a-z0-9]+', '_', phase).strip('_')}_seconds"] = round(
-        time.perf_counter() - clock, 3)
-    return sorted(kept + results, key=lambda r: r.task_id)
+    def step(self, step: StepPlan, config: TaskConfig, label: Callable[[str], str]) -> StepRun:
+        """One step's phases in order: map, its merge levels, reduce."""
+        tasks = [TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb)
+                 for t in step.map_tasks]
+        # fail fast once the job-wide bad-record limit is passed
+        map_results = self.run(label("map"), "map", tasks,
+                               each=lambda done: check_bad_records(config, done))
+        producers = map_results
+        merge_results: list[TaskResult] = []
+        memory = config.memory_mb("merge")
+        for level in step.merge_levels:
+            tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
+            producers = self.run(label(level.phase), level.phase, tasks)
+            merge_results += producers
+        reduce_results: list[TaskResult] = []
+        if not config.map_only:
+            tasks = [TaskRun("reduce", t.partition, t.to_json(), config.reduce_memory_mb)
+                     for t in step.reduce_tasks]
+            reduce_results = self.run(label("reduce"), "reduce", tasks)
+        return StepRun(step, map_results, merge_results, producers, reduce_results)
 
+    def run(
+        self,
+        phase: str,
+        kind: str,
+        tasks: list[TaskRun],
+        each: Callable[[list[TaskResult]], None] | None = None,
+    ) -> list[TaskResult]:
+        """Run one phase's tasks (``phase`` as shown and timed; ``kind``: its name in the
+        work layout) with its progress bar and its timing; ``each`` sees the results so
+        far after every task (the map phase's bad-record check)."""
+        clock = time.perf_counter()
+        total = len(tasks)
+        done, tasks = self.finished.split(kind, tasks)
+        kept = list(done)
 
-def _map_phase(
-    step: StepPlan,
-    config: TaskConfig,
-    pool: TaskPool,
-    report: ProgressCallback,
-    timings: dict[str, float],
-    label: Callable[[str], str],
-    finished: _Finished,
-) -> list[TaskResult]:
-    tasks = [
-        TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb) for t in step.map_tasks
-    ]
-    # fail fast once the job-wide bad-record limit is passed
-    return _run_phase(label("map"), tasks, pool, report, timings,
-                      each=lambda done: check_bad_records(config, done), finished=finished,
-                      kind="map")
+        def on_done(task: TaskRun, result: TaskResult) -> None:
+            done.append(result)
+            if each is not None:
+                each(done)
+            self.report(phase, "task", len(done), total)
 
-
-def _merge_phase(
-    level: MergeLevel,
-    config: TaskConfig,
-    pool: TaskPool,
-    report: ProgressCallback,
-    timings: dict[str, float],
-    label: Callable[[str], str],
-    finished: _Finished,
-) -> list[TaskResult]:
-    memory = config.memory_mb("merge")
-    tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
-    return _run_phase(label(level.phase), tasks, pool, report, timings, finished=finished,
-                      kind=level.phase)
-
-
-def _reduce_phase(
-    step: StepPlan,
-    config: TaskConfig,
-    pool: TaskPool,
-    report: ProgressCallback,
-    timings: dict[str, float],
-    label: Callable[[str], str],
-    finished: _Finished,
-) -> list[TaskResult]:
-    if config.map_only:
-        return []
-    tasks = [
-        TaskRun("reduce", t.partition, t.to_json(), config.reduce_memory_mb)
-        for t in step.reduce_tasks
-    ]
-    return _run_phase(label("reduce"), tasks, pool, report, timings, finished=finished,
-                      kind="reduce")
+        self.report(phase, "start", len(done), total)
+        results = self.pool.run(tasks, on_done) if tasks else []
+        self.report(phase, "end", total, total)
+        self.timings[f"{re.sub(r'[^a-z0-9]+', '_', phase).strip('_')}_seconds"] = round(
+            time.perf_counter() - clock, 3)
+        return sorted(kept + results, key=lambda r: r.task_id)
 
 
 def _timeout_warnings(results: list[TaskResult], kind: str, timeout_s: int) -> list[str]:
