@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mrspec.commands.destroy import STATE_DIR_HELP
+from mrspec.commands.destroy import state_dir_option
 
 
 @click.command(
@@ -22,12 +22,7 @@ from mrspec.commands.destroy import STATE_DIR_HELP
 )
 @click.option("--keep", is_flag=True, help="Keep the stack after the run (debugging).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="MRSPEC_STATE_DIR",
-    help=STATE_DIR_HELP,
-)
+@state_dir_option
 def command(run_id: str, stop: bool, keep: bool, as_json: bool, state_dir: Path | None) -> int:
     """Follow run ID with live progress until it ends, print its summary and remove its
     stack (unless --keep, or --keep was given to the apply that started it).

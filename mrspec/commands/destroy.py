@@ -14,9 +14,16 @@ import click
 from mrspec.errors import ExitCode
 
 STATE_DIR_HELP = "mrspec's state directory [default: $MRSPEC_STATE_DIR or ~/.mrspec/state]."
+# the --state-dir option of every command that reads the run records
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MRSPEC_STATE_DIR",
+    help=STATE_DIR_HELP,
+)
 
 
-def _job_name(job: str) -> str:
+def job_name(job: str) -> str:
     """A spec file's job name, or the argument itself when it is a job name."""
     path = Path(job)
     if path.is_file():
@@ -40,12 +47,7 @@ def _job_name(job: str) -> str:
 @click.argument("job", required=False)
 @click.option("--all", "all_runs", is_flag=True, help="Destroy every stack mrspec holds.")
 @click.option("--run", "run_id", help="Destroy only this run of the job (see `mrspec runs`).")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="MRSPEC_STATE_DIR",
-    help=STATE_DIR_HELP,
-)
+@state_dir_option
 def command(job: str | None, all_runs: bool, run_id: str | None, state_dir: Path | None) -> int:
     """Remove the AWS resources left by interrupted or --keep runs of JOB.
 
@@ -68,7 +70,7 @@ def command(job: str | None, all_runs: bool, run_id: str | None, state_dir: Path
     if (job is None) != all_runs:
         raise click.UsageError("name a JOB (spec file or job name) or pass --all, not both")
     store = StateStore(resolve_state_dir(state_dir))
-    name = None if all_runs else _job_name(str(job))
+    name = None if all_runs else job_name(str(job))
     records = [r for r in store.runs(name) if run_id is None or r.run_id == run_id]
     if not records:
         what = "any job" if name is None else f"job {name!r}"

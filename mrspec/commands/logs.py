@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mrspec.commands.destroy import STATE_DIR_HELP
+from mrspec.commands.destroy import state_dir_option
 
 if TYPE_CHECKING:
     from mrspec.aws.runlogs import Invocation, RunLogs
@@ -23,12 +23,7 @@ if TYPE_CHECKING:
 )
 @click.option("--run", "run_id", required=True, help="The run (its id is in the summary).")
 @click.option("--task", "task", help="Only this task: map:17, merge-1:3, reduce:0 or commit.")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="MRSPEC_STATE_DIR",
-    help=STATE_DIR_HELP,
-)
+@state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the logs as one JSON document.")
 def command(run_id: str, task: str | None, state_dir: Path | None, as_json: bool) -> int:
     """Print a run's task logs: each failed task's error record and the log events of

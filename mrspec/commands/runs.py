@@ -8,19 +8,14 @@ from pathlib import Path
 
 import click
 
-from mrspec.commands.destroy import STATE_DIR_HELP
+from mrspec.commands.destroy import state_dir_option
 
 
 @click.command(
     "runs",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="MRSPEC_STATE_DIR",
-    help=STATE_DIR_HELP,
-)
+@state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 def command(state_dir: Path | None, as_json: bool) -> int:
     """List the AWS stacks of mrspec runs that have not been removed yet.

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mrspec.commands.destroy import STATE_DIR_HELP, _job_name
+from mrspec.commands.destroy import job_name, state_dir_option
 
 
 @click.command(
@@ -18,12 +18,7 @@ from mrspec.commands.destroy import STATE_DIR_HELP, _job_name
 )
 @click.argument("job", required=False)
 @click.option("--run", "run_id", help="Only this run (its id is in `mrspec runs`).")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="MRSPEC_STATE_DIR",
-    help=STATE_DIR_HELP,
-)
+@state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the runs' status as JSON.")
 def command(job: str | None, run_id: str | None, state_dir: Path | None, as_json: bool) -> int:
     """Show each recorded run's progress: phases (succeeded/running/pending/failed
@@ -46,7 +41,7 @@ def command(job: str | None, run_id: str | None, state_dir: Path | None, as_json
     from mrspec.errors import MrspecError
 
     store = StateStore(resolve_state_dir(state_dir))
-    name = _job_name(job) if job else None
+    name = job_name(job) if job else None
     records = [r for r in store.runs(name) if run_id is None or r.run_id == run_id]
     if run_id is not None and not records:
         raise MrspecError(
