@@ -250,7 +250,7 @@ def _report_failure_states(inp: DefinitionInput, phase: str) -> dict[str, dict[s
 
 def build_definition(inp: DefinitionInput) -> dict[str, Any]:
     """The ASL document of the job's parent workflow."""
-    if not inp.phases or phase_kind(inp.phases[0].name) != "map":
+    if not inp.phases or _split(inp.phases[0].name)[1] != "map":
         raise ValueError("a job's first phase is its map phase")
     names = [state_name(p.name) for p in inp.phases]  # raises on an unknown phase
     states: dict[str, Any] = {}

@@ -242,7 +242,9 @@ def _lambdas(
         lambdas.append(_lambda_usage(stack, by_kind["map"].function, [st.map], a))
         if st.merge:
             merge_fn = next(p.function for p in phases if p.kind == "merge" and p.step == step)
-            lambdas.append(_lambda_usage(stack, merge_fn, st.merge, a))
+            # merge tasks run on the reduce section's sizes; their line is "merge" ("merge1")
+            label = "merge" if step == 0 else f"merge{step}"
+            lambdas.append(_lambda_usage(stack, merge_fn, st.merge, a, label=label))
         if st.reduce is not None:
             lambdas.append(_lambda_usage(stack, by_kind["reduce"].function, [st.reduce], a))
     by_kind = {p.kind: p for p in phases}
