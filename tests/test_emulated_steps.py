@@ -130,3 +130,43 @@ def test_a_later_step_failing_names_its_step_and_leaves_no_output(
     assert failed_calls and all(name.endswith("-map1") for name in failed_calls)
     assert s3_output(emulated_aws, output) == {}
     assert_nothing_left(emulated_aws, {"emulated-input", OUT_BUCKET})
+
+
+TOPWORDS = Path(__file__).resolve().parents[1] / "specs" / "topwords" / "job.yaml"
+
+
+@pytest.mark.slow  # a detached run and its attach, and a local run
+def test_a_detached_run_with_steps_is_attached_and_finished_from_its_saved_plan(
+    emulated_aws: EmulatedAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from aws_emulation import wait_for_execution
+    from rich.console import Console
+
+    from mrspec.aws.driver import attach_run
+    from mrspec.aws.state import StateStore
+
+    spec = load_spec(TOPWORDS)
+    inputs = upload_input(emulated_aws, spec)
+    emulated_aws.client("s3").create_bucket(Bucket=OUT_BUCKET)
+    output = f"s3://{OUT_BUCKET}/top/out/"
+    quiet = Console(file=io.StringIO())
+    assert run_on_aws(spec, emulated_options(tmp_path, input_prefixes=inputs, output_prefix=output,
+                                             run_id="dt", detach=True, console=quiet)) == 0
+    record = StateStore(tmp_path / "state").find("dt")
+    assert record is not None
+    ended = wait_for_execution(emulated_aws.client("stepfunctions"), record.execution_arn)
+    assert ended["status"] == "SUCCEEDED"
+
+    # a new process would restore the run from the state directory alone
+    assert attach_run("dt", emulated_options(tmp_path, run_id="dt")) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    assert [p["phase"] for p in summary["phases"]] == [
+        "steps[0].map", "steps[0].reduce", "steps[1].map", "steps[1].reduce"]
+    assert [s["step"] for s in summary["steps"]] == [0, 1]
+    cloud = s3_output(emulated_aws, output)
+    local = local_output(spec, tmp_path / "local-out")
+    assert cloud["part-00000"] == local["part-00000"]
+    assert_nothing_left(emulated_aws, {"emulated-input", OUT_BUCKET})
