@@ -10,6 +10,12 @@ Shape of a run (the parent workflow is STANDARD)::
     MapPhase / ReducePhase fail -> Report<Phase>Failure (Lambda: raises the failed task's
       own error, so it becomes the execution's error and cause) -> <Phase>Failed (Fail)
 
+A job with steps is one parent too: each step's phases in order (``Step0MapPhase``,
+``Step0ReducePhase``, ``Step1MapPhase``, ``Step1Merge1Phase``, ...; phase names
+``steps[1].map`` as ``runtime.layout.step_phase`` gives them), then the one Commit. Its
+children's payloads and the commit's carry ``"step"`` (the handler loads that step's
+``TaskConfig``); a one-step job's payloads have none, so its definition is unchanged.
+
 Each child is one ``lambda:invoke`` Task with retriers, tried in order: AWS's recommended
 retrier for Lambda service errors and throttling; none for ``TaskFailedError`` (the
 runtime's "retrying will not help": bad-record limit, user code raising in task form);
