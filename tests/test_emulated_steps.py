@@ -170,3 +170,12 @@ def test_a_detached_run_with_steps_is_attached_and_finished_from_its_saved_plan(
     local = local_output(spec, tmp_path / "local-out")
     assert cloud["part-00000"] == local["part-00000"]
     assert_nothing_left(emulated_aws, {"emulated-input", OUT_BUCKET})
+
+
+def test_failure_records_of_every_step_share_one_folder_under_key_safe_names() -> None:
+    from mrspec.runtime.layout import failure_uri, failures_folder
+
+    work = "s3://bucket/runs/r1"
+    assert failure_uri(work, "steps[1].merge-2", 7) == f"{work}/failures/step-1.merge-2-00007.json"
+    assert failure_uri(work, "map", 3) == f"{work}/failures/map-00003.json"  # as before
+    assert failure_uri(work, "steps[0].map", 3).startswith(failures_folder(work))
