@@ -124,6 +124,8 @@ def test_a_later_step_failing_names_its_step_and_leaves_no_output(
 
     message = str(failed.value)
     assert "steps[1].map" in message and "step 1 exploded on" in message
+    assert "/aws/lambda/mrspec-fails-later-" in failed.value.hint  # the failed step's logs
+    assert failed.value.hint.count("/aws/lambda/") == 1 and "-map1)" in failed.value.hint
     # the failed tasks ran in step 1's map function (the commit function only re-raises)
     failed_calls = [i.function_name for i in emulated_aws.lambdas.invocations
                     if i.errored and not i.function_name.endswith("-commit")]

@@ -150,6 +150,11 @@ def _split(name: str) -> tuple[int | None, str]:
     return (int(found.group(1)), found.group(2)) if found else (None, name)
 
 
+def phase_step(name: str) -> int | None:
+    """The step of a phase of a job with steps (``steps[1].map`` -> 1); None otherwise."""
+    return _split(name)[0]
+
+
 def phase_kind(name: str) -> str:
     """The task kind of a phase: ``map``, ``merge`` or ``reduce``."""
     _, inner = _split(name)

@@ -284,7 +284,7 @@ def _state_machine(
         Phase(
             name=p.name,
             state_name=asl.state_name(p.name),
-            function=steps.function_name(asl.phase_kind(p.name), p.step or 0),
+            function=steps.phase_function(p.name),
             execution_type="STANDARD" if emulator else p.execution_type,
             max_concurrency=p.max_concurrency,
             child_states=1,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from mrspec.aws.steps import phase_function
 from mrspec.aws.watch import Snapshot, TaskFailure
 from mrspec.local.report import step_line
 from mrspec.plan.model import JobPlan
@@ -231,11 +232,20 @@ def failure_message(spec: JobSpec, last: Snapshot, failures: Sequence[TaskFailur
     return "\n".join(lines)
 
 
+def _function_of(phase: str) -> str:
+    """The function a phase ran on (``steps[1].merge-1`` -> ``merge1``), or the name as
+    it is when it is no phase of the stack's."""
+    try:
+        return phase_function(phase)
+    except ValueError:
+        return phase
+
+
 def failure_hint(last: Snapshot, log_groups: Sequence[str], logs_command: str) -> str:
     """Where to read more: ``mrspec logs`` (saved before teardown), and the failed phases'
     log groups while the stack is up."""
-    failed = [p.phase for p in last.phases if p.unsuccessful]
-    names = [g for g in log_groups if any(g.endswith(f"-{phase}") for phase in failed)]
+    failed = {_function_of(p.phase) for p in last.phases if p.unsuccessful}
+    names = [g for g in log_groups if any(g.endswith(f"-{function}") for function in failed)]
     names = names or list(log_groups)
     where = f" (CloudWatch: {', '.join(names)})" if names else ""
     return f"`{logs_command}` prints the failed tasks' errors and logs{where}"

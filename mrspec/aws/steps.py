@@ -47,6 +47,12 @@ def function_name(kind: str, step: int) -> str:
     return kind if step == 0 else f"{kind}{step}"
 
 
+def phase_function(phase: str) -> str:
+    """The logical function a phase's children invoke: ``steps[1].merge-2`` -> ``merge1``,
+    ``reduce`` -> ``reduce``."""
+    return function_name(asl.phase_kind(phase), asl.phase_step(phase) or 0)
+
+
 @dataclass(frozen=True)
 class FunctionSize:
     logical_name: str
