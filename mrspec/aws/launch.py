@@ -137,12 +137,15 @@ def upload_manifests(run: AwsRun) -> None:
     s3 = run.session.client("s3")
     # Shards first: the manifest that references them is what the state machine reads.
     uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(plan.map_tasks)]
-    uploads.append((layout.map_manifest_key, items.map_manifest(plan.map_tasks)))
-    for level, key in zip(plan.merge_levels, layout.merge_manifest_keys, strict=True):
-        uploads.append((key, items.encode([t.to_json() for t in level.tasks])))
-    reduce_items = [t.to_json() for t in plan.reduce_tasks]
-    if layout.reduce_manifest_key:
-        uploads.append((layout.reduce_manifest_key, items.encode(reduce_items)))
+    # every step's manifests are known now (a later step's map task i reads part i of
+    # the step before), so all are uploaded before the execution starts
+    for step, where in zip(plan.steps, layout.steps, strict=True):
+        uploads.append((where.map_manifest_key, items.map_manifest(step.map_tasks)))
+        for level, key in zip(step.merge_levels, where.merge_manifest_keys, strict=True):
+            uploads.append((key, items.encode([t.to_json() for t in level.tasks])))
+        if where.reduce_manifest_key:
+            reduce_items = [t.to_json() for t in step.reduce_tasks]
+            uploads.append((where.reduce_manifest_key, items.encode(reduce_items)))
     for key, body in uploads:
         s3.put_object(Bucket=layout.bucket, Key=key, Body=body)
 
@@ -154,7 +157,8 @@ def start_execution(run: AwsRun) -> None:
     # Nothing is removed here: the old output stays whole until the new _SUCCESS is
     # written, and the parts of this run carry a token no old object has.
     run.replacing = prepare_output(
-        TaskConfig.from_spec(run.spec), overwrite=run.options.overwrite, token=run.run_id
+        TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1),  # the step writing the output
+        overwrite=run.options.overwrite, token=run.run_id
     )
     sfn = run.session.client("stepfunctions")
     run.execution_started = time.time()
@@ -172,10 +176,12 @@ def start_execution(run: AwsRun) -> None:
 
 def execution_input(run: AwsRun) -> dict[str, Any]:
     """The parent execution's input; every task receives it as ``run``. ``exchange``
-    is the run's shape (tasks per phase): the commit checks the results against it."""
+    is the last step's shape (tasks per phase): the commit checks the results against it;
+    a job with steps adds every step's (``steps``), whose totals the commit reads."""
     from mrspec.runtime.committer import RunShape
 
     assert run.plan is not None
+    shapes = [RunShape.of_step(step).to_json() for step in run.plan.steps]
     return {
         "job": run.spec.name,
         "run_id": run.run_id,
@@ -183,5 +189,6 @@ def execution_input(run: AwsRun) -> dict[str, Any]:
         "started": run.execution_started,
         "part_token": run.replacing.token if run.replacing else "",
         "bucket_owner": run.account_id,  # tasks send it as ExpectedBucketOwner
-        "exchange": RunShape.of_plan(run.plan).to_json(),
+        "exchange": shapes[-1],
+        **({"steps": shapes} if len(shapes) > 1 else {}),
     }
