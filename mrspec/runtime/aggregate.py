@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from itertools import accumulate, chain, compress
+from itertools import accumulate, chain, compress, starmap
 from operator import itemgetter, ne, not_
 from typing import Any, cast
 
@@ -37,6 +37,7 @@ from mrspec.runtime.shuffle import Entry
 AGG_KEY_COST = 144
 
 _MISSING = object()
+_VALUE = {}.get  # (key, value) -> value, for any hashable key
 _first = itemgetter(0)
 _second = itemgetter(1)
 
@@ -70,6 +71,25 @@ class AggregatingBuffer(MapBuffer):
     def insert(self, pairs: list[Any]) -> None:
         """Fold ``(key, value)`` pairs into the totals; a pair that is not a 2-item
         sequence raises ValueError or TypeError, as in ``MapBuffer.insert``."""
+        if self.agg is SUM:
+            try:
+                # Each pair's value in one C-level pass: an empty dict's ``get(key,
+                # default)`` returns the default. A pair of more than two items (or none)
+                # raises TypeError; one of a single item gives None, which is not 1.
+                values = list(starmap(_VALUE, pairs))
+            except TypeError:
+                values = []
+            # Every value equal to 1 (list.count: an identity test per value) and an int
+            # total (so no float among them): a word count's batch, its keys counted in
+            # C. A third of the cost per pair of extracting keys and values and checking
+            # the pairs' lengths in separate passes (measured on word count batches).
+            if values.count(1) == len(pairs) and type(sum(values)) is int:
+                cast(Counter[str], self.groups).update(map(_first, pairs))
+                return
+        self._insert_checked(pairs)
+
+    def _insert_checked(self, pairs: list[Any]) -> None:
+        """``insert`` for any batch: the pairs' shape and every value checked first."""
         count = len(pairs)
         try:
             # lengths add up to 2 per pair, and none is short (IndexError): all pairs
@@ -80,11 +100,6 @@ class AggregatingBuffer(MapBuffer):
         except IndexError as exc:
             raise ValueError("every pair must be (key, value)") from exc
         totals = self.groups
-        # Every value equal to 1 (list.count: an identity test per value) and an int
-        # total (so no float among them): a word count's batch, its keys counted in C.
-        if self.agg is SUM and values.count(1) == count and type(sum(values)) is int:
-            cast(Counter[str], totals).update(keys)
-            return
         bad = self.agg.first_bad(values)
         if bad is not None:
             key = keys[next(i for i, v in enumerate(values) if v is bad[0])]
