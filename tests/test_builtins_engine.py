@@ -209,3 +209,49 @@ def test_the_totals_estimate_covers_their_measured_memory(
     key_bytes = sum(map(sys.getsizeof, words))
     assert buffer.estimate() >= held + key_bytes
     assert buffer.estimate() < 2 * (held + key_bytes)  # and not wildly over
+
+
+def write_mostly_ones(folder: Path, seed: int, files: int = 4, lines: int = 3000) -> list[tuple[str, Any]]:
+    """A word count's values (``1``) with, now and then, a run of lines whose values are
+    ``true``, ``1.0``, another int or a float: most map batches all ones (the fast path),
+    some not. Returns the pairs."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs: list[tuple[str, Any]] = []
+    for f in range(files):
+        rows = []
+        odd: list[Any] = []
+        for i in range(lines):
+            if i % 500 == 0:
+                odd = rng.choice([[], [], [True], [1.0], [2, -3], [0.125, 1]])
+            key = f"hot{rng.randint(0, 2)}" if rng.random() < 0.4 else f"k{rng.randint(0, 4000)}"
+            value = rng.choice(odd) if odd and rng.random() < 0.05 else 1
+            pairs.append((key, value))
+            rows.append(f"{key}\t{json.dumps(value)}")
+        (folder / f"n{f}.txt").write_text("\n".join(rows) + "\n")
+    return pairs
+
+
+@pytest.mark.parametrize("name", ["sum", "min", "max"])
+@pytest.mark.parametrize(("spill_bytes", "fan"), [(0, None), (64 * 1024, 2)])
+def test_built_ins_on_mostly_ones_equal_the_python_functions(
+    tmp_path: Path, name: str, spill_bytes: int, fan: int | None
+) -> None:
+    pairs = write_mostly_ones(tmp_path / "input", seed=spill_bytes + 3)
+    base = make_job(tmp_path, CODE, partitions=3, split_size=16 * 1024, bin_size=32 * 1024)
+    fast = with_roles(base, f"mrspec.builtins:{name}", f"mrspec.builtins:{name}")
+    slow = with_roles(base, f"py_{name}", f"py_{name}")
+    got, _ = run_lines(
+        dataclasses.replace(fast, output=dataclasses.replace(fast.output, prefix=str(tmp_path / "fast"))),
+        tmp_path / "w1", fan=fan, spill_bytes=spill_bytes,
+    )  # fmt: skip
+    want, _ = run_lines(
+        dataclasses.replace(slow, output=dataclasses.replace(slow.output, prefix=str(tmp_path / "slow"))),
+        tmp_path / "w2", fan=fan, spill_bytes=spill_bytes,
+    )  # fmt: skip
+    assert sorted(got) == sorted(want)
+    groups: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        groups.setdefault(key, []).append(value)
+    direct = {key: json.dumps(PYTHON[name](values)) for key, values in groups.items()}
+    assert dict(line.split("\t") for line in got) == direct

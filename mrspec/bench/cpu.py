@@ -10,6 +10,10 @@ load changes the figures only through caches and memory bandwidth:
 
 - ``counter``: the hand-written ``collections.Counter`` over every file in one process
   (what ``counter-2proc`` of ``python -m mrspec.bench`` spreads over two);
+- ``mapper-only`` and ``mapper+Counter``: the floor of any engine that calls the
+  per-record mapper: its pairs iterated (``deque(chain.from_iterable(map(mapper, f)),
+  0)``), then the same with their keys counted in C (``Counter(map(itemgetter(0),
+  ...))``), lines read as ``counter`` reads them, no checks, sort, shuffle or output;
 - ``engine-record+combiner``, ``engine-record+builtin``, ``engine-task``: the engine's
   map tasks, then its reduce tasks, each in its own process as the local engine runs
   them (``mrspec.runtime`` with the local engine's settings: uncompressed shuffle, map
@@ -17,13 +21,17 @@ load changes the figures only through caches and memory bandwidth:
 
 With two workers or processes each, a row's wall time on a quiet machine is about half
 its CPU seconds, so the CPU ratio to ``counter`` estimates the target's ratio to
-``counter-2proc`` without the load's noise. Every row's counts are checked.
+``counter-2proc`` without the load's noise (it overstates it: ``counter-2proc`` also
+pays for pickling and merging its processes' counts in the parent, serially). Every
+row's counts are checked; ``--only`` picks rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import importlib
 import os
 import shutil
 import statistics
@@ -32,6 +40,8 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +55,7 @@ from mrspec.bench import (
 )
 from mrspec.units import format_size, parse_size
 
+FLOORS = ("mapper-only", "mapper+Counter")
 FORMS = {
     "engine-record+combiner": "record",
     "engine-record+builtin": "builtin",
@@ -67,6 +78,22 @@ def forked_cpu(fn: Callable[[], Any]) -> float:
     if status != 0:
         raise SystemExit(f"a benchmark process failed (wait status {status})")
     return usage.ru_utime + usage.ru_stime
+
+
+def mapper_floor(
+    files: list[Path], mapper: Callable[[str], Any], count: bool
+) -> dict[str, int] | None:
+    """The per-record mapper over every line, its pairs consumed in C: iterated only, or
+    their keys counted (``count``: the word counts, returned)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for path in files:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            pairs = chain.from_iterable(map(mapper, f))
+            if count:
+                counts.update(map(itemgetter(0), pairs))
+            else:
+                collections.deque(pairs, 0)
+    return dict(counts) if count else None
 
 
 def engine_cpu(spec: Any, work: Path) -> tuple[float, float]:
@@ -124,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="rounds; the least CPU of each row is shown"
     )
     parser.add_argument("--partitions", type=int, default=2, help="reduce partitions (default 2)")
+    parser.add_argument(
+        "--only", help="comma-separated rows besides counter (default: all): "
+        + ", ".join((*FLOORS, *FORMS))
+    )
     args = parser.parse_args(argv)
     source = Path(args.corpus) if args.corpus else None
     if source is None and not args.generate and Path(LINUX_DOC).is_dir():
@@ -154,30 +185,37 @@ def _rounds(
 ) -> None:
     least: dict[str, float] = {}
     phases: dict[str, tuple[float, float]] = {}
-    ratios: dict[str, list[float]] = {name: [] for name in FORMS}
+    only = set(args.only.split(",")) if args.only else {*FLOORS, *FORMS}
+    ratios: dict[str, list[float]] = {name: [] for name in (*FLOORS, *FORMS) if name in only}
     reference = counter_processes(files, 1)
+    mapper = importlib.import_module("benchjob").mapper
+    if "mapper+Counter" in only and mapper_floor(files, mapper, True) != reference:
+        raise SystemExit("mapper+Counter: the counts differ from the Counter's")
     for round_ in range(1, args.repeat + 1):
         base = forked_cpu(lambda: counter_processes(files, 1))
         least["counter"] = min(least.get("counter", base), base)
         print(f"round {round_}: counter {base:.2f} CPU s (load {_load()})", flush=True)
-        for name, form in FORMS.items():
-            spec = bench_spec(
-                files,
-                code_dir,
-                work / "out",
-                form=form,
-                partitions=args.partitions,
-                bin_size=bin_size,
-            )
-            maps, reduces = engine_cpu(spec, work / "run")
-            if read_counts(work / "out" / form) != reference:
-                raise SystemExit(f"{name}: the counts differ from the Counter's")
-            cpu = maps + reduces
+        for name in ratios:
+            if name in FLOORS:
+                count = name == "mapper+Counter"
+                cpu = forked_cpu(lambda count=count: mapper_floor(files, mapper, count))  # type: ignore[misc]
+                split = ""
+            else:
+                spec = bench_spec(
+                    files, code_dir, work / "out", form=FORMS[name],
+                    partitions=args.partitions, bin_size=bin_size,
+                )  # fmt: skip
+                maps, reduces = engine_cpu(spec, work / "run")
+                if read_counts(work / "out" / FORMS[name]) != reference:
+                    raise SystemExit(f"{name}: the counts differ from the Counter's")
+                cpu = maps + reduces
+                split = f" ({maps:.2f} map + {reduces:.2f} reduce)"
             ratios[name].append(cpu / base)
             if cpu < least.get(name, float("inf")):
-                least[name], phases[name] = cpu, (maps, reduces)
-            print(f"  {name:<24} {cpu:7.2f} CPU s ({maps:.2f} map + {reduces:.2f} reduce), "
-                  f"{cpu / base:.2f}x counter", flush=True)  # fmt: skip
+                least[name] = cpu
+                if split:
+                    phases[name] = (maps, reduces)
+            print(f"  {name:<24} {cpu:7.2f} CPU s{split}, {cpu / base:.2f}x counter", flush=True)
     print(f"\nleast of {args.repeat} round(s); load average at the end {_load()}")
     print(f"{'row':<24} {'CPU s':>7} {'x counter':>10} {'median of rounds':>17}")
     for name, cpu in least.items():

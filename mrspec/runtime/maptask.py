@@ -29,7 +29,11 @@ from mrspec.storage import storage_for
 
 _OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # mrspec/
 TASK_FORM_CHECK_PAIRS = 65_536  # task-level form: memory check every this many pairs
-RECORD_CHUNK = 256  # record form: records mapped per C-level batch (see _map_block)
+# record form: records mapped per C-level batch (see _map_block). 128 rather than 256:
+# a batch's pairs (~1,300 for 10-word lines) then stay in the core's cache between the
+# mapper and the buffer's passes; 4-5% less CPU per map task on word count (both forms
+# of combiner, best of 5 in alternation), and 1,024 was 10-30% slower.
+RECORD_CHUNK = 128
 
 
 def describe(exc: BaseException, fn: Callable[..., Any] | None = None) -> str:

@@ -117,7 +117,9 @@ def run_reduce_task(
         outputs: Iterator[Any]
         if reducer is None:
             assert agg is not None
-            outputs = totals(merge_blocks(runs), agg, name, track)
+            # values a built-in combiner of the same kind let into the shuffle are checked
+            checked = builtins.aggregator(config.combiner_entrypoint) is agg
+            outputs = totals(merge_blocks(runs), agg, name, track, checked)
         else:
             outputs = _outputs(reducer, chain.from_iterable(merge_blocks(runs)), name, track)
         with storage_for(uri).open_write(uri) as out:
