@@ -32,10 +32,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from contextlib import suppress
 from dataclasses import replace
 
-from mrspec.aws import context
+from mrspec.aws import context, keep, resume
 from mrspec.aws.finish import (
     after_failure,
     collect,
@@ -56,7 +57,15 @@ from mrspec.aws.launch import (
     start_execution,
     upload_manifests,
 )
-from mrspec.aws.run import AwsRun, AwsRunOptions, best_effort, timed, with_locations
+from mrspec.aws.run import (
+    AwsRun,
+    AwsRunOptions,
+    best_effort,
+    provisioner_of,
+    say,
+    timed,
+    with_locations,
+)
 from mrspec.aws.state import StateStore, new_run_id, state_dir
 from mrspec.errors import ExitCode, MrspecError
 from mrspec.spec.model import JobSpec
@@ -67,8 +76,10 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
     raises a ``MrspecError``."""
     from mrspec.aws.lower import refuse_steps
 
-    refuse_steps(spec)  # before any check that needs AWS: a job with steps runs --local only
     options = options or AwsRunOptions()
+    if options.resume:
+        return resume_on_aws(spec, options)
+    refuse_steps(spec)  # before any check that needs AWS: a job with steps runs --local only
     spec = with_locations(spec, options)
     run = AwsRun(
         spec=spec,
@@ -91,6 +102,57 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
             start_execution(run)
         except BaseException as exc:  # nothing runs yet: a hangup tears down too
             return conclude(run, exc)
+        if options.detach:
+            return detach(run, "--detach")
+        return follow_and_conclude(run)
+
+
+def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
+    """Go on from the failed run ``options.resume`` kept by ``--keep-failed``: plan again
+    and check, update the functions' code, run only the unfinished tasks (``aws.resume``)."""
+    from mrspec.aws.provisioner import StackOutputs
+
+    assert options.resume is not None
+    store = StateStore(state_dir(options.state_dir))
+    record = resume.kept_record(store, spec, options.resume)
+    kept, data = resume.kept_plan(store, record)
+    spec = resume.with_kept_locations(spec, data, options.input_prefixes)
+    options = replace(
+        options,
+        overwrite=bool(data.get("overwrite")),
+        emulator=bool(data.get("emulator")),
+        provisioner=record.provisioner,
+        input_prefixes=(),
+        output_prefix=None,
+    )
+    run = AwsRun(spec=spec, options=options, store=store, run_id=record.run_id)
+    with terminate_like_ctrl_c(options.handle_signals), hangup_raises(options.handle_signals):
+        with timed(run, "preflight"):
+            check_preflight(run)
+        with timed(run, "plan"):
+            make_plan(run)
+        assert run.plan is not None
+        resume.check_plan(record, kept, run.plan)
+        guard_budget(run)
+        with timed(run, "compile"):
+            compile_stack(run)
+        run.record = store.save(replace(record, status="running"))
+        try:
+            run.provisioner = provisioner_of(run)
+            assert run.package is not None
+            say(run, f"updating stack {record.stack} with the job's current code ...")
+            with timed(run, "deploy"):
+                outputs: StackOutputs = run.provisioner.up(run.model, run.package)
+            run.outputs = outputs
+            run.resumed = resume.tasks_to_run(run)
+            upload_manifests(run, only=run.resumed)
+            start_execution(run, name=f"run-{run.run_id}-resume-{int(time.time())}")
+        except BaseException as exc:  # nothing ran: the kept run stays as it was
+            error = resume.not_started(run, record, exc)
+            if isinstance(exc, Exception):
+                raise error from exc
+            raise
+        say(run, "resuming: " + ", ".join(f"{len(v)} {k}" for k, v in run.resumed.items()))
         if options.detach:
             return detach(run, "--detach")
         return follow_and_conclude(run)
@@ -133,10 +195,14 @@ def conclude(run: AwsRun, failure: BaseException | None) -> int:
     """Stop what must stop, save the logs, tear down, print the summary; re-raise."""
     with shielded():  # a second Ctrl-C must not skip what follows
         if failure is not None:
+            run.kept_for_resume = keep.keeps(run, failure)
             after_failure(run, failure)
         best_effort("save the task logs", lambda: save_task_logs(run))
         with timed(run, "teardown"):
             teardown_error = tear_down(run, failure)
+        if run.kept_for_resume and isinstance(failure, MrspecError):
+            note = keep.resume_hint(run, destroy_command(run))
+            failure.hint = f"{failure.hint}; {note}" if failure.hint else note
         best_effort("print the run summary", lambda: report(run, failure))
     if teardown_error is not None:
         raise teardown_error from failure

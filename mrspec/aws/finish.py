@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import botocore.exceptions
 
-from mrspec.aws import runlogs
+from mrspec.aws import keep, runlogs
 from mrspec.aws.readback import (
     actual_cost,
     failure_records,
@@ -111,6 +111,9 @@ def remove_partial_output(run: AwsRun) -> None:
     if run.last is not None and run.last.succeeded:
         return  # committed: the output is the user's now, whatever failed afterwards
     try:
+        if run.kept_for_resume:  # the finished tasks' work stays for the resume
+            keep.remove_uncommitted(run)
+            return
         token = run.replacing.token if run.replacing else ""
         config = replace(TaskConfig.from_spec(run.spec), part_token=token)
         cleanup(config, work_prefix=run.model.layout.work_uri, remove_output=True)
@@ -163,6 +166,9 @@ def tear_down(run: AwsRun, failure: BaseException | None) -> TeardownError | Non
     if run.provisioner is None:  # recorded, but creation never started
         run.store.delete(run.record.stack)
         return None
+    if run.kept_for_resume:
+        keep.mark_resumable(run)
+        return None
     if run.options.keep:
         run.teardown = "kept"
         run.record = run.store.save(replace(run.record, status="kept"))
@@ -206,6 +212,9 @@ def report(run: AwsRun, failure: BaseException | None) -> None:
             phase_s=dict(run.phase_s),
             teardown=run.teardown,
             destroy_command=destroy_command(run) if run.record else "",
+            resume_command=run.record.resume_command if run.kept_for_resume and run.record else "",
+            kept_usd_per_day=run.kept_usd_per_day,
+            resumed=dict(run.resumed),
             estimate_usd=run.estimate_usd,
             actual_usd=run.actual_usd,
             outcome=outcome_of(failure),

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mrspec.aws import context, preflight
 from mrspec.aws.provision import check_pulumi_cli
 from mrspec.aws.run import AwsRun, build_package, provisioner_of, say
 from mrspec.aws.state import RunRecord
 from mrspec.plan import items
+from mrspec.plan.model import MapTask, MergeTask, ReduceTask
 from mrspec.runtime.committer import prepare_output
 from mrspec.runtime.config import TaskConfig
 from mrspec.storage.s3 import S3Storage, expect_bucket_owner
+
+T = TypeVar("T", MapTask, MergeTask, ReduceTask)
 
 
 def check_preflight(run: AwsRun) -> None:
@@ -74,6 +78,8 @@ def guard_budget(run: AwsRun) -> None:
         spec_path=str(run.spec.source or ""),
     )
     run.estimate_usd = estimated.total_usd
+    if estimated.kept_failed is not None:
+        run.kept_usd_per_day = estimated.kept_failed.usd_per_day
     check_budget(run.spec, estimated)
     checks = estimated.limits
     if run.account_concurrency is None:
@@ -131,23 +137,38 @@ def deploy(run: AwsRun) -> None:
     run.record = run.store.save(replace(run.record, status="running"))
 
 
-def upload_manifests(run: AwsRun) -> None:
+def upload_manifests(run: AwsRun, only: Mapping[str, Collection[int]] | None = None) -> None:
+    """Each phase's item manifest; ``only`` (a resume's, by phase) keeps the tasks to run."""
     assert run.plan is not None and run.outputs is not None
     layout, plan = run.model.layout, run.plan
+
+    def chosen(phase: str, tasks: Sequence[T]) -> list[T]:
+        if only is None:
+            return list(tasks)
+        ids = set(only.get(phase, ()))
+        return [t for t in tasks if _task_id(t) in ids]
+
     s3 = run.session.client("s3")
+    map_tasks = chosen("map", plan.map_tasks)
     # Shards first: the manifest that references them is what the state machine reads.
-    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(plan.map_tasks)]
-    uploads.append((layout.map_manifest_key, items.map_manifest(plan.map_tasks)))
+    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(map_tasks)]
+    uploads.append((layout.map_manifest_key, items.map_manifest(map_tasks)))
     for level, key in zip(plan.merge_levels, layout.merge_manifest_keys, strict=True):
-        uploads.append((key, items.encode([t.to_json() for t in level.tasks])))
-    reduce_items = [t.to_json() for t in plan.reduce_tasks]
+        uploads.append((key, items.encode([t.to_json() for t in chosen(level.phase, level.tasks)])))
+    reduce_items = [t.to_json() for t in chosen("reduce", plan.reduce_tasks)]
     if layout.reduce_manifest_key:
         uploads.append((layout.reduce_manifest_key, items.encode(reduce_items)))
     for key, body in uploads:
         s3.put_object(Bucket=layout.bucket, Key=key, Body=body)
 
 
-def start_execution(run: AwsRun) -> None:
+def _task_id(task: MapTask | MergeTask | ReduceTask) -> int:
+    return task.partition if isinstance(task, ReduceTask) else task.task_id
+
+
+def start_execution(run: AwsRun, name: str = "") -> None:
+    """Start the execution (``name``: default ``run-<run id>``; a resume's is new, as
+    execution names are unique per state machine)."""
     import json
 
     assert run.outputs is not None and run.record is not None
@@ -160,7 +181,7 @@ def start_execution(run: AwsRun) -> None:
     run.execution_started = time.time()
     started = sfn.start_execution(
         stateMachineArn=run.outputs.state_machine_arn,
-        name=f"run-{run.run_id}",
+        name=name or f"run-{run.run_id}",
         input=json.dumps(execution_input(run)),
     )
     run.execution_arn = str(started["executionArn"])

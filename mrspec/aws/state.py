@@ -32,7 +32,15 @@ STATE_DIR_ENV = "MRSPEC_STATE_DIR"
 DEFAULT_STATE_DIR = Path("~/.mrspec/state")
 
 RunStatus = Literal[
-    "deploying", "running", "detached", "succeeded", "failed", "interrupted", "kept", "destroying"
+    "deploying",
+    "running",
+    "detached",
+    "succeeded",
+    "failed",
+    "interrupted",
+    "kept",
+    "resumable",  # failed, kept with its finished tasks' outputs for `apply --resume`
+    "destroying",
 ]
 
 
@@ -75,10 +83,20 @@ class RunRecord:
     execution_arn: str = ""
     resources: tuple[Resource, ...] = ()
     updated_at: float = field(default=0.0)
+    # a failed run kept for `apply --resume` (status "resumable"): until when (unix
+    # seconds; `mrspec runs` flags it after, `mrspec destroy --expired` removes it) and
+    # the command that resumes it
+    expires_at: float = 0.0
+    resume_command: str = ""
 
     @property
     def age_s(self) -> float:
         return max(0.0, time.time() - self.created_at)
+
+    @property
+    def expired(self) -> bool:
+        """A kept failed run past its ``--keep-failed`` time."""
+        return self.status == "resumable" and 0 < self.expires_at <= time.time()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
