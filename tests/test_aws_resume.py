@@ -237,3 +237,25 @@ def test_a_resume_over_a_changed_input_is_refused_and_destroy_removes_the_kept_r
     assert _mrspec(["destroy", "resumable", "--run", "rs1", "--state-dir", state]) == 0
     assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
     assert list(StateStore(tmp_path / "state").runs()) == []
+
+
+def test_keep_failed_reaches_the_driver_and_is_bounded_by_the_lifecycle_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mrspec.aws.driver as driver
+
+    seen: list[Any] = []
+    monkeypatch.setattr(driver, "run_on_aws", lambda spec, options: seen.append(options) or 0)
+    job = _job(tmp_path, map_fails=True)
+    base = ["apply", str(job), "--input", "s3://in-bucket/x/", "--output", "s3://out-bucket/y/"]
+
+    assert _mrspec(base) == 0
+    assert _mrspec([*base, "--keep-failed", "0"]) == 0
+    assert _mrspec([*base, "--keep-failed", "7d", "--resume", "abc"]) == 0
+
+    assert [(o.keep_failed_s, o.resume) for o in seen] == [
+        (24 * 3600, None), (0, None), (7 * 86400, "abc")
+    ]
+    assert _mrspec([*base, "--keep-failed", "8d"]) == ExitCode.INVALID
+    assert "longer than 7d" in capsys.readouterr().err
+    assert len(seen) == 3  # refused before running anything
