@@ -177,6 +177,7 @@ def test_a_resume_after_a_failed_map_task_runs_only_what_did_not_finish(
 
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == "succeeded" and summary["teardown"] == "destroyed"
+    assert [p["phase"] for p in summary["phases"]] == ["map", "merge-1", "merge-2", "reduce"]
     ran = _tasks(emulated_aws, before)
     assert set(ran.values()) == {1}  # each task once
     # every map task that had not finished, and only those; the later phases whole
@@ -232,6 +233,8 @@ def test_a_resume_over_a_changed_input_is_refused_and_destroy_removes_the_kept_r
     assert refused.value.exit_code == ExitCode.REFUSED
     assert "cannot resume run rs1" in str(refused.value) and ": the input " in str(refused.value)
     assert StateStore(tmp_path / "state").find("rs1").status == "resumable"  # still kept
+    assert _mrspec(["attach", "--run", "rs1", "--state-dir", state]) == ExitCode.INVALID
+    assert "kept for a resume" in capsys.readouterr().err
     assert _mrspec(["destroy", "--expired", "--state-dir", state]) == 0  # not expired yet
     assert StateStore(tmp_path / "state").find("rs1") is not None
     assert _mrspec(["destroy", "resumable", "--run", "rs1", "--state-dir", state]) == 0

@@ -12,8 +12,10 @@ The pipeline, in order (``run_on_aws``)::
 by another process: ``mrspec.aws.context`` restores what that process had.
 
 Teardown runs in every case (success, failed task, exception, Ctrl-C, SIGTERM) unless
-``--keep`` or the run detaches: ``--detach``, a lost terminal (SIGHUP) once the execution
-has started, or Ctrl-C while attached without ``--stop``. The run is recorded in mrspec's
+``--keep``, the run detaches (``--detach``, a lost terminal (SIGHUP) once the execution
+has started, or Ctrl-C while attached without ``--stop``) or a failed job is kept for
+``apply --resume`` (``--keep-failed``, ``mrspec.aws.keep``; ``resume_on_aws`` goes on
+from it with ``mrspec.aws.resume``). The run is recorded in mrspec's
 state directory *before* anything is created, so a teardown that cannot finish leaves an
 exact ``mrspec destroy`` command behind. The user's output prefix is never part of the
 stack: teardown cannot touch results. Before teardown the task logs (failed tasks whole, a
@@ -168,6 +170,12 @@ def attach_run(run_id: str, options: AwsRunOptions) -> int:
             f"no run {run_id!r} in {store.root}: it finished and was torn down, or never ran",
             hint=f"`mrspec runs` lists the live ones; `mrspec logs --run {run_id}` prints "
             "what a finished run saved",
+        )
+    if record.status == "resumable":  # its execution ended: there is nothing to follow
+        raise MrspecError(
+            f"run {run_id} of job {record.job} failed and is kept for a resume",
+            hint=f"fix the cause, then `{record.resume_command}`; or remove it with "
+            f"`mrspec destroy {record.spec_path or record.job} --run {run_id}`",
         )
     run = context.restore(record, store, options)
     run.record = store.save(replace(record, status="running"))

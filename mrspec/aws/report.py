@@ -75,6 +75,10 @@ class RunReport:
         }
 
 
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 else f"${value:.6f}"
+
+
 def _console(console: Any, stderr: bool) -> Any:
     if console is not None:
         return console
@@ -144,7 +148,7 @@ def render_report(report: RunReport, console: Any = None, json_output: bool = Fa
     if report.kept_usd_per_day is not None and report.outcome != "succeeded":
         table.add_row(
             "keeping it costs",
-            f"about ${report.kept_usd_per_day:.4f}/day (the working bucket's storage; "
+            f"about {_usd(report.kept_usd_per_day)}/day (the working bucket's storage; "
             "--keep-failed 0 tears a failed run down)",
         )
     if report.teardown != "destroyed" and report.destroy_command and report.teardown != "not needed":

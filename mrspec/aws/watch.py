@@ -2,8 +2,8 @@
 
 ``follow`` polls ``DescribeExecution`` and ``ListMapRuns`` / ``DescribeMapRun`` with a
 growing interval (reset whenever something changes) until the execution ends, calling
-``on_progress`` with a :class:`Snapshot` each time. Map Runs are listed in start order:
-the first is the map phase, the second the reduce phase.
+``on_progress`` with a :class:`Snapshot` each time. Map Runs are listed in start order
+and named by the Map state's label in their ARN (``map``, ``merge-1``, ..., ``reduce``).
 
 A Distributed Map whose children fail does not always fail its execution (moto never does;
 AWS does only beyond the tolerated failures), so the verdict here also requires every
@@ -13,6 +13,7 @@ Map Run's ``failed``, ``timedOut`` and ``aborted`` item counts to be zero.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,19 @@ class Backoff:
 PHASE_NAMES: Sequence[str] = ("map", "reduce")
 
 
+def map_run_phase(map_run_arn: str, index: int) -> str:
+    """A Map Run's phase, from the Map state's ``Label`` in its ARN
+    (``...:mapRun:<state machine>/<label>:<id>``; ``mrspec.aws.asl`` labels a phase by its
+    name without the dash: ``map``, ``merge1``, ``reduce``), else by start order."""
+    label = map_run_arn.partition(":mapRun:")[2].partition("/")[2].partition(":")[0]
+    merge = re.fullmatch(r"merge([1-9][0-9]*)", label)
+    if merge:
+        return f"merge-{merge.group(1)}"
+    if label in PHASE_NAMES:
+        return label
+    return PHASE_NAMES[index] if index < len(PHASE_NAMES) else f"phase{index + 1}"
+
+
 def snapshot(sfn: Any, execution_arn: str, started: float) -> Snapshot:
     described = sfn.describe_execution(executionArn=execution_arn)
     runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
@@ -111,7 +125,7 @@ def snapshot(sfn: Any, execution_arn: str, started: float) -> Snapshot:
         counts = detail.get("itemCounts", {})
         phases.append(
             PhaseCounts(
-                phase=PHASE_NAMES[index] if index < len(PHASE_NAMES) else f"phase{index + 1}",
+                phase=map_run_phase(run["mapRunArn"], index),
                 total=int(counts.get("total", 0)),
                 pending=int(counts.get("pending", 0)),
                 running=int(counts.get("running", 0)),

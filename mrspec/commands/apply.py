@@ -148,7 +148,8 @@ def command(
       mrspec apply job.yaml --resume lq2x8a1b2c  # after a failed AWS run (see mrspec runs)
 
     On AWS a lost terminal (SIGHUP) once the job has started detaches too: the job goes
-    on and `mrspec runs` says how to attach.
+    on and `mrspec runs` says how to attach. A failed job is kept for --keep-failed and
+    its error prints the `--resume` command.
     """
     from mrspec.spec.loader import load_spec
     from mrspec.spec.params import with_overrides
