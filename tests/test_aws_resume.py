@@ -188,15 +188,25 @@ def test_a_resume_after_a_failed_map_task_runs_only_what_did_not_finish(
     assert list(StateStore(tmp_path / "state").runs()) == []
 
 
-@pytest.mark.slow  # two emulated runs
+@pytest.mark.slow  # three emulated runs
 def test_a_resume_after_a_failed_reducer_runs_only_the_reduce_phase(
     emulated_aws: EmulatedAws, tmp_path: Path, small_fan_in: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    spec, options, before = _fail_then_fix(emulated_aws, tmp_path, capsys, map_fails=False)
+    spec, options, _ = _fail_then_fix(emulated_aws, tmp_path, capsys, map_fails=False)
     partitions = spec.reduce.partitions
+    store = StateStore(tmp_path / "state")
+    kept_until = store.find("rs1").expires_at
+    # a resume that fails again (the fix was not right) is kept again, for a new period
+    _code(spec.source.parent, broken=True, map_fails=False)
+    with pytest.raises(JobFailedError, match="the reducer broke on boom"):
+        run_on_aws(load_spec(spec.source), options)
+    assert json.loads(capsys.readouterr().out)["teardown"].startswith("kept")
+    assert store.find("rs1").status == "resumable" and store.find("rs1").expires_at > kept_until
+    _code(spec.source.parent, broken=False, map_fails=False)
+    before = _settled(emulated_aws)
 
-    assert run_on_aws(spec, options) == 0
+    assert run_on_aws(load_spec(spec.source), options) == 0
 
     assert json.loads(capsys.readouterr().out)["outcome"] == "succeeded"
     ran = _tasks(emulated_aws, before)
