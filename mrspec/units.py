@@ -32,7 +32,6 @@ _DURATION_UNITS: dict[str, int] = {
     "m": 60,
     "min": 60,
     "h": 3600,
-    "d": 86400,
 }
 _NUMBER_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
@@ -71,7 +70,7 @@ def parse_duration(value: int | str) -> int:
     if match is None or unit not in _DURATION_UNITS:
         raise ValueError(
             f"{value!r} is not a duration; write seconds (90) or a number with a unit "
-            "(90s, 5m, 1h, 1d)"
+            "(90s, 5m, 1h)"
         )
     return int(float(match.group(1)) * _DURATION_UNITS[unit])
 

@@ -1,6 +1,7 @@
 """The stages of an AWS run from a started execution on: follow it, collect the output
 manifest and the actual cost, and in every case stop what must stop, read the failures,
-save the task logs, tear down, print the summary.
+save the task logs, tear down (or keep a failed run for a resume: ``mrspec.aws.keep``),
+print the summary.
 
 Nothing is imported lazily here once an execution runs (the emulated-AWS tests run the
 Lambda handlers in this process, see tests/aws_emulation.py).

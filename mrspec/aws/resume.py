@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from typing import Any
 
 from mrspec.aws.keep import when
 from mrspec.aws.run import AwsRun
@@ -81,16 +82,16 @@ def kept_record(store: StateStore, spec: JobSpec, run_id: str) -> RunRecord:
     return record
 
 
-def kept_plan(store: StateStore, record: RunRecord) -> tuple[JobPlan, dict[str, object]]:
+def kept_plan(store: StateStore, record: RunRecord) -> tuple[JobPlan, dict[str, Any]]:
     data = store.load_context(record.stack)
     assert data is not None  # kept_record checked it
     return plan_from_document(data["plan"]), data
 
 
-def with_kept_locations(spec: JobSpec, data: dict[str, object], inputs: tuple[str, ...]) -> JobSpec:
+def with_kept_locations(spec: JobSpec, data: dict[str, Any], inputs: tuple[str, ...]) -> JobSpec:
     """The spec over the kept run's input and output (``--input`` given again replaces
     the input; a different one is refused by the plan's digests)."""
-    kept_inputs = tuple(str(p) for p in data["input_prefixes"])  # type: ignore[attr-defined]
+    kept_inputs = tuple(str(p) for p in data["input_prefixes"])
     spec = replace(spec, input=replace(spec.input, prefixes=inputs or kept_inputs))
     return replace(spec, output=replace(spec.output, prefix=str(data["output_prefix"])))
 

@@ -10,7 +10,8 @@ Layout of the state directory (``$MRSPEC_STATE_DIR``, default ``~/.mrspec/state`
 
 A run record is written *before* anything is created on AWS and deleted only after the
 stack is destroyed and removed, so an interrupted run is always listed by ``mrspec runs``
-and removable by ``mrspec destroy``. Records carry the resource names, so the boto3
+and removable by ``mrspec destroy``. A failed run kept for a resume (``--keep-failed``,
+``mrspec.aws.keep``) is ``resumable`` until ``expires_at``, with its resume command. Records carry the resource names, so the boto3
 provisioner can delete them without any other state. Saved logs outlive the record: they
 are what is left to read after a run's stack is gone.
 """
