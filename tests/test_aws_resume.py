@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,6 @@ def _fail_then_fix(
     # nothing uncommitted in the output
     assert not [k for k in s3_output(aws, f"s3://{OUT_BUCKET}/resumable/out/") if k]
     _code(spec.source.parent, broken=False, map_fails=map_fails)
-    from dataclasses import replace
-
     return load_spec(spec.source), replace(options, resume="rs1", run_id=None), _settled(aws)
 
 
@@ -224,7 +223,7 @@ def _mrspec(args: list[str]) -> int:
 
 
 @pytest.mark.slow  # one emulated run
-def test_a_resume_over_a_changed_input_is_refused_and_destroy_removes_the_kept_run(
+def test_a_resume_over_a_changed_input_is_refused_and_an_expired_kept_run_is_destroyed(
     emulated_aws: EmulatedAws, tmp_path: Path, small_fan_in: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -245,11 +244,22 @@ def test_a_resume_over_a_changed_input_is_refused_and_destroy_removes_the_kept_r
     assert StateStore(tmp_path / "state").find("rs1").status == "resumable"  # still kept
     assert _mrspec(["attach", "--run", "rs1", "--state-dir", state]) == ExitCode.INVALID
     assert "kept for a resume" in capsys.readouterr().err
+    store = StateStore(tmp_path / "state")
     assert _mrspec(["destroy", "--expired", "--state-dir", state]) == 0  # not expired yet
-    assert StateStore(tmp_path / "state").find("rs1") is not None
-    assert _mrspec(["destroy", "resumable", "--run", "rs1", "--state-dir", state]) == 0
+    capsys.readouterr()
+    record = store.find("rs1")
+    assert record is not None and not record.expired
+    store.save(replace(record, expires_at=time.time() - 1))  # its --keep-failed time passes
+    assert _mrspec(["runs", "--state-dir", state]) == 0
+    listed = capsys.readouterr().out
+    assert "EXPIRED" in listed and "mrspec destroy --expired" in listed
+    assert _mrspec(["runs", "--state-dir", state, "--json"]) == 0
+    assert [r["expired"] for r in json.loads(capsys.readouterr().out)["runs"]] == [True]
+
+    assert _mrspec(["destroy", "--expired", "--state-dir", state]) == 0
+
     assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
-    assert list(StateStore(tmp_path / "state").runs()) == []
+    assert list(store.runs()) == []
 
 
 def test_keep_failed_reaches_the_driver_and_is_bounded_by_the_lifecycle_rule(
