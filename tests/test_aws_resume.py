@@ -34,7 +34,7 @@ from test_emulated_jobs import (
 from mrspec.aws.driver import run_on_aws
 from mrspec.aws.state import StateStore
 from mrspec.cli import main
-from mrspec.errors import ExitCode, JobFailedError, RefusedError
+from mrspec.errors import ExitCode, JobFailedError, MrspecError, RefusedError
 from mrspec.plan.planner import plan_job
 from mrspec.runtime.dispatch import task_label
 from mrspec.spec.loader import load_spec
@@ -255,6 +255,11 @@ def test_a_resume_over_a_changed_input_is_refused_and_an_expired_kept_run_is_des
     assert "EXPIRED" in listed and "mrspec destroy --expired" in listed
     assert _mrspec(["runs", "--state-dir", state, "--json"]) == 0
     assert [r["expired"] for r in json.loads(capsys.readouterr().out)["runs"]] == [True]
+    # every apply says so until it is removed (this one is then refused: no such input)
+    with pytest.raises(MrspecError):
+        run_on_aws(spec, replace(options, resume=None, run_id="rs2",
+                                 input_prefixes=(f"s3://{IN_BUCKET}/nothing-here/",)))
+    assert "1 failed run(s) kept past their --keep-failed time (resumable rs1)" in capsys.readouterr().err
 
     assert _mrspec(["destroy", "--expired", "--state-dir", state]) == 0
 

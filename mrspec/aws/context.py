@@ -50,6 +50,7 @@ def document(run: AwsRun) -> dict[str, Any]:
         "functions": dict(run.outputs.functions),
         "log_groups": list(run.outputs.log_groups),
         "phase_s": {k: v for k, v in run.phase_s.items()},
+        "resumed": run.resumed,  # a resume's tasks, by phase (empty for a first run)
         "plan": plan_document(run.plan),
     }
 
@@ -90,6 +91,7 @@ def restore(record: RunRecord, store: StateStore, options: AwsRunOptions) -> Aws
         execution_started=float(data.get("execution_started") or record.created_at),
         phase_s={str(k): float(v) for k, v in (data.get("phase_s") or {}).items()},
     )
+    run.resumed = {str(k): [int(i) for i in v] for k, v in (data.get("resumed") or {}).items()}
     if data.get("replacing"):
         run.replacing = Replacement.from_json(data["replacing"])
     run.outputs = StackOutputs(

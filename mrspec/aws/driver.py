@@ -89,6 +89,7 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
         store=StateStore(state_dir(options.state_dir)),
         run_id=options.run_id or new_run_id(),
     )
+    warn_expired(run)
     with terminate_like_ctrl_c(options.handle_signals), hangup_raises(options.handle_signals):
         with timed(run, "preflight"):
             check_preflight(run)
@@ -107,6 +108,21 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
         if options.detach:
             return detach(run, "--detach")
         return follow_and_conclude(run)
+
+
+def warn_expired(run: AwsRun) -> None:
+    """Failed runs kept past their --keep-failed time go on costing storage (until the
+    working bucket's lifecycle rule): every apply says so until they are removed."""
+    try:
+        expired = [r for r in run.store.runs() if r.expired]
+    except MrspecError:
+        return  # an unreadable record: `mrspec runs` reports it
+    if expired:
+        ids = ", ".join(f"{r.job} {r.run_id}" for r in expired)
+        sys.stderr.write(  # on stderr even with --json: it is about other runs' cost
+            f"warning: {len(expired)} failed run(s) kept past their --keep-failed time "
+            f"({ids}); remove them with `mrspec destroy --expired`\n"
+        )
 
 
 def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
