@@ -301,3 +301,33 @@ def test_resuming_a_job_with_steps_on_aws_is_refused_with_the_reason(tmp_path: P
     assert "resuming a job with steps on AWS is not available yet" in str(refused.value)
     assert "--local" in str(refused.value)  # the way that works
     assert not (tmp_path / "state").exists()  # nothing looked up or recorded
+
+
+@pytest.mark.slow  # one emulated run
+def test_a_failed_run_that_cannot_be_prepared_for_a_resume_is_torn_down(
+    emulated_aws: EmulatedAws, tmp_path: Path, small_fan_in: None,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import mrspec.aws.keep as keep
+
+    def cannot(*args: Any) -> None:
+        raise OSError("the output's bucket refused the delete")
+
+    monkeypatch.setattr(keep, "discard", cannot)
+    spec = load_spec(_job(tmp_path, map_fails=True))
+    inputs = upload_input(emulated_aws, spec)
+    emulated_aws.client("s3").create_bucket(Bucket=OUT_BUCKET)
+    options = emulated_options(
+        tmp_path, input_prefixes=inputs, output_prefix=f"s3://{OUT_BUCKET}/resumable/out/",
+        run_id="rs3", keep_failed_s=3600,
+    )
+
+    with pytest.raises(JobFailedError) as failed:
+        run_on_aws(spec, options)
+
+    assert "--resume" not in str(failed.value)
+    # (the warning saying why goes to stderr, which moto's handler threads may hold)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["teardown"] == "destroyed" and summary["resume_command"] == ""
+    assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
+    assert list(StateStore(tmp_path / "state").runs()) == []

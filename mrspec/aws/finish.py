@@ -111,10 +111,17 @@ def remove_partial_output(run: AwsRun) -> None:
         return
     if run.last is not None and run.last.succeeded:
         return  # committed: the output is the user's now, whatever failed afterwards
-    try:
-        if run.kept_for_resume:  # the finished tasks' work stays for the resume
+    if run.kept_for_resume:  # the finished tasks' work stays for the resume
+        try:
             keep.remove_uncommitted(run)
             return
+        except Exception as exc:  # a part without its result gone: not safe to resume
+            sys.stderr.write(
+                f"warning: could not prepare the failed run for a resume ({exc}); it is "
+                "torn down instead\n"
+            )
+            run.kept_for_resume = False
+    try:
         token = run.replacing.token if run.replacing else ""
         config = replace(TaskConfig.from_spec(run.spec), part_token=token)
         cleanup(config, work_prefix=run.model.layout.work_uri, remove_output=True)

@@ -59,14 +59,16 @@ def remove_uncommitted(run: AwsRun) -> None:
     """This run's parts leave the output, and the results of the tasks that wrote them
     leave the working bucket; every other finished task's work stays for the resume."""
     assert run.plan is not None and run.model is not None
-    token = run.replacing.token if run.replacing else ""
-    config = replace(TaskConfig.from_spec(run.spec), part_token=token)
-    discard(config.output_prefix, token)
+    # the results first: a part left without its result only runs again; a result left
+    # without its part would be taken as done. A failure here tears the run down.
     phase = output_phase(run)
     count = len(run.plan.map_tasks) if phase == "map" else len(run.plan.reduce_tasks)
     uris = [result_uri(run.model.layout.work_uri, phase, i) for i in range(count)]
     if uris:
         storage_for(uris[0]).delete(uris)
+    token = run.replacing.token if run.replacing else ""
+    config = replace(TaskConfig.from_spec(run.spec), part_token=token)
+    discard(config.output_prefix, token)
 
 
 def resume_command(run: AwsRun) -> str:
