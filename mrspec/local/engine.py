@@ -199,10 +199,11 @@ def _after_failure(
         cleanup(config, work_prefix=work, remove_output=True)
         shutil.rmtree(kept.work_dir, ignore_errors=True)
         return
-    discard(config.output_prefix, config.part_token)
     last = plan.steps[-1]
     phase, count = ("map", len(last.map_tasks)) if last.map_only else ("reduce", len(last.reduce_tasks))
+    # the results before the parts: a result left without its part would be taken as done
     resume.drop_results(step_work_prefix(work, last.step), phase, count)
+    discard(config.output_prefix, config.part_token)
     command = resume.resume_command(str(spec.source or spec.name), kept.run_id, options.work_dir)
     note = f"fix the cause, then resume (only the tasks without a result run): {command}"
     exc.hint = f"{exc.hint}; {note}" if exc.hint else note
