@@ -154,6 +154,7 @@ def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
         guard_budget(run)
         with timed(run, "compile"):
             compile_stack(run)
+        resume.warn_in_flight(run, record)
         run.record = store.save(replace(record, status="running"))
         try:
             run.provisioner = provisioner_of(run)

@@ -31,6 +31,7 @@ redrive. docs/architecture.md has the full reasoning.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -129,6 +130,21 @@ def tasks_to_run(run: AwsRun) -> dict[str, list[int]]:
         _, todo[phase] = load_results(work, phase, counts[phase])
         rerun_all = bool(todo[phase])
     return todo
+
+
+def warn_in_flight(run: AwsRun, record: RunRecord) -> None:
+    """A task of the failed run that was running when its execution stopped goes on until
+    its Lambda timeout; failing then, it records its failure after this resume cleared
+    them, and the commit refuses the run (kept again: resume once more). Say so."""
+    assert run.model is not None
+    longest = max(f.timeout_s for f in run.model.functions)
+    since = time.time() - record.updated_at
+    if since < longest:
+        sys.stderr.write(
+            f"warning: run {record.run_id} failed {since:.0f} s ago; a task it started may "
+            f"run for up to {longest} s more and, if it fails, fail this resume's commit "
+            "(the run is then kept again: resume once more)\n"
+        )
 
 
 def not_started(run: AwsRun, record: RunRecord, failure: BaseException) -> MrspecError:
