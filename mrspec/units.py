@@ -2,7 +2,12 @@
 
 Bare integers are bytes for sizes and seconds for durations. Binary units (KiB, MiB,
 GiB, TiB) are powers of 1024, decimal units (KB, MB, GB, TB) powers of 1000; ``K``,
-``M``, ``G`` alone are accepted as the binary units, as in most tools.
+``M``, ``G`` alone and Kubernetes' ``Ki``, ``Mi``, ``Gi``, ``Ti`` are accepted as the binary
+units, as in most tools. Units are read in any case (``64mib``, ``5MIN``).
+
+The JSON Schema's patterns (``SIZE_PATTERN``, ``DURATION_PATTERN``, copied into
+``schema.json``) are built from the unit tables below, so an editor checking a spec against
+the schema accepts exactly what the parser accepts.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ _SIZE_UNITS: dict[str, int] = {
     "m": 1024**2,
     "g": 1024**3,
     "t": 1024**4,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+    "ti": 1024**4,
     "kib": 1024,
     "mib": 1024**2,
     "gib": 1024**3,
@@ -35,8 +44,19 @@ _DURATION_UNITS: dict[str, int] = {
 }
 _NUMBER_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
-SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]?|[bB])?\s*$"
-DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(s|sec|m|min|h)?\s*$"
+
+
+def _unit_pattern(units: dict[str, int]) -> str:
+    """A JSON Schema pattern for a number with one of ``units``, in any case. ECMA-262
+    patterns have no case-insensitive flag, so each letter becomes a class (``[mM]``);
+    longer units come first so an alternation never stops at a prefix."""
+    spellings = sorted((unit for unit in units if unit), key=lambda unit: (-len(unit), unit))
+    classes = ["".join(f"[{c}{c.upper()}]" for c in unit) for unit in spellings]
+    return r"^\s*\d+(\.\d+)?\s*(" + "|".join(classes) + r")?\s*$"
+
+
+SIZE_PATTERN = _unit_pattern(_SIZE_UNITS)
+DURATION_PATTERN = _unit_pattern(_DURATION_UNITS)
 
 
 def parse_size(value: int | str) -> int:

@@ -58,6 +58,21 @@ def test_every_shape_of_definition_passes(tmp_path: Path) -> None:
         path = tmp_path / f"{name}.asl.json"
         path.write_text(model.state_machine.definition_json())
         files.append(path)
+    # three steps in one state machine: a map-only step between two, and a merge level in
+    # the last step (its 40 map tasks pass the fan-in of a 128 MB reducer)
+    from test_local_steps import THREE, make
+
+    from mrspec.plan.planner import plan_job
+    from mrspec.spec.loader import load_spec
+
+    (tmp_path / "three").mkdir()
+    steps_spec = load_spec(make(tmp_path / "three", THREE))
+    plan = plan_job(steps_spec)
+    assert plan.steps[2].merge_levels
+    model = lower(steps_spec, plan, run_id="v1", account_id="123456789012", placeholders=True)
+    assert "Step2Merge1Phase" in model.state_machine.definition["States"]
+    files.append(tmp_path / "three-steps.asl.json")
+    files[-1].write_text(model.state_machine.definition_json())
     result = validate(*files)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -12,10 +12,9 @@ from click.testing import CliRunner
 
 from mrspec.commands.compile import command
 
-ALL_EXAMPLES = sorted((REPO / "specs").glob("*/job.yaml"))
-# jobs with steps run on the local engine only for now (mrspec.aws.lower.refuse_steps)
-STEPS_EXAMPLES = [p for p in ALL_EXAMPLES if "\nsteps:" in p.read_text()]
-EXAMPLES = [p for p in ALL_EXAMPLES if p not in STEPS_EXAMPLES]
+EXAMPLES = sorted((REPO / "specs").glob("*/job.yaml"))
+# jobs with steps compile to one stack too (one state machine running every step)
+STEPS_EXAMPLES = [p for p in EXAMPLES if "\nsteps:" in p.read_text()]
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -31,19 +30,59 @@ def test_committed_artifacts_match_every_example() -> None:
     assert code == 0, output
 
 
-@pytest.mark.parametrize("spec", STEPS_EXAMPLES, ids=lambda p: p.parent.name)
-def test_a_job_with_steps_is_refused_with_the_way_to_run_it(
-    spec: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from mrspec.cli import main
+def test_jobs_with_steps_are_among_the_committed_artifacts() -> None:
+    assert {p.parent.name for p in STEPS_EXAMPLES} == {"freqdist", "topwords"}
+    for spec in STEPS_EXAMPLES:
+        assert (REPO / "stacks" / spec.parent.name / "statemachine.asl.json").is_file()
 
-    for args in (["compile", str(spec)], ["plan", str(spec)], ["apply", str(spec)]):
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-        assert exited.value.code == 2, args
-        err = capsys.readouterr().err
-        assert "steps: this version of mrspec runs jobs with steps on this machine only" in err
-        assert "mrspec apply --local" in err and "Traceback" not in err
+
+@pytest.mark.parametrize("spec", STEPS_EXAMPLES, ids=lambda p: p.parent.name)
+def test_the_artifacts_of_a_job_with_steps_show_every_step(spec: Path) -> None:
+    """One state machine: each step's phases in order, then one commit; each step's own
+    functions (its entrypoints' sizes), manifests and payload step; IAM covering them."""
+    from mrspec.spec.loader import load_spec
+
+    job = load_spec(spec)
+    folder = REPO / "stacks" / job.name
+    stack = json.loads((folder / "stack.json").read_text())
+    definition = json.loads((folder / "statemachine.asl.json").read_text())
+    phases = [f"steps[{s}].{p}" for s, step in enumerate(job.steps)
+              for p in (["map"] if step.reduce is None else ["map", "reduce"])]
+    assert [p["name"] for p in stack["phases"]] == phases
+    # the parent runs the phases in that order, then the commit (with the last step)
+    state = definition["StartAt"]
+    order = []
+    while state != "Commit":
+        order.append(state)
+        state = definition["States"][state]["Next"]
+    assert order == [p["state_name"] for p in stack["phases"]]
+    last = len(job.steps) - 1
+    commit = definition["States"]["Commit"]["Parameters"]["Payload"]
+    assert commit["step"] == last and "End" in definition["States"]["Commit"]
+    functions = {r["logical_name"]: r for r in stack["resources"] if r["kind"] == "function"}
+    manifests = {r["step"]: r for r in stack["layout"]["steps"]}
+    for s, step in enumerate(job.steps):
+        suffix = "" if s == 0 else str(s)
+        assert functions[f"map{suffix}"]["memory_mb"] == step.map.memory_mb
+        assert functions[f"map{suffix}"]["timeout_s"] == step.map.timeout_s
+        child = definition["States"][f"Step{s}MapPhase"]
+        task = next(iter(child["ItemProcessor"]["States"].values()))
+        assert task["Parameters"]["Payload"]["step"] == s
+        assert task["Parameters"]["FunctionName"].endswith(f"-map{suffix}")
+        key = child["ItemReader"]["Parameters"]["Key"]
+        assert key == (stack["layout"]["map_manifest_key"] if s == 0
+                       else manifests[s]["map_manifest_key"])
+        if s:
+            assert key == f"runs/review/step-{s}/manifests/map.json"
+    # the workflow role invokes every step's functions and reads every step's manifests
+    states = json.loads((folder / "iam" / "states.json").read_text())
+    statements = {st["Sid"]: st for st in states["inline_policies"]["mrspec-workflow"]["Statement"]}
+    invoked = set(statements["InvokeJobFunctions"]["Resource"])
+    assert {f["arn"] for f in functions.values()} <= invoked
+    read = statements["ReadTaskManifests"]["Resource"]
+    keys = [k for r in (stack["layout"], *stack["layout"]["steps"])
+            for k in (r["map_manifest_key"], *r["merge_manifest_keys"], r["reduce_manifest_key"]) if k]
+    assert sorted(read) == sorted(f"arn:aws:s3:::mrspec-{job.name}-review/{k}" for k in keys)
 
 
 def test_compile_writes_the_artifact_files(tmp_path: Path) -> None:

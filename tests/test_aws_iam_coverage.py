@@ -179,3 +179,62 @@ def test_lambda_role_allows_every_request_of_a_run(
     assert not allowed(policy, "s3:DeleteObject", f"arn:aws:s3:::{OUT_BUCKET}/wc/part-00000", None)
     assert not allowed(policy, "s3:ListBucket", f"arn:aws:s3:::{work_bucket}", "runs/other/")
     assert not allowed(policy, "s3:GetObject", f"arn:aws:s3:::{work_bucket}/runs/r2/x", None)
+
+
+def test_lambda_role_allows_every_request_of_a_run_with_steps(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both steps of topwords through the handlers as the state machine calls them (each
+    payload with its step, each step's packaged config): the later step's reads of the
+    step before's parts, its shuffle under ``step-1/`` and the commit's reads of every
+    step's results all pass the one role, and its writes stay off the user's output."""
+    from mrspec.plan import items
+    from mrspec.spec.loader import load_spec
+    from mrspec.storage.s3 import S3Storage
+
+    for bucket in (IN_BUCKET, OUT_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    for i in range(2):
+        body = "\n".join(f"w{j % 13} w{(i * j) % 7} the end" for j in range(200)) + "\n"
+        s3.put_object(Bucket=IN_BUCKET, Key=f"texts/t{i}.txt", Body=body.encode())
+    spec = load_spec(REPO / "specs" / "topwords" / "job.yaml")
+    spec = dataclasses.replace(
+        spec, input=dataclasses.replace(spec.input, prefixes=(f"s3://{IN_BUCKET}/texts/",)),
+        output=dataclasses.replace(spec.output, prefix=f"s3://{OUT_BUCKET}/top/"))
+    plan = plan_job(spec)
+    model = lower(spec, plan, run_id="r2", account_id=ACCOUNT)
+    s3.create_bucket(Bucket=model.layout.bucket)
+    last = len(spec.steps) - 1
+    for step in range(last + 1):
+        config = dataclasses.replace(TaskConfig.from_spec(spec, step), code_path=str(spec.code.path))
+        if step == last:
+            config = dataclasses.replace(config, output_prefix=spec.output.prefix)
+        (tmp_path / handlers.config_file(step)).write_text(config.to_json())
+    monkeypatch.setenv(handlers.TASK_CONFIG_ENV, str(tmp_path / handlers.config_file(0)))
+    monkeypatch.setenv(handlers.SCRATCH_ENV, str(tmp_path))
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, dict(params)))
+
+    S3Storage.shared().client.meta.events.register("before-parameter-build.s3", record)
+    work = model.layout.work_uri
+    for step in plan.steps:
+        base = {"step": step.step, "work": work, "attempt": 0}
+        for task in step.map_tasks:
+            handlers.map_handler({"phase": "map", "task": items.map_item(task), **base})
+        for task in step.reduce_tasks:
+            handlers.reduce_handler({"phase": "reduce", "task": task.to_json(), **base})
+    shapes = [RunShape.of_step(step).to_json() for step in plan.steps]
+    summary = handlers.commit_handler({"action": "commit", "step": last, "work": work,
+                                       "started": 0,
+                                       "run": {"exchange": shapes[-1], "steps": shapes}})
+    assert summary["parts"] == 1
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=OUT_BUCKET)["Contents"]]
+    assert sorted(keys) == ["top/_SUCCESS", "top/part-00000"]  # no step's data in the output
+    assert any("/step-1/" in str(p.get("Key", "")) for _, p in calls)  # step 1's own keys
+
+    policy = model.role("lambda").policies[0].document.to_json()
+    denied = [(op, req) for op, params in calls for req in requests_of(op, params)
+              if not allowed(policy, *req)]
+    assert not denied, denied

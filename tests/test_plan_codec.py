@@ -42,3 +42,22 @@ def test_the_resume_digests_name_what_changed(tmp_path: Path) -> None:
         "task manifests",
     ]
     assert [k for k, v in resume_digests(moved).items() if base[k] != v] == ["input"]
+
+
+def test_a_plan_with_steps_survives_its_json_form(tmp_path: Path) -> None:
+    """``attach`` of a job with steps restores every step's tasks (a later merge level
+    included), and a one-step plan's document has no trace of steps."""
+    from test_local_steps import THREE, make
+
+    from mrspec.spec.loader import load_spec
+
+    plan = plan_job(load_spec(make(tmp_path, THREE)))
+    assert len(plan.steps) == 3 and plan.steps[2].merge_levels
+
+    again = plan_from_document(json.loads(json.dumps(plan_document(plan))))
+
+    assert again == plan and again.steps == plan.steps
+    assert plan_digest(again) == plan_digest(plan)
+    one_step = dataclasses.replace(plan, later_steps=())
+    assert "later_steps" not in plan_document(one_step)
+    assert plan_digest(one_step) != plan_digest(plan)

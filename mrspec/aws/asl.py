@@ -10,6 +10,12 @@ Shape of a run (the parent workflow is STANDARD)::
     MapPhase / ReducePhase fail -> Report<Phase>Failure (Lambda: raises the failed task's
       own error, so it becomes the execution's error and cause) -> <Phase>Failed (Fail)
 
+A job with steps is one parent too: each step's phases in order (``Step0MapPhase``,
+``Step0ReducePhase``, ``Step1MapPhase``, ``Step1Merge1Phase``, ...; phase names
+``steps[1].map`` as ``runtime.layout.step_phase`` gives them), then the one Commit. Its
+children's payloads and the commit's carry ``"step"`` (the handler loads that step's
+``TaskConfig``); a one-step job's payloads have none, so its definition is unchanged.
+
 Each child is one ``lambda:invoke`` Task with retriers, tried in order: AWS's recommended
 retrier for Lambda service errors and throttling; none for ``TaskFailedError`` (the
 runtime's "retrying will not help": bad-record limit, user code raising in task form);
@@ -64,12 +70,15 @@ COMMIT_STATE = "Commit"
 class PhaseInput:
     """What the definition needs to know about one Distributed Map phase."""
 
-    name: str  # "map" | "merge-<level>" | "reduce" (mrspec.runtime.layout.phase_name)
+    name: str  # "map" | "merge-<level>" | "reduce", "steps[<s>].map" ... with steps
     function_arn: str
     manifest_key: str
     results_prefix: str
     max_concurrency: int
     execution_type: ExecutionType
+    # a job with steps: the step its tasks belong to, sent to the handler (which loads
+    # that step's TaskConfig); None for a one-step job, whose payload has no "step"
+    step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class DefinitionInput:
     commit_function_arn: str
     max_attempts: int
     emulator: bool = False
+    commit_step: int | None = None  # a job with steps: its last step (the output's config)
 
 
 def task_retry_delays(max_attempts: int) -> list[float]:
@@ -130,40 +140,54 @@ def _invoke(function_arn: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 _MERGE = re.compile(r"^merge-([1-9][0-9]*)$")
+# a phase of a job with steps (mrspec.runtime.layout.step_phase): "steps[1].merge-2"
+_STEP_PHASE = re.compile(r"^steps\[([0-9]+)\]\.(.+)$")
+
+
+def _split(name: str) -> tuple[int | None, str]:
+    """(step, phase within it) of a phase name; step None in a one-step job."""
+    found = _STEP_PHASE.match(name)
+    return (int(found.group(1)), found.group(2)) if found else (None, name)
+
+
+def phase_step(name: str) -> int | None:
+    """The step of a phase of a job with steps (``steps[1].map`` -> 1); None otherwise."""
+    return _split(name)[0]
 
 
 def phase_kind(name: str) -> str:
     """The task kind of a phase: ``map``, ``merge`` or ``reduce``."""
-    if name in ("map", "reduce"):
-        return name
-    if _MERGE.match(name):
+    _, inner = _split(name)
+    if inner in ("map", "reduce"):
+        return inner
+    if _MERGE.match(inner):
         return "merge"
     raise ValueError(f"unknown phase kind {name!r}")
 
 
 def _title(name: str) -> str:
-    """``merge-2`` -> ``Merge2``: state names and Labels take no special characters."""
-    return "".join(part.capitalize() for part in name.split("-"))
+    """``merge-2`` -> ``Merge2``, ``steps[1].map`` -> ``Step1Map``: state names and
+    Labels take no special characters."""
+    step, inner = _split(name)
+    title = "".join(part.capitalize() for part in inner.split("-"))
+    return title if step is None else f"Step{step}{title}"
 
 
 def state_name(phase: str) -> str:
-    """The Map state of a phase: ``MapPhase``, ``MergePhase2``, ``ReducePhase``."""
+    """The Map state of a phase: ``MapPhase``, ``Merge2Phase``, ``ReducePhase``;
+    ``Step1MapPhase`` ... in a job with steps."""
     phase_kind(phase)
     return f"{_title(phase)}Phase"
 
 
 def _map_state(inp: DefinitionInput, phase: PhaseInput, next_state: str) -> dict[str, Any]:
     task_state = f"Run{_title(phase.name)}Task"
-    child_task = _invoke(
-        phase.function_arn,
-        {
-            "phase": phase_kind(phase.name),
-            "task.$": "$.task",
-            "run.$": "$.run",
-            "work": inp.work_uri,
-            "attempt.$": "$$.State.RetryCount",
-        },
-    )
+    payload: dict[str, Any] = {"phase": phase_kind(phase.name)}
+    if phase.step is not None:
+        payload["step"] = phase.step
+    payload.update({"task.$": "$.task", "run.$": "$.run", "work": inp.work_uri,
+                    "attempt.$": "$$.State.RetryCount"})
+    child_task = _invoke(phase.function_arn, payload)
     child_task["Retry"] = retriers(inp.max_attempts)
     child_task["End"] = True
     tolerated: int | float = 0.0 if inp.emulator else 0
@@ -171,7 +195,7 @@ def _map_state(inp: DefinitionInput, phase: PhaseInput, next_state: str) -> dict
     return {
         "Type": "Map",
         "Comment": f"one child workflow per {phase.name} task",
-        "Label": phase.name.replace("-", ""),
+        "Label": _title(phase.name).lower(),
         "ItemReader": {
             "Resource": S3_GET_OBJECT,
             "ReaderConfig": {"InputType": "JSON"},
@@ -237,22 +261,19 @@ def _report_failure_states(inp: DefinitionInput, phase: str) -> dict[str, dict[s
 
 def build_definition(inp: DefinitionInput) -> dict[str, Any]:
     """The ASL document of the job's parent workflow."""
-    if not inp.phases or inp.phases[0].name != "map":
+    if not inp.phases or _split(inp.phases[0].name)[1] != "map":
         raise ValueError("a job's first phase is its map phase")
     names = [state_name(p.name) for p in inp.phases]  # raises on an unknown phase
     states: dict[str, Any] = {}
     for i, phase in enumerate(inp.phases):
         nxt = names[i + 1] if i + 1 < len(inp.phases) else COMMIT_STATE
         states[names[i]] = _map_state(inp, phase, nxt)
-    commit = _invoke(
-        inp.commit_function_arn,
-        {
-            "action": "commit",
-            "run.$": "$$.Execution.Input",
-            "work": inp.work_uri,
-            "started.$": "$$.Execution.StartTime",
-        },
-    )
+    commit_payload: dict[str, Any] = {"action": "commit"}
+    if inp.commit_step is not None:
+        commit_payload["step"] = inp.commit_step
+    commit_payload.update({"run.$": "$$.Execution.Input", "work": inp.work_uri,
+                           "started.$": "$$.Execution.StartTime"})
+    commit = _invoke(inp.commit_function_arn, commit_payload)
     commit["Retry"] = retriers(inp.max_attempts)
     commit["End"] = True
     states[COMMIT_STATE] = commit
@@ -264,7 +285,7 @@ def build_definition(inp: DefinitionInput) -> dict[str, Any]:
             f"mrspec job {inp.job_name} (run {inp.run_id}): {phase_names} -> commit. "
             "Generated by mrspec compile; do not edit."
         ),
-        "StartAt": MAP_STATE,
+        "StartAt": names[0],
         "States": states,
     }
 

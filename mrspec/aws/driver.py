@@ -76,12 +76,9 @@ from mrspec.spec.model import JobSpec
 def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
     """Run ``spec`` on AWS end to end; returns 0 (or 130 when a signal detached it) or
     raises a ``MrspecError``."""
-    from mrspec.aws.lower import refuse_steps
-
     options = options or AwsRunOptions()
     if options.resume:
         return resume_on_aws(spec, options)
-    refuse_steps(spec)  # before any check that needs AWS: a job with steps runs --local only
     spec = with_locations(spec, options)
     run = AwsRun(
         spec=spec,

@@ -50,7 +50,9 @@ def watch(run: AwsRun) -> None:
             if run.options.on_progress is not None:
                 run.options.on_progress(current)
 
-        run.last = follow(sfn, run.execution_arn, on_progress, backoff=run.options.poll)
+        names = [p.name for p in run.model.phases]
+        run.last = follow(sfn, run.execution_arn, on_progress, backoff=run.options.poll,
+                          names=names)
     if not run.last.succeeded:
         best_effort("read the failed tasks' errors", lambda: record_failures(run))
         groups = run.outputs.log_groups if run.outputs else ()
@@ -123,7 +125,8 @@ def remove_partial_output(run: AwsRun) -> None:
             run.kept_for_resume = False
     try:
         token = run.replacing.token if run.replacing else ""
-        config = replace(TaskConfig.from_spec(run.spec), part_token=token)
+        last = TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1)  # writes the output
+        config = replace(last, part_token=token)
         cleanup(config, work_prefix=run.model.layout.work_uri, remove_output=True)
     except Exception as exc:  # reported, never hiding the run's own failure
         sys.stderr.write(f"warning: could not remove the partial output of the failed run: {exc}\n")
@@ -140,7 +143,7 @@ def record_failures(run: AwsRun) -> None:
     if not run.failures and run.model is not None:
         for phase in run.last.phases:
             if phase.unsuccessful:
-                group = run.model.log_group(phase.phase).name
+                group = run.model.log_group(run.model.phase(phase.phase).function).name
                 run.failures += failures_from_logs(run.session, group, phase.phase)
 
 

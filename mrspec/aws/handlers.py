@@ -2,20 +2,24 @@
 
 Runs inside Lambda: standard library, boto3 (through ``mrspec.storage``) and mrspec's
 runtime only. The job's ``TaskConfig`` is ``mrspec_task_config.json`` at the package root
-(written by ``mrspec.aws.package``); the job's modules sit at the root too.
+(written by ``mrspec.aws.package``; a job with steps adds ``mrspec_task_config.step-1.json``
+and so on, one per later step); the job's modules sit at the root too.
 
 Events (built by the state machine, see ``mrspec.aws.asl``)::
 
-    map / merge / reduce:  {"phase": "map" | "merge" | "reduce",
+    map / merge / reduce:  {"phase": "map" | "merge" | "reduce", ["step": s,]
                     "task": <MapTask | MergeTask | ReduceTask JSON>, "work": "s3://...",
                     "attempt": <$$.State.RetryCount>, "run": <execution input>}
-    commit:        {"action": "commit", "work": ..., "started": <ISO time>, "run": ...}
-    failure:       {"action": "report_failure", "phase": "map" | "merge-<n>" | "reduce",
-                    "work": ..., "error": ..., "cause": ...}
+    commit:        {"action": "commit", ["step": last,] "work": ..., "started": <ISO time>,
+                    "run": ...}
+    failure:       {"action": "report_failure", "phase": "map" | "merge-<n>" | "reduce"
+                    | "steps[<s>].map" ..., "work": ..., "error": ..., "cause": ...}
 
-The execution input (``run``) carries the run's shape, ``{"exchange": {"map_tasks": M,
-"merge_tasks": [...]}}``, so the commit knows how many results to expect without reading
-the manifests.
+``step`` is there only in a job with steps: the handler loads that step's config and
+labels its phase ``steps[<s>].<phase>`` (``runtime.layout.step_phase``). The execution
+input (``run``) carries the run's shape, ``{"exchange": {"map_tasks": M, "merge_tasks":
+[...]}}`` (of the last step), and in a job with steps every step's (``"steps": [...]``),
+so the commit knows how many results to expect without reading the manifests.
 
 A task that raises records ``{work}/failures/<phase>-<id>.json`` (its error type, message
 and traceback tail) before re-raising, and clears it when a retry succeeds. When a phase
@@ -42,7 +46,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from mrspec.errors import JobFailedError
 from mrspec.runtime import retry
 from mrspec.runtime.failures import FailureRecord
-from mrspec.runtime.layout import failure_uri, failures_folder, manifest_uri
+from mrspec.runtime.layout import failure_uri, failures_folder, manifest_uri, step_label
 
 if TYPE_CHECKING:
     from mrspec.runtime.config import TaskConfig
@@ -70,13 +74,27 @@ def _load_config(path: str) -> TaskConfig:
     return TaskConfig.from_json(Path(path).read_bytes())
 
 
-def task_config(event: dict[str, Any] | None = None) -> TaskConfig:
-    """The packaged config, with this run's part token (set when it replaces an output);
-    the run's account becomes the expected owner of every bucket the task touches."""
+def config_file(step: int) -> str:
+    """The packaged config of step ``step`` (step 0: the one every job has)."""
+    return TASK_CONFIG_FILE if step == 0 else f"mrspec_task_config.step-{step}.json"
+
+
+def _config_path(step: int) -> str:
+    override = os.environ.get(TASK_CONFIG_ENV)
+    if override:  # a later step's config lies beside it
+        return override if step == 0 else str(Path(override).with_name(config_file(step)))
+    return str(package_root() / config_file(step))
+
+
+def task_config(event: dict[str, Any] | None = None, step: int | None = None) -> TaskConfig:
+    """The packaged config of the event's step (or ``step``), with this run's part token
+    (set when it replaces an output); the run's account becomes the expected owner of
+    every bucket the task touches."""
     import dataclasses
 
-    path = os.environ.get(TASK_CONFIG_ENV) or str(package_root() / TASK_CONFIG_FILE)
-    config = _load_config(path)
+    if step is None:
+        step = int((event or {}).get("step") or 0)
+    config = _load_config(_config_path(step))
     run = (event or {}).get("run")
     run = run if isinstance(run, dict) else {}
     if run.get("bucket_owner"):
@@ -128,6 +146,8 @@ def _run_task(kind: str, event: dict[str, Any]) -> dict[str, Any]:
     attempt = int(event.get("attempt") or 0) + 1
     config = task_config(event)
     phase, task_id = task_label(kind, event["task"])
+    if "step" in event:  # a job with steps: its failures and logs name the step
+        phase = step_label(int(event["step"]), phase)
     _log(event="task_started", phase=phase, task_id=task_id, attempt=attempt)
     try:
         with tempfile.TemporaryDirectory(prefix=f"mrspec-{kind}-", dir=_scratch_root()) as tmp:
@@ -216,7 +236,7 @@ def _parse_time(value: Any) -> float:
 
 
 def _commit(event: dict[str, Any]) -> dict[str, Any]:
-    from mrspec.runtime.committer import RunShape
+    from mrspec.runtime.committer import RunShape, step_totals
     from mrspec.runtime.committer import commit as run_commit
 
     work = str(event["work"])
@@ -226,13 +246,21 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
         _raise_recorded(failures)
     # the run's shape comes with the execution input: no manifest is read or parsed
     shape = RunShape.from_json(event["run"]["exchange"])
+    extra: dict[str, Any] = {"run_id": os.environ.get("MRSPEC_RUN_ID", "")}
+    shapes = event["run"].get("steps") or []
+    if shapes:  # a job with steps: each step's tasks and counters, as the local engine's
+        extra["steps"] = [
+            step_totals(task_config(event, step), work_prefix=work,
+                        shape=RunShape.from_json(each))
+            for step, each in enumerate(shapes)
+        ]
     manifest = run_commit(
         config,
         work_prefix=work,
         shape=shape,
         started=_parse_time(event.get("started")),
         timings=None,
-        extra={"run_id": os.environ.get("MRSPEC_RUN_ID", "")},
+        extra=extra,
     )
     written = manifest.to_json()
     kept = ("job", "records", "bytes", "tasks", "timings")

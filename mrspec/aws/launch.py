@@ -22,6 +22,7 @@ from mrspec.plan import items
 from mrspec.plan.model import MapTask, MergeTask, ReduceTask
 from mrspec.runtime.committer import prepare_output
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.layout import step_phase
 from mrspec.storage.s3 import S3Storage, expect_bucket_owner
 
 T = TypeVar("T", MapTask, MergeTask, ReduceTask)
@@ -138,26 +139,32 @@ def deploy(run: AwsRun) -> None:
 
 
 def upload_manifests(run: AwsRun, only: Mapping[str, Collection[int]] | None = None) -> None:
-    """Each phase's item manifest; ``only`` (a resume's, by phase) keeps the tasks to run."""
+    """Every step's item manifests; ``only`` (a resume's: task ids by phase label,
+    ``runtime.layout.step_phase``) keeps the tasks to run."""
     assert run.plan is not None and run.outputs is not None
     layout, plan = run.model.layout, run.plan
 
-    def chosen(phase: str, tasks: Sequence[T]) -> list[T]:
+    def chosen(step: int, phase: str, tasks: Sequence[T]) -> list[T]:
         if only is None:
             return list(tasks)
-        ids = set(only.get(phase, ()))
+        ids = set(only.get(step_phase(step, len(plan.steps), phase), ()))
         return [t for t in tasks if _task_id(t) in ids]
 
     s3 = run.session.client("s3")
-    map_tasks = chosen("map", plan.map_tasks)
     # Shards first: the manifest that references them is what the state machine reads.
-    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(map_tasks)]
-    uploads.append((layout.map_manifest_key, items.map_manifest(map_tasks)))
-    for level, key in zip(plan.merge_levels, layout.merge_manifest_keys, strict=True):
-        uploads.append((key, items.encode([t.to_json() for t in chosen(level.phase, level.tasks)])))
-    reduce_items = [t.to_json() for t in chosen("reduce", plan.reduce_tasks)]
-    if layout.reduce_manifest_key:
-        uploads.append((layout.reduce_manifest_key, items.encode(reduce_items)))
+    first = chosen(0, "map", plan.map_tasks)
+    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(first)]
+    # every step's manifests are known now (a later step's map task i reads part i of
+    # the step before), so all are uploaded before the execution starts
+    for step, where in zip(plan.steps, layout.steps, strict=True):
+        map_tasks = chosen(step.step, "map", step.map_tasks)
+        uploads.append((where.map_manifest_key, items.map_manifest(map_tasks)))
+        for level, key in zip(step.merge_levels, where.merge_manifest_keys, strict=True):
+            merge_tasks = chosen(step.step, level.phase, level.tasks)
+            uploads.append((key, items.encode([t.to_json() for t in merge_tasks])))
+        if where.reduce_manifest_key:
+            reduce_tasks = chosen(step.step, "reduce", step.reduce_tasks)
+            uploads.append((where.reduce_manifest_key, items.encode([t.to_json() for t in reduce_tasks])))
     for key, body in uploads:
         s3.put_object(Bucket=layout.bucket, Key=key, Body=body)
 
@@ -175,7 +182,8 @@ def start_execution(run: AwsRun, name: str = "") -> None:
     # Nothing is removed here: the old output stays whole until the new _SUCCESS is
     # written, and the parts of this run carry a token no old object has.
     run.replacing = prepare_output(
-        TaskConfig.from_spec(run.spec), overwrite=run.options.overwrite, token=run.run_id
+        TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1),  # the step writing the output
+        overwrite=run.options.overwrite, token=run.run_id
     )
     sfn = run.session.client("stepfunctions")
     run.execution_started = time.time()
@@ -193,10 +201,12 @@ def start_execution(run: AwsRun, name: str = "") -> None:
 
 def execution_input(run: AwsRun) -> dict[str, Any]:
     """The parent execution's input; every task receives it as ``run``. ``exchange``
-    is the run's shape (tasks per phase): the commit checks the results against it."""
+    is the last step's shape (tasks per phase): the commit checks the results against it;
+    a job with steps adds every step's (``steps``), whose totals the commit reads."""
     from mrspec.runtime.committer import RunShape
 
     assert run.plan is not None
+    shapes = [RunShape.of_step(step).to_json() for step in run.plan.steps]
     return {
         "job": run.spec.name,
         "run_id": run.run_id,
@@ -204,5 +214,6 @@ def execution_input(run: AwsRun) -> dict[str, Any]:
         "started": run.execution_started,
         "part_token": run.replacing.token if run.replacing else "",
         "bucket_owner": run.account_id,  # tasks send it as ExpectedBucketOwner
-        "exchange": RunShape.of_plan(run.plan).to_json(),
+        "exchange": shapes[-1],
+        **({"steps": shapes} if len(shapes) > 1 else {}),
     }

@@ -2,8 +2,9 @@
 
     names     = ResourceNames(job, run id)            deterministic physical names
     layout    = RunLayout(working bucket, run prefix)  manifests, results, failures
-    functions = map, merge and reduce (unless map-only), commit
+    functions = map, merge and reduce (unless map-only) per step, commit
                                                      sized from the spec (commit: the plan)
+                                                     mrspec.aws.steps: what each step adds
     roles     = lambda, states                         mrspec.aws.iam
     machine   = the Distributed Map workflow           mrspec.aws.asl
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from mrspec.aws import asl, iam
+from mrspec.aws import asl, iam, steps
 from mrspec.aws.model import (
     Bucket,
     Function,
@@ -36,7 +37,7 @@ from mrspec.aws.model import (
 from mrspec.aws.policy_fit import fit_policies
 from mrspec.errors import MrspecError
 from mrspec.plan.model import JobPlan
-from mrspec.runtime.layout import FAILURES_DIR, manifest_key
+from mrspec.runtime.layout import FAILURES_DIR
 from mrspec.spec.model import JobSpec, is_s3_uri
 
 # What `mrspec compile` uses, so review artifacts do not change from run to run.
@@ -65,32 +66,28 @@ MAX_LAMBDA_TIMEOUT_S = 900
 # Every client in the functions retries throttling (S3 SlowDown) with client-side rate
 # limiting, so a throttled request is retried by botocore, not by re-running the task.
 RETRY_ENVIRONMENT = {"AWS_RETRY_MODE": "adaptive", "AWS_MAX_ATTEMPTS": "10"}
-MIN_EPHEMERAL_MB = 512
-MAX_EPHEMERAL_MB = 10240
-# A reduce task's input is a partition of the whole shuffle, unknown before the run; /tmp
-# beyond 512 MB costs about $0.0000000309 per GB-second, so reducers get the maximum.
-REDUCE_EPHEMERAL_MB = MAX_EPHEMERAL_MB
+MIN_EPHEMERAL_MB = steps.MIN_EPHEMERAL_MB
+MAX_EPHEMERAL_MB = steps.MAX_EPHEMERAL_MB
+REDUCE_EPHEMERAL_MB = steps.REDUCE_EPHEMERAL_MB
+map_ephemeral_mb = steps.map_ephemeral_mb
 WORK_BUCKET_EXPIRATION_DAYS = 7
 
 MRSPEC_TAG_JOB = "mrspec:job"
 MRSPEC_TAG_RUN = "mrspec:run"
 MRSPEC_TAG_MANAGED = "mrspec:managed-by"
 
-def map_ephemeral_mb(bin_size: int) -> int:
-    """/tmp for a map task: twice its input bin (sorted spills plus the shuffle object
-    being written) above the 512 MB base, within Lambda's 512-10,240 MB."""
-    need = MIN_EPHEMERAL_MB + 2 * math.ceil(bin_size / 1024**2)
-    return max(MIN_EPHEMERAL_MB, min(MAX_EPHEMERAL_MB, need))
-
-
 def commit_size(plan: JobPlan | None) -> tuple[int, int]:
     """(memory MB, timeout s) of the commit: linear in the results it reads (the last
-    exchange level's producers and the reducers) and the work objects it deletes, never
-    in M x R."""
+    exchange level's producers and the reducers, of every step: each step's totals go in
+    ``_SUCCESS``) and the work objects it deletes, never in M x R."""
     if plan is None:
         return COMMIT_MEMORY_MB, COMMIT_TIMEOUT_S
-    results = plan.reduce_inputs + len(plan.reduce_tasks)
-    objects = 2 * (len(plan.map_tasks) + sum(len(m.tasks) for m in plan.merge_levels)) + results
+    results = objects = 0
+    for step in plan.steps:
+        read = (len(step.merge_levels[-1].tasks) if step.merge_levels else len(step.map_tasks))
+        read += len(step.reduce_tasks)
+        results += read
+        objects += 2 * (len(step.map_tasks) + sum(len(m.tasks) for m in step.merge_levels)) + read
     need = COMMIT_BASE_MB + results * COMMIT_MB_PER_1000_RESULTS / 1000
     memory = max(COMMIT_MEMORY_MB, 64 * math.ceil(need / 64))  # 512 MB up to ~8,000 results
     work = (
@@ -126,18 +123,6 @@ def _resolve_locations(
     return inputs, output
 
 
-def refuse_steps(spec: JobSpec) -> None:
-    """A job with ``steps`` runs on the local engine only, for now: refuse it here, the
-    one way into AWS (``apply``, ``plan`` and ``compile`` all lower the spec first)."""
-    if spec.later_steps:
-        raise MrspecError(
-            f"job {spec.name!r} has {len(spec.steps)} steps: this version of mrspec runs "
-            "jobs with steps on this machine only (mrspec apply --local); it cannot "
-            "deploy, plan the cost of or compile them for AWS yet",
-            hint="run it with mrspec apply --local, or deploy each step as a job of its own",
-        )
-
-
 def lower(
     spec: JobSpec,
     plan: JobPlan | None = None,
@@ -152,7 +137,6 @@ def lower(
 ) -> StackModel:
     """The resources of one run of ``spec`` (see the module docstring): the layout, the
     functions and their log groups, the state machine, the roles, the working bucket."""
-    refuse_steps(spec)
     inputs, output = _resolve_locations(spec, input_prefixes, output_prefix, placeholders)
     names = ResourceNames(spec.name, run_id)
     location = Location(region=spec.aws.region, account_id=account_id)
@@ -200,15 +184,16 @@ def _layout(
     inputs: tuple[str, ...],
     output: str,
 ) -> RunLayout:
-    """Where the run's manifests, results and failures go in the working bucket."""
+    """Where the run's manifests (each step's), results and failures go in the working
+    bucket."""
+    first, *later = steps.step_layouts(spec, plan, work_prefix)
     return RunLayout(
         bucket=names.bucket,
         work_prefix=work_prefix,
-        map_manifest_key=manifest_key(work_prefix, "map"),
-        reduce_manifest_key="" if spec.map_only else manifest_key(work_prefix, "reduce"),
-        merge_manifest_keys=tuple(
-            manifest_key(work_prefix, m.phase) for m in (plan.merge_levels if plan else ())
-        ),
+        map_manifest_key=first.map_manifest_key,
+        reduce_manifest_key=first.reduce_manifest_key,
+        merge_manifest_keys=first.merge_manifest_keys,
+        later_steps=tuple(later),
         results_prefix=f"{work_prefix}sfn-results/",
         failures_prefix=f"{work_prefix}{FAILURES_DIR}/",
         input_prefixes=inputs,
@@ -224,17 +209,11 @@ def _functions(
     layout: RunLayout,
     tags: Mapping[str, str],
 ) -> tuple[tuple[Function, ...], tuple[LogGroup, ...]]:
-    """The map, merge and reduce (unless map-only) and commit functions, each with its
-    log group, and the state machine's log group last."""
-    sizes: list[tuple[str, int, int, int]] = [
-        ("map", spec.map.memory_mb, spec.map.timeout_s, map_ephemeral_mb(spec.map.bin_size))
-    ]
-    if spec.reduce is not None:
-        # merge tasks read what reducers read, with the same fan-in: the same sizes
-        reduce_size = (spec.reduce.memory_mb, spec.reduce.timeout_s, REDUCE_EPHEMERAL_MB)
-        sizes.append(("merge", *reduce_size))
-        sizes.append(("reduce", *reduce_size))
-    sizes.append(("commit", *commit_size(plan), MIN_EPHEMERAL_MB))
+    """Each step's map, merge and reduce (unless map-only) functions, the commit, each with
+    its log group, and the state machine's log group last."""
+    sizes = [(s.logical_name, s.kind, s.memory_mb, s.timeout_s, s.ephemeral_mb)
+             for s in steps.function_sizes(spec)]
+    sizes.append(("commit", "commit", *commit_size(plan), MIN_EPHEMERAL_MB))
     environment = frozen_map(
         {
             "MRSPEC_JOB": spec.name,
@@ -246,7 +225,7 @@ def _functions(
     retention = spec.aws.log_retention_days
     log_groups: list[LogGroup] = []
     functions: list[Function] = []
-    for logical, memory, timeout, ephemeral in sizes:
+    for logical, kind, memory, timeout, ephemeral in sizes:
         lg_name = names.function_log_group(logical)
         log_groups.append(
             LogGroup(logical, lg_name, location.log_group_arn(lg_name), retention, tags)
@@ -258,7 +237,7 @@ def _functions(
                 name=fn_name,
                 arn=location.function_arn(fn_name),
                 role="lambda",
-                handler=HANDLERS[logical],
+                handler=HANDLERS[kind],
                 memory_mb=memory,
                 timeout_s=timeout,
                 ephemeral_storage_mb=ephemeral,
@@ -271,48 +250,6 @@ def _functions(
     sm_lg = names.state_machine_log_group
     log_groups.append(LogGroup("states", sm_lg, location.log_group_arn(sm_lg), retention, tags))
     return tuple(functions), tuple(log_groups)
-
-
-def _phase_inputs(
-    spec: JobSpec, plan: JobPlan | None, layout: RunLayout, fn_arn: Mapping[str, str]
-) -> list[asl.PhaseInput]:
-    """One Distributed Map per phase: map, the plan's merge levels, reduce."""
-    attempts = max(1, spec.limits.max_attempts)
-    phase_inputs = [
-        asl.PhaseInput(
-            name="map",
-            function_arn=fn_arn["map"],
-            manifest_key=layout.map_manifest_key,
-            results_prefix=f"{layout.results_prefix}map",
-            max_concurrency=spec.limits.max_concurrency,
-            execution_type=asl.child_execution_type(spec.map.timeout_s, attempts),
-        )
-    ]
-    if spec.reduce is None:
-        return phase_inputs
-    child_type = asl.child_execution_type(spec.reduce.timeout_s, attempts)
-    for level, key in zip(plan.merge_levels if plan else (), layout.merge_manifest_keys, strict=True):
-        phase_inputs.append(
-            asl.PhaseInput(
-                name=level.phase,
-                function_arn=fn_arn["merge"],
-                manifest_key=key,
-                results_prefix=f"{layout.results_prefix}{level.phase}",
-                max_concurrency=min(spec.limits.max_concurrency, len(level.tasks)),
-                execution_type=child_type,
-            )
-        )
-    phase_inputs.append(
-        asl.PhaseInput(
-            name="reduce",
-            function_arn=fn_arn["reduce"],
-            manifest_key=layout.reduce_manifest_key,
-            results_prefix=f"{layout.results_prefix}reduce",
-            max_concurrency=min(spec.limits.max_concurrency, spec.reduce.partitions),
-            execution_type=child_type,
-        )
-    )
-    return phase_inputs
 
 
 def _state_machine(
@@ -328,7 +265,7 @@ def _state_machine(
     """The workflow (its phases in order, then the commit) and each phase's model."""
     attempts = max(1, spec.limits.max_attempts)
     fn_arn = {f.logical_name: f.arn for f in functions}
-    phase_inputs = _phase_inputs(spec, plan, layout, fn_arn)
+    phase_inputs = steps.phase_inputs(spec, plan, layout.steps, layout.results_prefix, fn_arn)
     definition = asl.build_definition(
         asl.DefinitionInput(
             job_name=spec.name,
@@ -339,17 +276,15 @@ def _state_machine(
             commit_function_arn=fn_arn["commit"],
             max_attempts=attempts,
             emulator=emulator,
+            commit_step=None if len(spec.steps) == 1 else len(spec.steps) - 1,
         )
     )
-    items: dict[str, int] = {}
-    if plan is not None:
-        items = {"map": len(plan.map_tasks), "reduce": len(plan.reduce_tasks)}
-        items.update({m.phase: len(m.tasks) for m in plan.merge_levels})
+    items = steps.phase_items(plan)
     phases = tuple(
         Phase(
             name=p.name,
             state_name=asl.state_name(p.name),
-            function=asl.phase_kind(p.name),
+            function=steps.phase_function(p.name),
             execution_type="STANDARD" if emulator else p.execution_type,
             max_concurrency=p.max_concurrency,
             child_states=1,
@@ -411,11 +346,7 @@ def _roles(
         managed_policies=lambda_fit.managed,
         tags=tags,
     )
-    manifest_keys = [
-        k
-        for k in (layout.map_manifest_key, *layout.merge_manifest_keys, layout.reduce_manifest_key)
-        if k
-    ]
+    manifest_keys = [k for step in layout.steps for k in step.manifest_keys]
     states_document = iam.states_policy(
         location,
         state_machine_name=names.state_machine,

@@ -283,6 +283,33 @@ class StateMachine:
 
 
 @dataclass(frozen=True)
+class StepLayout:
+    """Where one step keeps its item manifests. Step 0's are the ``RunLayout``'s own
+    fields; a later step's are under ``<work>/step-<s>/`` (``runtime.layout``)."""
+
+    step: int
+    work_prefix: str  # "runs/<run id>/" for step 0, "runs/<run id>/step-<s>/" after
+    map_manifest_key: str
+    reduce_manifest_key: str  # "" for a map-only step
+    merge_manifest_keys: tuple[str, ...] = ()
+
+    @property
+    def manifest_keys(self) -> tuple[str, ...]:
+        """Every manifest of the step, in phase order."""
+        keys = (self.map_manifest_key, *self.merge_manifest_keys, self.reduce_manifest_key)
+        return tuple(k for k in keys if k)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "work_prefix": self.work_prefix,
+            "map_manifest_key": self.map_manifest_key,
+            "merge_manifest_keys": list(self.merge_manifest_keys),
+            "reduce_manifest_key": self.reduce_manifest_key,
+        }
+
+
+@dataclass(frozen=True)
 class RunLayout:
     """Where a run keeps its data. Keys are relative to the working bucket."""
 
@@ -295,6 +322,14 @@ class RunLayout:
     input_prefixes: tuple[str, ...]  # s3:// URIs the job reads
     output_prefix: str  # s3:// URI the job writes (never part of the stack)
     merge_manifest_keys: tuple[str, ...] = ()  # one JSON array of MergeTask per merge level
+    later_steps: tuple[StepLayout, ...] = ()  # steps 1.. of a job with steps
+
+    @property
+    def steps(self) -> tuple[StepLayout, ...]:
+        """Every step's manifests in order (one step for a job without ``steps``)."""
+        first = StepLayout(0, self.work_prefix, self.map_manifest_key,
+                           self.reduce_manifest_key, self.merge_manifest_keys)
+        return (first, *self.later_steps)
 
     @property
     def work_uri(self) -> str:
@@ -313,6 +348,7 @@ class RunLayout:
             "input_prefixes": list(self.input_prefixes),
             "output_prefix": self.output_prefix,
             "merge_manifest_keys": list(self.merge_manifest_keys),
+            **({"steps": [st.to_json() for st in self.later_steps]} if self.later_steps else {}),
         }
 
 
@@ -448,6 +484,7 @@ __all__ = [
     "StackModel",
     "StateMachine",
     "Statement",
+    "StepLayout",
     "dump_json",
     "frozen_map",
     "job_name_part",

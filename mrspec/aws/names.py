@@ -22,9 +22,10 @@ MAX_LOG_GROUP_NAME = 512
 RUN_ID_RE = re.compile(r"^[a-z0-9]{1,10}$")
 MAX_RUN_ID = 10
 NAME_PREFIX = "mrspec-"
-# The longest suffix appended to "<prefix>-<job>-<run>" is 7 characters ("-reduce",
-# "-lambda", "-states", "-commit"); the job part is shortened so every name fits.
-_LONGEST_SUFFIX = 7
+# The longest suffix appended to "<prefix>-<job>-<run>" is 8 characters ("-reduce9", the
+# reduce function of a job's tenth step; "-reduce", "-lambda", "-states", "-commit" are
+# 7); the job part is shortened so every name fits.
+_LONGEST_SUFFIX = 8
 MAX_JOB_PART = MAX_FUNCTION_NAME - len(NAME_PREFIX) - 1 - MAX_RUN_ID - _LONGEST_SUFFIX
 
 

@@ -5,7 +5,8 @@ Contents, all at the zip's root (``/var/task`` in Lambda):
 - the mrspec modules the handlers import (found by ``modulefinder`` from
   ``mrspec/aws/handlers.py``, and nothing else of mrspec: no CLI, YAML, Pulumi);
 - ``mrspec_task_config.json``: the job's ``TaskConfig`` with ``code_path=""`` and the
-  run's ``s3://`` output prefix;
+  run's ``s3://`` output prefix (a job with steps: step 0's, and one
+  ``mrspec_task_config.step-<s>.json`` per later step, the last with the output prefix);
 - the files of the spec's ``code.path``, without junk: VCS folders, ``__pycache__`` and
   compiled files, virtualenvs (``.venv``, ``venv``, any folder holding ``pyvenv.cfg``),
   ``node_modules``, tool caches, secrets (``.env*``, ``*.pem``, ``*.key``, ``id_rsa*``,
@@ -34,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mrspec.aws.handlers import TASK_CONFIG_FILE
+from mrspec.aws.handlers import TASK_CONFIG_FILE, config_file
 from mrspec.errors import MrspecError
 from mrspec.spec.model import JobSpec, is_s3_uri
 
@@ -86,7 +87,8 @@ JUNK_FILES = (
     "*.swp",
 )
 # Top-level names of the package that job code may not shadow.
-RESERVED_NAMES = frozenset({"mrspec", TASK_CONFIG_FILE})
+# (a job has at most 10 steps, each with its config file)
+RESERVED_NAMES = frozenset({"mrspec", TASK_CONFIG_FILE, *(config_file(s) for s in range(1, 10))})
 # Imports the Lambda code may make besides the standard library and mrspec.
 LAMBDA_THIRD_PARTY = frozenset({"boto3", "botocore"})
 
@@ -328,11 +330,13 @@ def collect(
                 if name.split("/")[0] in RESERVED_NAMES:
                     raise PackageError(f"{name} would replace mrspec's own files in the package")
                 sources[name] = path
-        config = dataclasses.replace(
-            TaskConfig.from_spec(spec), code_path="", output_prefix=output_prefix
-        )
         blobs = {name: path.read_bytes() for name, path in sources.items()}
-    blobs[TASK_CONFIG_FILE] = (config.to_json() + "\n").encode()
+    last = len(spec.steps) - 1
+    for step in range(last + 1):
+        config = dataclasses.replace(TaskConfig.from_spec(spec, step), code_path="")
+        if step == last:  # an earlier step's output stays in the run's work prefix
+            config = dataclasses.replace(config, output_prefix=output_prefix)
+        blobs[config_file(step)] = (config.to_json() + "\n").encode()
     for name in sorted(blobs):
         yield name, blobs[name]
 

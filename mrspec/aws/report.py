@@ -3,19 +3,23 @@
 The summary mirrors the local engine's: tasks, records, bytes, counters (from the output's
 ``_SUCCESS`` manifest, written last by the commit step), duration per phase, the output
 location, the stack's teardown status and, for failures, the failed tasks' errors and the
-log groups to read.
+log groups to read. A job with steps shows each step's records and tasks, and its
+counters are the totals over the steps (``_SUCCESS`` lists each step's), as locally.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from mrspec.aws.steps import phase_function
 from mrspec.aws.watch import Snapshot, TaskFailure
+from mrspec.local.report import step_line
 from mrspec.plan.model import JobPlan
 from mrspec.spec.model import JobSpec
 from mrspec.units import format_duration, format_size
@@ -44,8 +48,22 @@ class RunReport:
     kept_usd_per_day: float | None = None  # what keeping a failed run costs per day
     resumed: dict[str, list[int]] = field(default_factory=dict)  # a resume's tasks, by phase
 
+    def counters(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(counters, user counters): the manifest's, or in a job with steps their totals
+        over the steps (the manifest's own are the last step's), as the local summary."""
+        steps = self.collected.get("steps") or []
+        if not steps:
+            return self.collected.get("counters", {}), self.collected.get("user_counters", {})
+        total: Counter[str] = Counter()
+        user: Counter[str] = Counter()
+        for step in steps:
+            total.update(step["counters"])
+            user.update(step["user_counters"])
+        return dict(sorted(total.items())), dict(sorted(user.items()))
+
     def to_json(self) -> dict[str, Any]:
         manifest = self.collected
+        counters, user_counters = self.counters()
         return {
             "job": self.job,
             "run_id": self.run_id,
@@ -55,8 +73,9 @@ class RunReport:
             "plan": self.plan.to_json() if self.plan else None,
             "execution_status": self.snapshot.status if self.snapshot else None,
             "phases": [p.to_json() for p in self.snapshot.phases] if self.snapshot else [],
-            "counters": manifest.get("counters", {}),
-            "user_counters": manifest.get("user_counters", {}),
+            "counters": counters,
+            "user_counters": user_counters,
+            **({"steps": manifest["steps"]} if manifest.get("steps") else {}),
             "parts": len(manifest.get("parts", [])),
             "durations_s": {k: round(v, 3) for k, v in self.phase_s.items()},
             "teardown": self.teardown,
@@ -104,26 +123,24 @@ def render_report(report: RunReport, console: Any = None, json_output: bool = Fa
     table.add_row("job", f"{report.job} (run {report.run_id}, stack {report.stack or '-'})")
     table.add_row("outcome", report.outcome)
     if report.plan is not None:
-        table.add_row(
-            "tasks",
-            f"{len(report.plan.map_tasks)} map, {len(report.plan.reduce_tasks)} reduce "
-            f"over {len(report.plan.objects)} objects ({format_size(report.plan.input_bytes)})",
-        )
+        table.add_row("tasks", _tasks_line(report.plan))
     if report.snapshot is not None:
         for phase in report.snapshot.phases:
             table.add_row(
                 f"{phase.phase} phase",
                 f"{phase.succeeded}/{phase.total} succeeded, {phase.unsuccessful} failed",
             )
-    counters = report.collected.get("counters", {})
-    if counters:
+    counters, user_counters = report.counters()
+    for step in report.collected.get("steps") or []:
+        table.add_row("records" if step["step"] == 0 else "", step_line(step))
+    if counters and not report.collected.get("steps"):
         table.add_row(
             "records",
             f"{counters.get('map_input_records', 0)} in, {counters.get('output_records', 0)} out "
             f"({format_size(int(counters.get('output_bytes', 0)))})",
         )
-        for name, value in sorted(report.collected.get("user_counters", {}).items()):
-            table.add_row(f"  {name}", str(value))
+    for name, value in sorted(user_counters.items()):
+        table.add_row(f"  {name}", str(value))
     if report.phase_s:
         table.add_row(
             "durations",
@@ -159,6 +176,16 @@ def render_report(report: RunReport, console: Any = None, json_output: bool = Fa
             cost += f", actual ${report.actual_usd:.4f}"
         table.add_row("cost", cost)
     out.print(table)
+
+
+def _tasks_line(plan: JobPlan) -> str:
+    """Tasks over every step (``in 2 steps`` when there are several), and the input."""
+    steps = plan.steps
+    maps = sum(len(s.map_tasks) for s in steps)
+    reduces = sum(len(s.reduce_tasks) for s in steps)
+    several = f" in {len(steps)} steps" if len(steps) > 1 else ""
+    return (f"{maps} map, {reduces} reduce{several} over {len(plan.objects)} objects "
+            f"({format_size(plan.input_bytes)})")
 
 
 class ProgressView:
@@ -228,11 +255,20 @@ def failure_message(spec: JobSpec, last: Snapshot, failures: Sequence[TaskFailur
     return "\n".join(lines)
 
 
+def _function_of(phase: str) -> str:
+    """The function a phase ran on (``steps[1].merge-1`` -> ``merge1``), or the name as
+    it is when it is no phase of the stack's."""
+    try:
+        return phase_function(phase)
+    except ValueError:
+        return phase
+
+
 def failure_hint(last: Snapshot, log_groups: Sequence[str], logs_command: str) -> str:
     """Where to read more: ``mrspec logs`` (saved before teardown), and the failed phases'
     log groups while the stack is up."""
-    failed = [p.phase for p in last.phases if p.unsuccessful]
-    names = [g for g in log_groups if any(g.endswith(f"-{phase}") for phase in failed)]
+    failed = {_function_of(p.phase) for p in last.phases if p.unsuccessful}
+    names = [g for g in log_groups if any(g.endswith(f"-{function}") for function in failed)]
     names = names or list(log_groups)
     where = f" (CloudWatch: {', '.join(names)})" if names else ""
     return f"`{logs_command}` prints the failed tasks' errors and logs{where}"

@@ -31,7 +31,9 @@ def run_status(record: RunRecord, store: StateStore, options: AwsRunOptions) -> 
     if not record.execution_arn or store.load_context(record.stack) is None:
         return status  # deploying, or recorded before it started: nothing to read
     run = context.restore(record, store, options)
-    current = snapshot(run.session.client("stepfunctions"), run.execution_arn, time.monotonic())
+    names = [p.name for p in run.model.phases]
+    current = snapshot(run.session.client("stepfunctions"), run.execution_arn, time.monotonic(),
+                       names)
     status.update(
         execution_status=current.status,
         phases=[p.to_json() for p in current.phases],

@@ -2,8 +2,9 @@
 
 ``follow`` polls ``DescribeExecution`` and ``ListMapRuns`` / ``DescribeMapRun`` with a
 growing interval (reset whenever something changes) until the execution ends, calling
-``on_progress`` with a :class:`Snapshot` each time. Map Runs are listed in start order
-and named by the Map state's label in their ARN (``map``, ``merge-1``, ..., ``reduce``).
+``on_progress`` with a :class:`Snapshot` each time. Map Runs are listed in start order,
+which is the stack's phase order (``StackModel.phases``: map, merge levels, reduce, for
+each step), so the n-th Map Run is named after the n-th phase.
 
 A Distributed Map whose children fail does not always fail its execution (moto never does;
 AWS does only beyond the tolerated failures), so the verdict here also requires every
@@ -13,7 +14,6 @@ Map Run's ``failed``, ``timedOut`` and ``aborted`` item counts to be zero.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 @dataclass(frozen=True)
 class PhaseCounts:
-    phase: str  # "map" | "reduce"
+    phase: str  # "map" | "merge-<n>" | "reduce"; "steps[<s>].map" ... in a job with steps
     total: int = 0
     pending: int = 0
     running: int = 0
@@ -102,20 +102,10 @@ class Backoff:
 PHASE_NAMES: Sequence[str] = ("map", "reduce")
 
 
-def map_run_phase(map_run_arn: str, index: int) -> str:
-    """A Map Run's phase, from the Map state's ``Label`` in its ARN
-    (``...:mapRun:<state machine>/<label>:<id>``; ``mrspec.aws.asl`` labels a phase by its
-    name without the dash: ``map``, ``merge1``, ``reduce``), else by start order."""
-    label = map_run_arn.partition(":mapRun:")[2].partition("/")[2].partition(":")[0]
-    merge = re.fullmatch(r"merge([1-9][0-9]*)", label)
-    if merge:
-        return f"merge-{merge.group(1)}"
-    if label in PHASE_NAMES:
-        return label
-    return PHASE_NAMES[index] if index < len(PHASE_NAMES) else f"phase{index + 1}"
-
-
-def snapshot(sfn: Any, execution_arn: str, started: float) -> Snapshot:
+def snapshot(
+    sfn: Any, execution_arn: str, started: float, names: Sequence[str] = PHASE_NAMES
+) -> Snapshot:
+    """The execution and its Map Runs now; ``names``: the phases in run order."""
     described = sfn.describe_execution(executionArn=execution_arn)
     runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
     runs = sorted(runs, key=lambda r: (r.get("startDate") or 0, r["mapRunArn"]))
@@ -125,7 +115,7 @@ def snapshot(sfn: Any, execution_arn: str, started: float) -> Snapshot:
         counts = detail.get("itemCounts", {})
         phases.append(
             PhaseCounts(
-                phase=map_run_phase(run["mapRunArn"], index),
+                phase=names[index] if index < len(names) else f"phase{index + 1}",
                 total=int(counts.get("total", 0)),
                 pending=int(counts.get("pending", 0)),
                 running=int(counts.get("running", 0)),
@@ -153,6 +143,7 @@ def follow(
     on_progress: Callable[[Snapshot], None],
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    names: Sequence[str] = PHASE_NAMES,
 ) -> Snapshot:
     """Poll until the execution ends; return the last snapshot.
 
@@ -163,7 +154,7 @@ def follow(
     started = time.monotonic()
     previous: Snapshot | None = None
     while True:
-        current = snapshot(sfn, execution_arn, started)
+        current = snapshot(sfn, execution_arn, started, names)
         on_progress(current)
         if current.finished or current.failed_items:
             return current

@@ -147,16 +147,18 @@ def _child(config_json: str, task_json: dict[str, Any], partitions: int) -> dict
 
 
 def calibrate(spec: JobSpec, plan: JobPlan, size: int, spread: bool = False) -> Calibration:
-    """Run the job's functions on a sample of ``plan``'s input and measure them."""
+    """Run the job's functions on a sample of ``plan``'s input and measure them (a job
+    with steps: its first step's, which reads the input; the ratios stand for every step)."""
     from mrspec.runtime import TaskConfig
 
     splits = sample_splits(plan.splits, size, spread)
     task = MapTask(0, splits)
     config = TaskConfig.from_spec(spec)
+    first = spec.steps[0]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:
         try:
-            measured = pool.apply(_child, (config.to_json(), task.to_json(), spec.partitions))
+            measured = pool.apply(_child, (config.to_json(), task.to_json(), first.partitions))
         except MrspecError:
             raise
         except Exception as exc:
@@ -174,5 +176,5 @@ def calibrate(spec: JobSpec, plan: JobPlan, size: int, spread: bool = False) -> 
         output_bytes=measured["output_bytes"],
         map_peak_memory_mb=measured["map_peak_memory_mb"],
         reduce_peak_memory_mb=measured["reduce_peak_memory_mb"],
-        map_only=spec.map_only,
+        map_only=first.map_only,
     )

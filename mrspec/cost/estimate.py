@@ -207,7 +207,10 @@ def estimate(
         limits=limits,
         budget_usd=spec.limits.budget_usd,
         params=dict(spec.params),
-        kept_failed=kept_failed(plan, assumptions, prices.s3_storage_gb_month),
+        # a failed job with steps is not kept on AWS (mrspec.aws.keep): nothing to price
+        kept_failed=None if plan.later_steps else kept_failed(
+            plan, assumptions, prices.s3_storage_gb_month
+        ),
     )
 
 
@@ -264,10 +267,13 @@ def check_limits(
             "the input is local: the AWS estimate assumes the same objects in S3 "
             "(upload them before `mrspec apply`)"
         )
-    phase_timings = [("map", timing.map)]
-    if timing.reduce is not None:
-        phase_timings.append(("reduce", timing.reduce))
-    for name, pt in phase_timings:
+    phase_timings = []
+    for step in timing.steps():  # each step's map and reduce ("steps[1].map" ...)
+        phase_timings.append(("map", step.map))
+        if step.reduce is not None:
+            phase_timings.append(("reduce", step.reduce))
+    for kind, pt in phase_timings:
+        name = pt.name
         phase = phase_of(stack, name)
         assert phase is not None
         fn = stack.function(phase.function)
@@ -275,7 +281,7 @@ def check_limits(
             out.append(
                 f"a {name} task would run about {pt.longest_task_s:.0f} s, past its timeout of "
                 f"{fn.timeout_s} s: "
-                + ("lower map.bin_size or raise map.memory" if name == "map"
+                + ("lower map.bin_size or raise map.memory" if kind == "map"
                    else "raise reduce.partitions or reduce.memory")
             )
         elif pt.longest_task_s > NEAR * fn.timeout_s:
@@ -290,7 +296,7 @@ def check_limits(
                 f"{name} children are EXPRESS workflows (at most 300 s) but a task would run "
                 f"about {pt.longest_task_s:.0f} s"
             )
-        peak = a[f"{name}_peak_memory_mb"]
+        peak = a[f"{kind}_peak_memory_mb"]
         if peak and peak > NEAR * fn.memory_mb:
             out.append(
                 f"{name} tasks peaked at {peak:.0f} MB in the sample, "

@@ -64,7 +64,7 @@ def billed_ms(seconds: float) -> int:
 
 @dataclass(frozen=True)
 class PhaseTiming:
-    name: str  # "map" | "reduce"
+    name: str  # "map" | "merge-<n>" | "reduce"; "steps[1].map" ... in a job with steps
     tasks: int
     concurrency: int  # effective: min(MaxConcurrency, account Lambda concurrency)
     waves: int
@@ -94,15 +94,27 @@ class Timing:
     commit_s: float  # cold start + commit
     driver_s: float
     merge: tuple[PhaseTiming, ...] = ()  # one per merge level, between map and reduce
+    # steps 1.. of a job with steps (their driver_s and commit_s are 0: one run, one commit)
+    later: tuple[Timing, ...] = ()
 
     @property
     def total_s(self) -> float:
         reduce_s = self.reduce.phase_s if self.reduce else 0.0
         merge_s = sum(m.phase_s for m in self.merge)
-        return self.driver_s + self.map.phase_s + merge_s + reduce_s + self.commit_s
+        own = self.driver_s + self.map.phase_s + merge_s + reduce_s + self.commit_s
+        return own + sum(step.total_s for step in self.later)
+
+    def steps(self) -> tuple[Timing, ...]:
+        """Each step's timing in order (this one is step 0)."""
+        return (self, *self.later)
+
+    def phase_timings(self) -> list[PhaseTiming]:
+        """Every Distributed Map phase of every step, in run order."""
+        return [pt for step in self.steps()
+                for pt in (step.map, *step.merge, step.reduce) if pt is not None]
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "total_s": round(self.total_s, 3),
             "driver_s": round(self.driver_s, 3),
             "map": self.map.to_json(),
@@ -110,6 +122,14 @@ class Timing:
             "reduce": self.reduce.to_json() if self.reduce else None,
             "commit_s": round(self.commit_s, 3),
         }
+        if self.later:  # a job with steps: step 0 above, each later step's phases here
+            out["steps"] = [
+                {"map": {"name": t.map.name, **t.map.to_json()},
+                 "merge": [{"name": m.name, **m.to_json()} for m in t.merge],
+                 "reduce": {"name": t.reduce.name, **t.reduce.to_json()} if t.reduce else None}
+                for t in self.later
+            ]
+        return out
 
 
 def _phase_timing(
@@ -132,10 +152,27 @@ def _dm(p: PhasePrediction) -> Phase:
 
 
 def estimate_timing(phases: Sequence[PhasePrediction], a: Assumptions) -> Timing:
-    """Phase times from the per-phase predictions (``mrspec.cost.phases``)."""
+    """Phase times from the per-phase predictions (``mrspec.cost.phases``): each step's
+    phases in turn, then the one commit."""
+    commit = next(p for p in phases if p.kind == "commit")
+    steps = sorted({p.step for p in phases if p.kind != "commit"})
+    timings = [_step_timing([p for p in phases if p.step == s and p.kind != "commit"], a)
+               for s in steps]
+    return Timing(
+        map=timings[0].map,
+        reduce=timings[0].reduce,
+        commit_s=a["cold_start_s"] + commit.per_task.seconds,
+        driver_s=a["driver_s"],
+        merge=timings[0].merge,
+        later=tuple(timings[1:]),
+    )
+
+
+def _step_timing(phases: Sequence[PhasePrediction], a: Assumptions) -> Timing:
+    """One step's phase times (no driver, no commit)."""
     by_kind = {p.kind: p for p in phases}
     map_p = by_kind["map"]
-    map_timing = _phase_timing("map", _dm(map_p), map_p.task_seconds, a)
+    map_timing = _phase_timing(map_p.name, _dm(map_p), map_p.task_seconds, a)
     merges = tuple(
         _phase_timing(p.name, _dm(p), p.task_seconds, a) for p in phases if p.kind == "merge"
     )
@@ -143,23 +180,18 @@ def estimate_timing(phases: Sequence[PhasePrediction], a: Assumptions) -> Timing
     reduce_p = by_kind.get("reduce")
     if reduce_p is not None:
         mean_s, hot_s = reduce_p.task_seconds[0], reduce_p.per_task.seconds
-        reduce_timing = _phase_timing("reduce", _dm(reduce_p), reduce_p.task_seconds, a)
+        reduce_timing = _phase_timing(reduce_p.name, _dm(reduce_p), reduce_p.task_seconds, a)
         if hot_s > reduce_timing.longest_task_s:
             # The hot partition sets the length of its wave; cost still uses the mean.
             waves = reduce_timing.waves
             reduce_timing = PhaseTiming(
-                "reduce", reduce_p.tasks, reduce_timing.concurrency, waves,
+                reduce_p.name, reduce_p.tasks, reduce_timing.concurrency, waves,
                 reduce_timing.task_seconds, hot_s,
                 a["phase_overhead_s"] + a["cold_start_s"] + waves * a["child_start_s"]
                 + (waves - 1) * mean_s + hot_s,
             )
-    return Timing(
-        map=map_timing,
-        reduce=reduce_timing,
-        commit_s=a["cold_start_s"] + by_kind["commit"].per_task.seconds,
-        driver_s=a["driver_s"],
-        merge=merges,
-    )
+    return Timing(map=map_timing, reduce=reduce_timing, commit_s=0.0, driver_s=0.0,
+                  merge=merges)
 
 
 def _lambda_usage(
@@ -204,13 +236,18 @@ def count_list_requests(plan: JobPlan, input_prefixes: Sequence[str]) -> int:
 def _lambdas(
     stack: StackModel, phases: Sequence[PhasePrediction], timing: Timing, a: Assumptions
 ) -> list[LambdaUsage]:
+    lambdas = []
+    for step, st in enumerate(timing.steps()):
+        by_kind = {p.kind: p for p in phases if p.step == step}
+        lambdas.append(_lambda_usage(stack, by_kind["map"].function, [st.map], a))
+        if st.merge:
+            merge_fn = next(p.function for p in phases if p.kind == "merge" and p.step == step)
+            # merge tasks run on the reduce section's sizes; their line is "merge" ("merge1")
+            label = "merge" if step == 0 else f"merge{step}"
+            lambdas.append(_lambda_usage(stack, merge_fn, st.merge, a, label=label))
+        if st.reduce is not None:
+            lambdas.append(_lambda_usage(stack, by_kind["reduce"].function, [st.reduce], a))
     by_kind = {p.kind: p for p in phases}
-    lambdas = [_lambda_usage(stack, by_kind["map"].function, [timing.map], a)]
-    if timing.merge:
-        merge_fn = next(p.function for p in phases if p.kind == "merge")
-        lambdas.append(_lambda_usage(stack, merge_fn, timing.merge, a, label="merge"))
-    if timing.reduce is not None:
-        lambdas.append(_lambda_usage(stack, by_kind["reduce"].function, [timing.reduce], a))
     commit = stack.function("commit")
     lambdas.append(
         LambdaUsage(
@@ -231,7 +268,7 @@ def _step_functions(
     """The parent's own transitions, one transition per child started (the Distributed
     Map rule), the transitions of STANDARD children (a retry is one more), and requests +
     GB-s of EXPRESS children."""
-    timings = {"map": timing.map, "reduce": timing.reduce, **{m.name: m for m in timing.merge}}
+    timings = {pt.name: pt for pt in timing.phase_timings()}
     # A merge level is one more Map state (and its manifest) in the parent before
     # exchange's stack lists it; once it does, its transitions are in parent_transitions.
     merges_unlisted = sum(1 for p in phases if p.kind == "merge" and phase_of(stack, p.name) is None)
@@ -258,18 +295,20 @@ def estimate_usage(
     input_prefixes: Sequence[str],
     phases: Sequence[PhasePrediction],
 ) -> Usage:
-    map_only = plan.map_only or timing.reduce is None
+    from mrspec.cost.steps import step_plans
+
     lambdas = _lambdas(stack, phases, timing, a)
     transitions, express_requests, express_gb_s = _step_functions(stack, phases, timing, a)
-    requests = _s3_requests(plan, a, phases, input_prefixes, map_only)
-
-    # Shuffle storage: held from mid-map until the commit has finished and cleaned up;
-    # every merge level writes the shuffle once more, held as long (conservative).
-    shuffle_bytes = 0.0 if map_only else plan.input_bytes * a["shuffle_ratio"]
-    copies = 1 + len(timing.merge)
-    held_s = timing.map.phase_s / 2 + sum(m.phase_s for m in timing.merge)
-    held_s += (timing.reduce.phase_s if timing.reduce else 0.0) + timing.commit_s
-    storage = copies * shuffle_bytes / GIB * (held_s / 3600) / a["hours_per_month"]
+    per_step: list[list[S3Requests]] = []
+    storage = 0.0
+    # each step as a one-step job (mrspec.cost.steps); the run's own requests once
+    for step, (step_plan, st) in enumerate(zip(step_plans(plan, a), timing.steps(), strict=True)):
+        map_only = step_plan.map_only or st.reduce is None
+        mine = [p for p in phases if p.step == step or p.kind == "commit"]
+        prefixes = input_prefixes if step == 0 else ()
+        per_step.append(_s3_requests(step_plan, a, mine, prefixes, map_only))
+        storage += _shuffle_storage(step_plan, st, timing.commit_s, a, map_only)
+    requests = _combined(per_step)
 
     invocations = sum(fn.requests for fn in lambdas)
     return Usage(
@@ -313,6 +352,34 @@ def kept_failed(plan: JobPlan, a: Assumptions, price_gb_month: float) -> KeptFai
     shuffle = 0.0 if plan.map_only else plan.input_bytes * a["shuffle_ratio"]
     held = shuffle * (1 + len(plan.merge_levels))
     return KeptFailed(held, price_gb_month, a["hours_per_month"])
+
+
+def _shuffle_storage(plan: JobPlan, step: Timing, commit_s: float, a: Assumptions,
+                     map_only: bool) -> float:
+    """GB-months of a step's shuffle: held from mid-map until the commit has finished and
+    cleaned up; every merge level writes the shuffle once more, held as long
+    (conservative)."""
+    shuffle_bytes = 0.0 if map_only else plan.input_bytes * a["shuffle_ratio"]
+    copies = 1 + len(step.merge)
+    held_s = step.map.phase_s / 2 + sum(m.phase_s for m in step.merge)
+    held_s += (step.reduce.phase_s if step.reduce else 0.0) + commit_s
+    return copies * shuffle_bytes / GIB * (held_s / 3600) / a["hours_per_month"]
+
+
+# Requests a run makes once, whatever its steps: the last step's figure stands for them.
+_ONCE_PER_RUN = (SUCCESS_PUT, FAILURE_LIST, OUTPUT_LIST, COMMIT_RESULT_GET)
+
+
+def _combined(per_step: Sequence[list[S3Requests]]) -> list[S3Requests]:
+    """Each kind's count over the steps (in the first step's order)."""
+    if len(per_step) == 1:
+        return per_step[0]
+    out = []
+    for first in per_step[0]:
+        same = [r for step in per_step for r in step if r.kind == first.kind]
+        count = same[-1].count if first.kind in _ONCE_PER_RUN else sum(r.count for r in same)
+        out.append(S3Requests(first.kind, first.tier, count, first.optional))
+    return out
 
 
 def _s3_requests(

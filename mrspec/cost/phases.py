@@ -167,6 +167,7 @@ class PhasePrediction:
     task_seconds: tuple[float, ...]  # every task's duration (the reduce: the mean partition's)
     loads: tuple[TaskLoad, ...]  # every task's load, in task order (reduce: the mean one each)
     inputs: int = 0  # exchange objects each task reads (merge: the largest group; reduce)
+    step: int = 0  # the step of a job with steps (its name says it: "steps[1].map")
 
     @property
     def execution_type(self) -> str | None:
@@ -232,12 +233,34 @@ def predict_phases(
     *,
     fan_in: int | None = None,
 ) -> tuple[PhasePrediction, ...]:
-    """Map, merge levels, reduce and commit of ``plan`` as ``apply`` runs them.
+    """Map, merge levels, reduce of each step, and the commit, of ``plan`` as ``apply``
+    runs them: each step is predicted as a one-step job (``mrspec.cost.steps``) and its
+    phases named as the stack names them.
 
     ``fan_in`` replaces ``exchange.fan_in(reduce memory)`` (a value >= the map task
     count gives the exchange without merge phases, every reducer reading every map
     output: the old design, to compare).
     """
+    from mrspec.cost.steps import step_views
+
+    phases: list[PhasePrediction] = []
+    for view in step_views(spec, plan, stack, a):
+        for p in _step_phases(view.spec, view.plan, view.stack, a, fan_in):
+            if view.steps == 1:
+                phases.append(p)
+                continue
+            function = view.functions[p.function]
+            phase = replace(p.phase, name=view.names[p.name], function=function) if p.phase else None
+            phases.append(replace(p, name=view.names[p.name], function=function, phase=phase,
+                                  step=view.step))
+    phases.append(_commit_phase(spec, stack, a, phases))
+    return tuple(phases)
+
+
+def _step_phases(
+    spec: JobSpec, plan: JobPlan, stack: StackModel, a: Assumptions, fan_in: int | None
+) -> list[PhasePrediction]:
+    """Map, merge levels and reduce of a one-step job (or one step, as such a job)."""
     map_phase = _map_phase(spec, plan, stack, a)
     phases = [map_phase]
     if not plan.map_only and phase_of(stack, "reduce") is not None:
@@ -252,8 +275,7 @@ def predict_phases(
             phases.append(merge)
         inputs = reduce_inputs(levels, len(plan.map_tasks), 0)
         phases.append(_reduce_phase(spec, plan, stack, a, [objects[i] for i in inputs.ids]))
-    phases.append(_commit_phase(spec, stack, a, phases))
-    return tuple(phases)
+    return phases
 
 
 def _largest(
@@ -387,15 +409,23 @@ def _reduce_phase(
     return replace(prediction, inputs=len(objects))
 
 
+def _results_read(phases: Sequence[PhasePrediction], step: int) -> int:
+    """Results holding step ``step``'s totals: its last exchange level's and reducers'."""
+    mine = [p for p in phases if p.step == step]
+    merges = [p for p in mine if p.kind == "merge"]
+    reduced = sum(p.tasks for p in mine if p.kind == "reduce")
+    return reduced + (merges[-1].tasks if merges else mine[0].tasks)
+
+
 def _commit_phase(
     spec: JobSpec, stack: StackModel, a: Assumptions, phases: Sequence[PhasePrediction]
 ) -> PhasePrediction:
     """The commit reads the results that carry the run's totals: the last merge level's
-    (they hold their groups') or, without merges, the map tasks', and the reducers'."""
-    merges = [p for p in phases if p.kind == "merge"]
-    reads = [p.tasks for p in phases if p.kind == "reduce"]  # results read, per phase
-    reads.append(merges[-1].tasks if merges else phases[0].tasks)
-    results = sum(reads)
+    (they hold their groups') or, without merges, the map tasks', and the reducers'. In a
+    job with steps it reads them for each step (its totals in ``_SUCCESS``), the last
+    step's twice (once more for the output's manifest)."""
+    reads = [_results_read(phases, step) for step in sorted({p.step for p in phases})]
+    results = sum(reads) + (reads[-1] if len(reads) > 1 else 0)
     # map and merge tasks write an exchange object and a result, reducers a result (their
     # parts go to the output), and each phase has its task manifest
     work_objects = sum((1 if p.kind == "reduce" else 2) * p.tasks for p in phases) + len(phases)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mrspec.cost.estimate import Estimate
+from mrspec.cost.model import PhaseTiming
 from mrspec.units import format_duration, format_size
 
 if TYPE_CHECKING:
@@ -47,18 +48,21 @@ def work_rows(e: Estimate) -> list[tuple[str, str]]:
         ("reduce tasks", f"{e.reduce_tasks:,}"),
     ]
     phases = {p.name: p for p in e.phases}
-    for name, pt in (("map", e.timing.map), ("reduce", e.timing.reduce)):
-        if pt is None:
-            continue
-        phase = phases[name]
-        rows.append(
-            (f"{name} waves", f"{pt.waves:,} at concurrency {pt.concurrency:,} "
-             f"({phase.execution_type} children)")
-        )
+    for step in e.timing.steps():  # each step's ("steps[1].map waves" in a job with steps)
+        for pt in (step.map, step.reduce):
+            if pt is None:
+                continue
+            phase = phases[pt.name]
+            rows.append(_waves_row(pt, phase.execution_type))
     if e.params:
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in e.params.items())
         rows.append(("params", shown))
     return rows
+
+
+def _waves_row(pt: PhaseTiming, execution_type: str) -> tuple[str, str]:
+    return (f"{pt.name} waves", f"{pt.waves:,} at concurrency {pt.concurrency:,} "
+            f"({execution_type} children)")
 
 
 PHASE_HEADER = ("phase", "tasks", "timeout", "memory", "GETs", "PUTs", "LISTs", "task time",
@@ -101,9 +105,7 @@ def budget_line(e: Estimate) -> str:
 def time_rows(e: Estimate) -> list[tuple[str, str]]:
     t = e.timing
     rows = [("driver (upload manifests, start, poll)", format_duration(t.driver_s))]
-    for pt in (t.map, *t.merge, t.reduce):
-        if pt is None:
-            continue
+    for pt in t.phase_timings():  # every step's phases in run order
         rows.append(
             (f"{pt.name} phase", f"{format_duration(pt.phase_s)} ({pt.waves} wave(s) x "
              f"{format_duration(pt.longest_task_s)} longest task)")

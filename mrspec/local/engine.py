@@ -36,7 +36,7 @@ from mrspec.plan.model import StepPlan
 from mrspec.runtime import Manifest, RunShape, TaskResult, cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.layout import step_work_prefix
+from mrspec.runtime.layout import step_phase, step_work_prefix
 from mrspec.runtime.replace import Replacement, discard
 from mrspec.runtime.replace import finish as finish_replacement
 from mrspec.runtime.results import load_results
@@ -160,8 +160,9 @@ class StepRun:
 
 
 def _labeller(step: int, steps: int) -> Callable[[str], str]:
-    """Phase names as shown and timed: ``map`` in a one-step job, ``steps[1].map`` else."""
-    return (lambda phase: phase) if steps == 1 else (lambda phase: f"steps[{step}].{phase}")
+    """Phase names as shown and timed: ``map`` in a one-step job, ``steps[1].map`` else
+    (``runtime.layout.step_phase``, which names the phases on AWS too)."""
+    return lambda phase: step_phase(step, steps, phase)
 
 
 def _kept_run(spec: JobSpec, plan: JobPlan, options: LocalOptions) -> resume.KeptRun:

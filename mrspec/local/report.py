@@ -91,7 +91,7 @@ def _step_phase(timing_key: str) -> str:
     return name.replace("_", "-")
 
 
-def _step_line(step: dict[str, Any]) -> str:
+def step_line(step: dict[str, Any]) -> str:
     """One step's records and tasks: ``steps[1]: 120 in, 120 mapped, 10 out (4 map, 1 reduce)``."""
     c, tasks = step["counters"], step["tasks"]
     merged = f", {tasks['merge']:,} merge" if tasks["merge"] else ""
@@ -127,7 +127,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
             f"{records['input']:,} in, {records['map_output']:,} mapped, {records['output']:,} out",
         )
     for step in summary.get("steps", []):
-        table.add_row("records" if step["step"] == 0 else "", _step_line(step))
+        table.add_row("records" if step["step"] == 0 else "", step_line(step))
     merges = sorted(
         (k[: -len("_seconds")].replace("_", "-") for k in timings if k.startswith("merge_")),
         key=lambda name: int(name.rsplit("-", 1)[1]),

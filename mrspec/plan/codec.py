@@ -34,16 +34,39 @@ def plan_document(plan: JobPlan) -> dict[str, Any]:
         "split_size": plan.split_size,
         "bin_size": plan.bin_size,
         "listing_seconds": plan.listing_seconds,  # a measurement: not in the digest
-        "merge_levels": [
-            {
-                "level": m.level,
-                "fan_in": m.fan_in,
-                "ranges": m.ranges,
-                "tasks": [t.to_json() for t in m.tasks],
-            }
-            for m in plan.merge_levels
-        ],
+        "merge_levels": _levels_document(plan.merge_levels),
+        # a job with steps: steps 1.. (none in a one-step plan, whose digest stays as it was)
+        **({"later_steps": [_step_document(s) for s in plan.later_steps]}
+           if plan.later_steps else {}),
     }
+
+
+def _levels_document(levels: tuple[MergeLevel, ...]) -> list[dict[str, Any]]:
+    return [
+        {"level": m.level, "fan_in": m.fan_in, "ranges": m.ranges,
+         "tasks": [t.to_json() for t in m.tasks]}
+        for m in levels
+    ]
+
+
+def _levels_from(data: list[dict[str, Any]]) -> tuple[MergeLevel, ...]:
+    return tuple(
+        MergeLevel(int(m["level"]), int(m["fan_in"]),
+                   tuple(MergeTask.from_json(t) for t in m["tasks"]), int(m.get("ranges", 1)))
+        for m in data
+    )
+
+
+def _step_document(step: StepPlan) -> dict[str, Any]:
+    return {"step": step.step, "map_tasks": [t.to_json() for t in step.map_tasks],
+            "reduce_tasks": [t.to_json() for t in step.reduce_tasks],
+            "merge_levels": _levels_document(step.merge_levels)}
+
+
+def _step_from(data: dict[str, Any]) -> StepPlan:
+    return StepPlan(int(data["step"]), tuple(MapTask.from_json(t) for t in data["map_tasks"]),
+                    tuple(ReduceTask.from_json(t) for t in data["reduce_tasks"]),
+                    _levels_from(data.get("merge_levels", [])))
 
 
 def plan_from_document(data: dict[str, Any]) -> JobPlan:
@@ -57,15 +80,8 @@ def plan_from_document(data: dict[str, Any]) -> JobPlan:
         split_size=int(data["split_size"]),
         bin_size=int(data["bin_size"]),
         listing_seconds=float(data.get("listing_seconds", 0.0)),
-        merge_levels=tuple(
-            MergeLevel(
-                int(m["level"]),
-                int(m["fan_in"]),
-                tuple(MergeTask.from_json(t) for t in m["tasks"]),
-                int(m.get("ranges", 1)),
-            )
-            for m in data.get("merge_levels", ())
-        ),
+        merge_levels=_levels_from(data.get("merge_levels", [])),
+        later_steps=tuple(_step_from(s) for s in data.get("later_steps", [])),
     )
 
 
@@ -95,7 +111,7 @@ def resume_digests(plan: JobPlan) -> dict[str, str]:
     ]
     partitions: Any = len(plan.reduce_tasks)
     if plan.later_steps:  # a job with steps: every step's tasks and partitions
-        manifests.append([_step_document(s) for s in plan.later_steps])
+        manifests.append(document["later_steps"])
         partitions = [len(s.reduce_tasks) for s in plan.steps]
     return {
         "input": digest(document["objects"]),
@@ -103,10 +119,3 @@ def resume_digests(plan: JobPlan) -> dict[str, str]:
         "task manifests": digest(manifests),
     }
 
-
-def _step_document(step: StepPlan) -> dict[str, Any]:
-    return {
-        "map_tasks": [t.to_json() for t in step.map_tasks],
-        "merge_levels": [[t.to_json() for t in m.tasks] for m in step.merge_levels],
-        "reduce_tasks": [t.to_json() for t in step.reduce_tasks],
-    }

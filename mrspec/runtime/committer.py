@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mrspec.runtime.replace as replace
-from mrspec.plan.model import JobPlan
+from mrspec.plan.model import JobPlan, StepPlan
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.errors import BadRecordLimitError, TaskFailedError
 from mrspec.runtime.exchange import Totals
@@ -89,7 +89,12 @@ class RunShape:
 
     @classmethod
     def of_plan(cls, plan: JobPlan) -> RunShape:
-        return cls(len(plan.map_tasks), tuple(len(m.tasks) for m in plan.merge_levels))
+        """The shape of the plan's first step (its only one, in a job without steps)."""
+        return cls.of_step(plan.steps[0])
+
+    @classmethod
+    def of_step(cls, step: StepPlan) -> RunShape:
+        return cls(len(step.map_tasks), tuple(len(m.tasks) for m in step.merge_levels))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunShape:
@@ -192,6 +197,26 @@ def commit(
     storage_for(uri).write(uri, text.encode())
     cleanup(config, work_prefix=run_work, remove_output=False)
     return manifest
+
+
+def step_totals(config: TaskConfig, *, work_prefix: str, shape: RunShape) -> dict[str, Any]:
+    """One step's tasks and counters (its map and reduce tasks'), as a job with steps
+    lists them in ``_SUCCESS`` (``steps``): read by key like the commit's own results,
+    the last exchange level's and the reducers', never the M map results. Refuses a step
+    with a result missing or more bad records than the job allows."""
+    step_work = step_work_prefix(work_prefix, config.step)
+    producers = _require(step_work, phase_name(shape.level), shape.producers, None)
+    totals = _producer_totals(shape, producers)
+    check_totals(config, totals)
+    reduced = [] if config.map_only else _require(step_work, "reduce", config.partitions, None)
+    counters: Counter[str] = Counter(totals.counters)
+    user: Counter[str] = Counter(totals.user_counters)
+    for result in reduced:
+        counters.update(result.counters)
+        user.update(result.user_counters)
+    tasks = {"map": shape.map_tasks, "merge": sum(shape.merge_tasks), "reduce": len(reduced)}
+    return {"step": config.step, "tasks": tasks, "counters": dict(sorted(counters.items())),
+            "user_counters": dict(sorted(user.items()))}
 
 
 def _outputs(result: TaskResult) -> tuple[PartFile, ...]:

@@ -6,7 +6,8 @@ S3 spreads a run's request rate over up to 256 partitioned prefixes instead of o
     {work}/manifests/map.json, merge-1.json, ..., reduce.json   phase items (AWS only)
     {work}/manifests/map-shards/00003.json   a map task too large for its item (both
                                           engines; encoded by ``mrspec.plan.items``)
-    {work}/failures/<phase>-00007.json    a failed task's recorded error (AWS only)
+    {work}/failures/<phase>-00007.json    a failed task's recorded error (AWS only; a
+                                          later step's phase: step-1.map-00007.json)
     {work}/{hh}/shuffle/L0-00003          map task 3's shuffle object (level 0)
     {work}/{hh}/shuffle/L2-00001          merge task 1 of merge level 2
     {work}/{hh}/results/map-00003.json    a task's slim result (also merge-2-, reduce-)
@@ -20,6 +21,7 @@ its output pairs in the shuffle format (``output_format`` ``pairs``) as parts un
 step's work prefix; step ``s`` map task ``i`` reads part ``i`` of step ``s - 1``::
 
     {work}[/step-{s}]/{hh}/output/part-00003  step s's output part 3 (pairs, no token)
+    {work}/step-{s}/manifests/map.json ...   step s's phase items (AWS only)
 
 Shuffle and result keys are deterministic from (phase, task id): a retried or late
 attempt writes the same key with a self-consistent object (the index travels inside the
@@ -60,6 +62,26 @@ def step_input_uri(work_prefix: str, step: int, task_id: int) -> str:
     return part_uri(step_output_prefix(step_work_prefix(work_prefix, step - 1)), task_id)
 
 
+def step_phase(step: int, steps: int, phase: str) -> str:
+    """A phase as shown, timed and named on AWS: ``map`` in a one-step job, else
+    ``steps[1].map`` (both engines label a job's phases with it)."""
+    return phase if steps == 1 else step_label(step, phase)
+
+
+def step_label(step: int, phase: str) -> str:
+    """``steps[1].map``: a phase of a job with steps."""
+    return f"steps[{step}].{phase}"
+
+
+_STEP_LABEL = re.compile(r"^steps\[([0-9]+)\]\.")
+
+
+def phase_key_name(phase: str) -> str:
+    """A phase label as a key name: S3 advises against brackets, so ``steps[1].map``
+    becomes ``step-1.map`` (a one-step job's names are kept as they are)."""
+    return _STEP_LABEL.sub(lambda m: f"{STEP_DIR}{m.group(1)}.", phase)
+
+
 def is_work_key(relative: str) -> bool:
     """Whether a key below the run's work prefix is a work object (cleanup removes those):
     under a shard folder, of the run or of one of its later steps."""
@@ -97,6 +119,12 @@ def result_uri(work_prefix: str, phase: str, task_id: int) -> str:
     return _sharded(work_prefix, "results", f"{phase}-{task_id:05d}.json")
 
 
+def step_key_prefix(work_key_prefix: str, step: int) -> str:
+    """``step_work_prefix`` for keys relative to the bucket (``runs/<id>/`` and
+    ``runs/<id>/step-1/``): where a step's item manifests go on AWS."""
+    return work_key_prefix if step == 0 else f"{work_key_prefix}{STEP_DIR}{step}/"
+
+
 def manifest_key(work_key_prefix: str, phase: str) -> str:
     """The key of a phase's item manifest under the run's key prefix (``runs/<id>/``)."""
     name = {"map": MAP_MANIFEST, "reduce": REDUCE_MANIFEST}.get(phase, f"{phase}.json")
@@ -112,7 +140,9 @@ def map_shard_uri(work_prefix: str, task_id: int) -> str:
 
 
 def failure_uri(work_prefix: str, phase: str, task_id: int) -> str:
-    return join(work_prefix, FAILURES_DIR, f"{phase}-{task_id:05d}.json")
+    """A failed task's record; ``phase`` is its label (``step_phase``): every step's
+    failures share the run's one folder, so one listing finds them all."""
+    return join(work_prefix, FAILURES_DIR, f"{phase_key_name(phase)}-{task_id:05d}.json")
 
 
 def failures_folder(work_prefix: str) -> str:

@@ -58,8 +58,9 @@ output:
   S3 locations are `s3://bucket/prefix` URIs; an S3 prefix is a plain key prefix, so
   `s3://b/logs` also names `s3://b/logs-old/x` (end it with `/` to mean a folder).
 - **Sizes** (`split_size`, `bin_size`): bytes as an integer, or a number with a unit:
-  binary `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024; `K`, `M`, `G`, `T` alone mean the
-  same), decimal `KB`, `MB`, `GB`, `TB` (powers of 1000), `B`. For example `64MiB`.
+  binary `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024; `K`, `M`, `G`, `T` and `Ki`, `Mi`,
+  `Gi`, `Ti` mean the same), decimal `KB`, `MB`, `GB`, `TB` (powers of 1000), `B`, in any
+  case. For example `64MiB`.
 - **Memory** (`map.memory`, `reduce.memory`): Lambda's unit, megabytes, where Lambda's
   "MB" are MiB. An integer is megabytes (`1769`). A size string is accepted when it comes
   to a whole number of MiB: `2GiB` is 2048, `1769MiB` or `1769M` is 1769. `1GB` (decimal,
