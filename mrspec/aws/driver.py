@@ -143,7 +143,7 @@ def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
     run = AwsRun(spec=spec, options=options, store=store, run_id=record.run_id)
     with terminate_like_ctrl_c(options.handle_signals), hangup_raises(options.handle_signals):
         with timed(run, "preflight"):
-            check_preflight(run)
+            check_preflight(run, output_check=False)
         with timed(run, "plan"):
             make_plan(run)
         assert run.plan is not None
@@ -152,6 +152,7 @@ def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
         with timed(run, "compile"):
             compile_stack(run)
         resume.warn_in_flight(run, record)
+        resume.clean_output(run, data)
         run.record = store.save(replace(record, status="running"))
         try:
             run.provisioner = provisioner_of(run)

@@ -28,7 +28,9 @@ from mrspec.storage.s3 import S3Storage, expect_bucket_owner
 T = TypeVar("T", MapTask, MergeTask, ReduceTask)
 
 
-def check_preflight(run: AwsRun) -> None:
+def check_preflight(run: AwsRun, output_check: bool = True) -> None:
+    """Refuse what AWS or the spec would refuse, before anything is created (a resume
+    checks the output itself, once it has removed the kept run's leftovers)."""
     spec, options = run.spec, run.options
     preflight.check_locations(spec)
     if options.provisioner == "pulumi" and options.provisioner_factory is None:
@@ -40,7 +42,8 @@ def check_preflight(run: AwsRun) -> None:
     expect_bucket_owner(run.session.events, run.account_id)
     expect_bucket_owner(S3Storage.shared().client.meta.events, run.account_id)
     preflight.check_input_readable(run.session, spec)
-    preflight.check_output_empty(run.session, spec, options.overwrite)
+    if output_check:
+        preflight.check_output_empty(run.session, spec, options.overwrite)
     run.kms_keys = preflight.bucket_kms_keys(run.session, spec)
     run.account_concurrency = preflight.check_concurrency(run.session, spec)
     run.store.ensure()

@@ -12,7 +12,10 @@ that did not finish (``driver.resume_on_aws`` runs the stages):
    resume): the finished tasks' results would not belong to the new plan;
 3. the stack is brought up again with the new package (the functions get the current
    code; nothing else changes shape, the names being the run's own);
-4. ``tasks_to_run`` removes the failed run's failure records (the commit refuses a run
+4. ``clean_output`` removes again the failed run's parts and the results of the tasks
+   that wrote them (a task still running when the execution stopped may have written
+   them since), then checks the output as a run's preflight does;
+   ``tasks_to_run`` removes the failed run's failure records (the commit refuses a run
    with one left) and reads each phase's results by key: a phase's tasks without a
    result run, and once a phase runs anything every later phase runs whole (its inputs
    are written again);
@@ -35,13 +38,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from mrspec.aws.keep import when
+from mrspec.aws.keep import remove_uncommitted, when
 from mrspec.aws.run import AwsRun
 from mrspec.aws.state import RunRecord, StateStore
 from mrspec.errors import MrspecError, RefusedError
 from mrspec.plan.codec import plan_from_document, resume_digests
 from mrspec.plan.model import JobPlan
 from mrspec.runtime.layout import failures_folder
+from mrspec.runtime.replace import Replacement
 from mrspec.runtime.results import load_results
 from mrspec.spec.model import JobSpec
 from mrspec.storage import storage_for
@@ -145,6 +149,18 @@ def warn_in_flight(run: AwsRun, record: RunRecord) -> None:
             f"run for up to {longest} s more and, if it fails, fail this resume's commit "
             "(the run is then kept again: resume once more)\n"
         )
+
+
+def clean_output(run: AwsRun, data: dict[str, Any]) -> None:
+    """Remove again what the failure removed: a task that was still running when the
+    failed execution stopped may have written its part (and result) after that; then
+    check the output as any run's preflight does."""
+    from mrspec.aws import preflight
+
+    if data.get("replacing"):
+        run.replacing = Replacement.from_json(data["replacing"])
+    remove_uncommitted(run)
+    preflight.check_output_empty(run.session, run.spec, run.options.overwrite)
 
 
 def not_started(run: AwsRun, record: RunRecord, failure: BaseException) -> MrspecError:
