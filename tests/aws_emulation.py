@@ -342,6 +342,7 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
     from moto.awslambda.models import LambdaFunction
     from moto.s3.models import FakeBucket
     from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.models import StateMachineInstance
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -384,6 +385,10 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
         return original_list_executions(self)
 
     monkeypatch.setattr(StepFunctionResponse, "list_executions", list_executions)
+    # moto deep-copies a state machine, its executions included, at every StartExecution,
+    # and a started execution holds a lock: a second execution of one state machine (a
+    # resume's) fails with TypeError. AWS has no such limit: copy it without them.
+    monkeypatch.setattr(StateMachineInstance, "__deepcopy__", _copy_without_executions, raising=False)
     budget = aws_limits.S3Budget()  # AWS's per-prefix rates; a test may lower them
     aws_limits.install(monkeypatch, budget)
     S3Storage.reset_shared()
@@ -394,6 +399,16 @@ def emulated_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Em
         for name in emulator.added_environment:
             os.environ.pop(name, None)
     S3Storage.reset_shared()
+
+
+def _copy_without_executions(self: Any, memo: dict[int, Any]) -> Any:
+    import copy
+
+    clone = type(self).__new__(type(self))
+    memo[id(self)] = clone
+    for name, value in vars(self).items():
+        setattr(clone, name, [] if name == "executions" else copy.deepcopy(value, memo))
+    return clone
 
 
 def make_zip(files: dict[str, str]) -> bytes:

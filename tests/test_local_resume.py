@@ -140,3 +140,26 @@ def test_resuming_an_unknown_run_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no kept run of job test-job at") as missing:
         run_local(spec, _options(tmp_path, resume="nosuch"))
     assert getattr(missing.value, "exit_code", None) == ExitCode.INVALID
+
+
+def test_a_map_only_job_resumes_to_the_clean_output(tmp_path: Path) -> None:
+    """A map-only job's map tasks write the parts: the failed run removed them, and with
+    them those tasks' results, so the resume runs every map task again and the output
+    holds every part (none listed by a result whose part is gone)."""
+    lines = _write_input(tmp_path, files=4)
+    calls = tmp_path / "calls.txt"
+    spec = _job(tmp_path, calls, fail=True, reducer=None)
+    (tmp_path / "work").mkdir()
+    with pytest.raises(JobFailedError):
+        run_local(spec, _options(tmp_path, run_id="m1"))
+    assert calls.read_text().splitlines()[:2] == lines[sorted(lines)[0]]  # a task finished
+    _fix(spec, calls)
+    calls.unlink()
+
+    run_local(spec, _options(tmp_path, resume="m1"))
+
+    assert sorted(calls.read_text().splitlines()) == sorted(x for body in lines.values() for x in body)
+    clean_out = tmp_path / "clean-out"
+    clean = dataclasses.replace(spec, output=dataclasses.replace(spec.output, prefix=str(clean_out)))
+    run_local(clean, _options(tmp_path))
+    assert _output(tmp_path / "out") == _output(clean_out) != {}

@@ -161,10 +161,12 @@ def test_a_failing_later_step_leaves_no_output(tmp_path: Path, spec: str) -> Non
         "def same(record):\n", "def same(record):\n    raise ValueError('no')\n"))
     from mrspec.errors import MrspecError
 
-    with pytest.raises(MrspecError, match="no"):
+    with pytest.raises(MrspecError, match="no") as failed:
         run_local(load_spec(job), LocalOptions(workers=2, work_dir=str(tmp_path)))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mrspec-")] == []
+    # the work folder is kept for --resume (tests/test_local_resume_steps.py), nothing else
+    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith("mrspec-")]
+    assert (kept / "resume.json").is_file() and "--resume" in str(failed.value)
 
 
 def test_a_bad_record_in_a_later_step_is_located_by_its_index(tmp_path: Path) -> None:

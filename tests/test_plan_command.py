@@ -360,3 +360,25 @@ def test_sample_splits_first_and_spread() -> None:
     assert sum(s.length for s in spread if not s.compressed) == 80
     with pytest.raises(MrspecError, match="positive size"):
         sample_splits(splits, 0)
+
+
+def test_what_keeping_a_failed_run_costs_per_day(job_dir: Path) -> None:
+    """The per-day figure is the working bucket's storage only: the input bytes times the
+    shuffle ratio, once per exchange level, at pricing.json's S3 Standard price, a day
+    being 24 of the month's 730 hours."""
+    from mrspec.cost import pricing
+
+    prices = json.loads(Path(pricing.__file__).with_name("pricing.json").read_text())
+    data = plan_json("job.yaml", "--assume", "shuffle_ratio=0.5")
+    per_gb_month = prices["regions"][data["region"]]["s3"]["storage_per_gb_month"]
+    levels = 1 + len([p for p in data["phases"] if p["name"].startswith("merge-")])
+    held = data["input_bytes"] * 0.5 * levels
+    by_hand = held / 1024**3 * per_gb_month * 24 / 730
+
+    kept = data["keep_failed"]
+
+    assert kept["bytes"] == round(held)
+    assert kept["usd_per_day"] == pytest.approx(by_hand, rel=1e-5)
+    assert kept["s3_storage_per_gb_month"] == per_gb_month
+    assert "keeping a failed run for --resume costs about" in plan("job.yaml")
+    assert "Keeping a failed run for --resume costs about" in plan("job.yaml", "--format", "markdown")

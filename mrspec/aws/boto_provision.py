@@ -102,7 +102,21 @@ class BotoProvisioner:
             "function": lambda r: self._create_function(r, model, code),
             "state_machine": lambda r: self._create_state_machine(r, model),
         }
+        # a stack kept by a failed run (its record has started an execution; apply
+        # --resume): the functions get the new code and sizes, the state machine its
+        # definition; what has the run's names already (bucket, roles, log groups) stays
+        kept = bool(self.record.execution_arn)
+        updaters: dict[str, Callable[[Any], None]] = {
+            "function": lambda r: self._update_function(r, model, code),
+            "state_machine": lambda r: self._update_state_machine(r, model),
+        }
         for resource in model.resources():
+            if kept and self._exists(Resource(resource.kind, resource.name)):
+                self._say(f"~ {resource.kind} {resource.name}")
+                update = updaters.get(resource.kind)
+                if update is not None:
+                    update(resource)
+                continue
             self._say(f"+ {resource.kind} {resource.name}")
             create = creators.get(resource.kind)
             if create is None:  # pragma: no cover - the table covers every kind
@@ -205,6 +219,26 @@ class BotoProvisioner:
             "Tags": dict(function.tags),
         }
         _while_role_propagates(lambda: lam.create_function(**kwargs))
+
+    def _update_function(self, function: Function, model: StackModel, code: bytes) -> None:
+        lam = self._client("lambda")
+        lam.update_function_code(FunctionName=function.name, ZipFile=code)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=function.name)
+        lam.update_function_configuration(
+            FunctionName=function.name,
+            MemorySize=function.memory_mb,
+            Timeout=function.timeout_s,
+            EphemeralStorage={"Size": function.ephemeral_storage_mb},
+            Environment={"Variables": dict(function.environment)},
+        )
+        lam.get_waiter("function_updated_v2").wait(FunctionName=function.name)
+
+    def _update_state_machine(self, machine: StateMachine, model: StackModel) -> None:
+        self._client("stepfunctions").update_state_machine(
+            stateMachineArn=machine.arn,
+            definition=json.dumps(machine.definition),
+            roleArn=model.role(machine.role).arn,
+        )
 
     def _create_state_machine(self, machine: StateMachine, model: StackModel) -> None:
         sfn = self._client("stepfunctions")

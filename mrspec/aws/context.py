@@ -37,6 +37,8 @@ def document(run: AwsRun) -> dict[str, Any]:
         "output_prefix": run.spec.output.prefix,
         "overwrite": run.options.overwrite,
         "keep": run.options.keep,
+        "keep_failed_s": run.options.keep_failed_s,
+        "kept_usd_per_day": run.kept_usd_per_day,
         "account_id": run.account_id,
         "emulator": run.options.emulator,
         "kms_keys": run.kms_keys.to_json() if run.kms_keys else None,
@@ -48,6 +50,7 @@ def document(run: AwsRun) -> dict[str, Any]:
         "functions": dict(run.outputs.functions),
         "log_groups": list(run.outputs.log_groups),
         "phase_s": {k: v for k, v in run.phase_s.items()},
+        "resumed": run.resumed,  # a resume's tasks, by phase (empty for a first run)
         "plan": plan_document(run.plan),
     }
 
@@ -67,6 +70,8 @@ def restore(record: RunRecord, store: StateStore, options: AwsRunOptions) -> Aws
     kms = KmsKeys(tuple(keys.get("read", ())), tuple(keys.get("write", ())))
     options = replace(options, emulator=bool(data.get("emulator")), overwrite=bool(data["overwrite"]))
     options = replace(options, keep=options.keep or bool(data.get("keep")))
+    # attaching follows the choice of the apply that started the run
+    options = replace(options, keep_failed_s=int(data.get("keep_failed_s") or 0))
     session = options.session
     if session is None:
         session = boto3.Session(region_name=record.region)
@@ -81,10 +86,12 @@ def restore(record: RunRecord, store: StateStore, options: AwsRunOptions) -> Aws
         record=record,
         execution_arn=record.execution_arn,
         estimate_usd=data.get("estimate_usd"),
+        kept_usd_per_day=data.get("kept_usd_per_day"),
         kms_keys=kms,
         execution_started=float(data.get("execution_started") or record.created_at),
         phase_s={str(k): float(v) for k, v in (data.get("phase_s") or {}).items()},
     )
+    run.resumed = {str(k): [int(i) for i in v] for k, v in (data.get("resumed") or {}).items()}
     if data.get("replacing"):
         run.replacing = Replacement.from_json(data["replacing"])
     run.outputs = StackOutputs(

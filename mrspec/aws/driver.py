@@ -12,8 +12,10 @@ The pipeline, in order (``run_on_aws``)::
 by another process: ``mrspec.aws.context`` restores what that process had.
 
 Teardown runs in every case (success, failed task, exception, Ctrl-C, SIGTERM) unless
-``--keep`` or the run detaches: ``--detach``, a lost terminal (SIGHUP) once the execution
-has started, or Ctrl-C while attached without ``--stop``. The run is recorded in mrspec's
+``--keep``, the run detaches (``--detach``, a lost terminal (SIGHUP) once the execution
+has started, or Ctrl-C while attached without ``--stop``) or a failed job is kept for
+``apply --resume`` (``--keep-failed``, ``mrspec.aws.keep``; ``resume_on_aws`` goes on
+from it with ``mrspec.aws.resume``). The run is recorded in mrspec's
 state directory *before* anything is created, so a teardown that cannot finish leaves an
 exact ``mrspec destroy`` command behind. The user's output prefix is never part of the
 stack: teardown cannot touch results. Before teardown the task logs (failed tasks whole, a
@@ -32,10 +34,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from contextlib import suppress
 from dataclasses import replace
 
-from mrspec.aws import context
+from mrspec.aws import context, keep, resume
 from mrspec.aws.finish import (
     after_failure,
     collect,
@@ -56,7 +59,15 @@ from mrspec.aws.launch import (
     start_execution,
     upload_manifests,
 )
-from mrspec.aws.run import AwsRun, AwsRunOptions, best_effort, timed, with_locations
+from mrspec.aws.run import (
+    AwsRun,
+    AwsRunOptions,
+    best_effort,
+    provisioner_of,
+    say,
+    timed,
+    with_locations,
+)
 from mrspec.aws.state import StateStore, new_run_id, state_dir
 from mrspec.errors import ExitCode, MrspecError
 from mrspec.spec.model import JobSpec
@@ -66,6 +77,8 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
     """Run ``spec`` on AWS end to end; returns 0 (or 130 when a signal detached it) or
     raises a ``MrspecError``."""
     options = options or AwsRunOptions()
+    if options.resume:
+        return resume_on_aws(spec, options)
     spec = with_locations(spec, options)
     run = AwsRun(
         spec=spec,
@@ -73,6 +86,7 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
         store=StateStore(state_dir(options.state_dir)),
         run_id=options.run_id or new_run_id(),
     )
+    warn_expired(run)
     with terminate_like_ctrl_c(options.handle_signals), hangup_raises(options.handle_signals):
         with timed(run, "preflight"):
             check_preflight(run)
@@ -93,6 +107,74 @@ def run_on_aws(spec: JobSpec, options: AwsRunOptions | None = None) -> int:
         return follow_and_conclude(run)
 
 
+def warn_expired(run: AwsRun) -> None:
+    """Failed runs kept past their --keep-failed time go on costing storage (until the
+    working bucket's lifecycle rule): every apply says so until they are removed."""
+    try:
+        expired = [r for r in run.store.runs() if r.expired]
+    except MrspecError:
+        return  # an unreadable record: `mrspec runs` reports it
+    if expired:
+        ids = ", ".join(f"{r.job} {r.run_id}" for r in expired)
+        sys.stderr.write(  # on stderr even with --json: it is about other runs' cost
+            f"warning: {len(expired)} failed run(s) kept past their --keep-failed time "
+            f"({ids}); remove them with `mrspec destroy --expired`\n"
+        )
+
+
+def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
+    """Go on from the failed run ``options.resume`` kept by ``--keep-failed``: plan again
+    and check, update the functions' code, run only the unfinished tasks (``aws.resume``)."""
+    from mrspec.aws.provisioner import StackOutputs
+
+    assert options.resume is not None
+    store = StateStore(state_dir(options.state_dir))
+    record = resume.kept_record(store, spec, options.resume)
+    kept, data = resume.kept_plan(store, record)
+    spec = resume.with_kept_locations(spec, data, options.input_prefixes)
+    options = replace(
+        options,
+        overwrite=bool(data.get("overwrite")),
+        emulator=bool(data.get("emulator")),
+        provisioner=record.provisioner,
+        input_prefixes=(),
+        output_prefix=None,
+    )
+    run = AwsRun(spec=spec, options=options, store=store, run_id=record.run_id)
+    with terminate_like_ctrl_c(options.handle_signals), hangup_raises(options.handle_signals):
+        with timed(run, "preflight"):
+            check_preflight(run, output_check=False)
+        with timed(run, "plan"):
+            make_plan(run)
+        assert run.plan is not None
+        resume.check_plan(record, kept, run.plan)
+        guard_budget(run)
+        with timed(run, "compile"):
+            compile_stack(run)
+        resume.warn_in_flight(run, record)
+        resume.clean_output(run, data)
+        run.record = store.save(replace(record, status="running"))
+        try:
+            run.provisioner = provisioner_of(run)
+            assert run.package is not None
+            say(run, f"updating stack {record.stack} with the job's current code ...")
+            with timed(run, "deploy"):
+                outputs: StackOutputs = run.provisioner.up(run.model, run.package)
+            run.outputs = outputs
+            run.resumed = resume.tasks_to_run(run)
+            upload_manifests(run, only=run.resumed)
+            start_execution(run, name=f"run-{run.run_id}-resume-{int(time.time())}")
+        except BaseException as exc:  # nothing ran: the kept run stays as it was
+            error = resume.not_started(run, record, exc)
+            if isinstance(exc, Exception):
+                raise error from exc
+            raise
+        say(run, "resuming: " + ", ".join(f"{len(v)} {k}" for k, v in run.resumed.items()))
+        if options.detach:
+            return detach(run, "--detach")
+        return follow_and_conclude(run)
+
+
 def attach_run(run_id: str, options: AwsRunOptions) -> int:
     """Follow run ``run_id`` (started by ``apply``, maybe detached) to its end, collect
     and tear down as its ``apply`` would have."""
@@ -103,6 +185,12 @@ def attach_run(run_id: str, options: AwsRunOptions) -> int:
             f"no run {run_id!r} in {store.root}: it finished and was torn down, or never ran",
             hint=f"`mrspec runs` lists the live ones; `mrspec logs --run {run_id}` prints "
             "what a finished run saved",
+        )
+    if record.status == "resumable":  # its execution ended: there is nothing to follow
+        raise MrspecError(
+            f"run {run_id} of job {record.job} failed and is kept for a resume",
+            hint=f"fix the cause, then `{record.resume_command}`; or remove it with "
+            f"`mrspec destroy {record.spec_path or record.job} --run {run_id}`",
         )
     run = context.restore(record, store, options)
     run.record = store.save(replace(record, status="running"))
@@ -130,10 +218,14 @@ def conclude(run: AwsRun, failure: BaseException | None) -> int:
     """Stop what must stop, save the logs, tear down, print the summary; re-raise."""
     with shielded():  # a second Ctrl-C must not skip what follows
         if failure is not None:
+            run.kept_for_resume = keep.keeps(run, failure)
             after_failure(run, failure)
         best_effort("save the task logs", lambda: save_task_logs(run))
         with timed(run, "teardown"):
             teardown_error = tear_down(run, failure)
+        if run.kept_for_resume and isinstance(failure, MrspecError):
+            note = keep.resume_hint(run, destroy_command(run))
+            failure.hint = f"{failure.hint}; {note}" if failure.hint else note
         best_effort("print the run summary", lambda: report(run, failure))
     if teardown_error is not None:
         raise teardown_error from failure

@@ -1,6 +1,7 @@
 """The stages of an AWS run from a started execution on: follow it, collect the output
 manifest and the actual cost, and in every case stop what must stop, read the failures,
-save the task logs, tear down, print the summary.
+save the task logs, tear down (or keep a failed run for a resume: ``mrspec.aws.keep``),
+print the summary.
 
 Nothing is imported lazily here once an execution runs (the emulated-AWS tests run the
 Lambda handlers in this process, see tests/aws_emulation.py).
@@ -14,7 +15,7 @@ from dataclasses import replace
 
 import botocore.exceptions
 
-from mrspec.aws import runlogs
+from mrspec.aws import keep, runlogs
 from mrspec.aws.readback import (
     actual_cost,
     failure_records,
@@ -112,6 +113,16 @@ def remove_partial_output(run: AwsRun) -> None:
         return
     if run.last is not None and run.last.succeeded:
         return  # committed: the output is the user's now, whatever failed afterwards
+    if run.kept_for_resume:  # the finished tasks' work stays for the resume
+        try:
+            keep.remove_uncommitted(run)
+            return
+        except Exception as exc:  # a part without its result gone: not safe to resume
+            sys.stderr.write(
+                f"warning: could not prepare the failed run for a resume ({exc}); it is "
+                "torn down instead\n"
+            )
+            run.kept_for_resume = False
     try:
         token = run.replacing.token if run.replacing else ""
         last = TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1)  # writes the output
@@ -166,6 +177,9 @@ def tear_down(run: AwsRun, failure: BaseException | None) -> TeardownError | Non
     if run.provisioner is None:  # recorded, but creation never started
         run.store.delete(run.record.stack)
         return None
+    if run.kept_for_resume:
+        keep.mark_resumable(run)
+        return None
     if run.options.keep:
         run.teardown = "kept"
         run.record = run.store.save(replace(run.record, status="kept"))
@@ -209,6 +223,9 @@ def report(run: AwsRun, failure: BaseException | None) -> None:
             phase_s=dict(run.phase_s),
             teardown=run.teardown,
             destroy_command=destroy_command(run) if run.record else "",
+            resume_command=run.record.resume_command if run.kept_for_resume and run.record else "",
+            kept_usd_per_day=run.kept_usd_per_day,
+            resumed=dict(run.resumed),
             estimate_usd=run.estimate_usd,
             actual_usd=run.actual_usd,
             outcome=outcome_of(failure),

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mrspec.aws import context, preflight
 from mrspec.aws.provision import check_pulumi_cli
 from mrspec.aws.run import AwsRun, build_package, provisioner_of, say
 from mrspec.aws.state import RunRecord
 from mrspec.plan import items
+from mrspec.plan.model import MapTask, MergeTask, ReduceTask
 from mrspec.runtime.committer import prepare_output
 from mrspec.runtime.config import TaskConfig
+from mrspec.runtime.layout import step_phase
 from mrspec.storage.s3 import S3Storage, expect_bucket_owner
 
+T = TypeVar("T", MapTask, MergeTask, ReduceTask)
 
-def check_preflight(run: AwsRun) -> None:
+
+def check_preflight(run: AwsRun, output_check: bool = True) -> None:
+    """Refuse what AWS or the spec would refuse, before anything is created (a resume
+    checks the output itself, once it has removed the kept run's leftovers)."""
     spec, options = run.spec, run.options
     preflight.check_locations(spec)
     if options.provisioner == "pulumi" and options.provisioner_factory is None:
@@ -35,7 +42,8 @@ def check_preflight(run: AwsRun) -> None:
     expect_bucket_owner(run.session.events, run.account_id)
     expect_bucket_owner(S3Storage.shared().client.meta.events, run.account_id)
     preflight.check_input_readable(run.session, spec)
-    preflight.check_output_empty(run.session, spec, options.overwrite)
+    if output_check:
+        preflight.check_output_empty(run.session, spec, options.overwrite)
     run.kms_keys = preflight.bucket_kms_keys(run.session, spec)
     run.account_concurrency = preflight.check_concurrency(run.session, spec)
     run.store.ensure()
@@ -74,6 +82,8 @@ def guard_budget(run: AwsRun) -> None:
         spec_path=str(run.spec.source or ""),
     )
     run.estimate_usd = estimated.total_usd
+    if estimated.kept_failed is not None:
+        run.kept_usd_per_day = estimated.kept_failed.usd_per_day
     check_budget(run.spec, estimated)
     checks = estimated.limits
     if run.account_concurrency is None:
@@ -131,26 +141,44 @@ def deploy(run: AwsRun) -> None:
     run.record = run.store.save(replace(run.record, status="running"))
 
 
-def upload_manifests(run: AwsRun) -> None:
+def upload_manifests(run: AwsRun, only: Mapping[str, Collection[int]] | None = None) -> None:
+    """Every step's item manifests; ``only`` (a resume's: task ids by phase label,
+    ``runtime.layout.step_phase``) keeps the tasks to run."""
     assert run.plan is not None and run.outputs is not None
     layout, plan = run.model.layout, run.plan
+
+    def chosen(step: int, phase: str, tasks: Sequence[T]) -> list[T]:
+        if only is None:
+            return list(tasks)
+        ids = set(only.get(step_phase(step, len(plan.steps), phase), ()))
+        return [t for t in tasks if _task_id(t) in ids]
+
     s3 = run.session.client("s3")
     # Shards first: the manifest that references them is what the state machine reads.
-    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(plan.map_tasks)]
+    first = chosen(0, "map", plan.map_tasks)
+    uploads = [(f"{layout.work_prefix}{k}", body) for k, body in items.shards(first)]
     # every step's manifests are known now (a later step's map task i reads part i of
     # the step before), so all are uploaded before the execution starts
     for step, where in zip(plan.steps, layout.steps, strict=True):
-        uploads.append((where.map_manifest_key, items.map_manifest(step.map_tasks)))
+        map_tasks = chosen(step.step, "map", step.map_tasks)
+        uploads.append((where.map_manifest_key, items.map_manifest(map_tasks)))
         for level, key in zip(step.merge_levels, where.merge_manifest_keys, strict=True):
-            uploads.append((key, items.encode([t.to_json() for t in level.tasks])))
+            merge_tasks = chosen(step.step, level.phase, level.tasks)
+            uploads.append((key, items.encode([t.to_json() for t in merge_tasks])))
         if where.reduce_manifest_key:
-            reduce_items = [t.to_json() for t in step.reduce_tasks]
-            uploads.append((where.reduce_manifest_key, items.encode(reduce_items)))
+            reduce_tasks = chosen(step.step, "reduce", step.reduce_tasks)
+            uploads.append((where.reduce_manifest_key, items.encode([t.to_json() for t in reduce_tasks])))
     for key, body in uploads:
         s3.put_object(Bucket=layout.bucket, Key=key, Body=body)
 
 
-def start_execution(run: AwsRun) -> None:
+def _task_id(task: MapTask | MergeTask | ReduceTask) -> int:
+    return task.partition if isinstance(task, ReduceTask) else task.task_id
+
+
+def start_execution(run: AwsRun, name: str = "") -> None:
+    """Start the execution (``name``: default ``run-<run id>``; a resume's is new, as
+    execution names are unique per state machine)."""
     import json
 
     assert run.outputs is not None and run.record is not None
@@ -164,7 +192,7 @@ def start_execution(run: AwsRun) -> None:
     run.execution_started = time.time()
     started = sfn.start_execution(
         stateMachineArn=run.outputs.state_machine_arn,
-        name=f"run-{run.run_id}",
+        name=name or f"run-{run.run_id}",
         input=json.dumps(execution_input(run)),
     )
     run.execution_arn = str(started["executionArn"])

@@ -44,6 +44,9 @@ class RunReport:
     actual_usd: float | None = None
     logs_command: str = ""  # prints the saved task logs ("" when none were saved)
     extra: dict[str, Any] = field(default_factory=dict)
+    resume_command: str = ""  # a failed run kept for `apply --resume` (mrspec.aws.keep)
+    kept_usd_per_day: float | None = None  # what keeping a failed run costs per day
+    resumed: dict[str, list[int]] = field(default_factory=dict)  # a resume's tasks, by phase
 
     def counters(self) -> tuple[dict[str, int], dict[str, int]]:
         """(counters, user counters): the manifest's, or in a job with steps their totals
@@ -85,7 +88,14 @@ class RunReport:
             ],
             "log_groups": list(self.log_groups),
             "logs_command": self.logs_command,
+            "resume_command": self.resume_command,
+            "kept_usd_per_day": self.kept_usd_per_day,
+            "resumed_tasks": {k: list(v) for k, v in self.resumed.items()},
         }
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 else f"${value:.6f}"
 
 
 def _console(console: Any, stderr: bool) -> Any:
@@ -144,7 +154,20 @@ def render_report(report: RunReport, console: Any = None, json_output: bool = Fa
         table.add_row("logs", f"{report.logs_command} (saved before teardown)")
     elif report.outcome != "succeeded" and report.log_groups:
         table.add_row("logs", ", ".join(report.log_groups))
+    if report.resumed:
+        table.add_row(
+            "resumed",
+            ", ".join(f"{len(ids)} {phase} task(s) run again" for phase, ids in report.resumed.items()),
+        )
     table.add_row("teardown", report.teardown)
+    if report.resume_command:
+        table.add_row("resume with", report.resume_command)
+    if report.kept_usd_per_day is not None and report.outcome != "succeeded":
+        table.add_row(
+            "keeping it costs",
+            f"about {_usd(report.kept_usd_per_day)}/day (the working bucket's storage; "
+            "--keep-failed 0 tears a failed run down)",
+        )
     if report.teardown != "destroyed" and report.destroy_command and report.teardown != "not needed":
         table.add_row("remove with", report.destroy_command)
     if report.estimate_usd is not None:

@@ -51,6 +51,10 @@ class AwsRunOptions:
     detach: bool = False  # return once the execution has started (attach later)
     # Ctrl-C while attached: detach (the job goes on) unless this is set; then it stops.
     stop_on_interrupt: bool = True
+    # A failed job keeps its stack and finished tasks this long for `apply --resume`
+    # (mrspec.aws.resume); 0 tears everything down. The CLI's default is 24 hours.
+    keep_failed_s: int = 0
+    resume: str | None = None  # the id of a kept failed run to go on from
 
 
 @dataclass
@@ -83,6 +87,9 @@ class AwsRun:
     logs_saved: bool = False  # the task logs are in the state directory (mrspec logs)
     execution_started: float = 0.0  # unix seconds
     detached: str = ""  # why the run left its stack running: "--detach" | "SIGHUP" | "Ctrl-C"
+    kept_for_resume: bool = False  # failed and kept for `apply --resume` (mrspec.aws.resume)
+    resumed: dict[str, list[int]] = field(default_factory=dict)  # a resume's tasks, by phase
+    kept_usd_per_day: float | None = None  # what keeping it failed costs (the plan's figure)
 
 
 def best_effort(what: str, step: Callable[[], None]) -> None:

@@ -10,7 +10,8 @@ Layout of the state directory (``$MRSPEC_STATE_DIR``, default ``~/.mrspec/state`
 
 A run record is written *before* anything is created on AWS and deleted only after the
 stack is destroyed and removed, so an interrupted run is always listed by ``mrspec runs``
-and removable by ``mrspec destroy``. Records carry the resource names, so the boto3
+and removable by ``mrspec destroy``. A failed run kept for a resume (``--keep-failed``,
+``mrspec.aws.keep``) is ``resumable`` until ``expires_at``, with its resume command. Records carry the resource names, so the boto3
 provisioner can delete them without any other state. Saved logs outlive the record: they
 are what is left to read after a run's stack is gone.
 """
@@ -32,7 +33,15 @@ STATE_DIR_ENV = "MRSPEC_STATE_DIR"
 DEFAULT_STATE_DIR = Path("~/.mrspec/state")
 
 RunStatus = Literal[
-    "deploying", "running", "detached", "succeeded", "failed", "interrupted", "kept", "destroying"
+    "deploying",
+    "running",
+    "detached",
+    "succeeded",
+    "failed",
+    "interrupted",
+    "kept",
+    "resumable",  # failed, kept with its finished tasks' outputs for `apply --resume`
+    "destroying",
 ]
 
 
@@ -75,10 +84,20 @@ class RunRecord:
     execution_arn: str = ""
     resources: tuple[Resource, ...] = ()
     updated_at: float = field(default=0.0)
+    # a failed run kept for `apply --resume` (status "resumable"): until when (unix
+    # seconds; `mrspec runs` flags it after, `mrspec destroy --expired` removes it) and
+    # the command that resumes it
+    expires_at: float = 0.0
+    resume_command: str = ""
 
     @property
     def age_s(self) -> float:
         return max(0.0, time.time() - self.created_at)
+
+    @property
+    def expired(self) -> bool:
+        """A kept failed run past its ``--keep-failed`` time."""
+        return self.status == "resumable" and 0 < self.expires_at <= time.time()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -33,7 +33,8 @@ class ApplyOptions:
     provisioner: str = "pulumi"  # AWS: "pulumi" (Automation API) or "boto3"
     inputs: tuple[str, ...] = ()  # AWS: s3:// input prefixes replacing the spec's
     detach: bool = False  # AWS: return once the execution has started
-    resume: str | None = None  # --local: the failed run to go on from
+    resume: str | None = None  # the failed run to go on from (--local, or kept on AWS)
+    keep_failed: str = "24h"  # AWS: how long a failed run stays resumable (0: tear down)
     work_dir: str | None = None  # --local: parent of the run's work folder
     params: tuple[str, ...] = ()  # --param NAME=VALUE overrides of the spec's params
 
@@ -57,7 +58,16 @@ class ApplyOptions:
     "--resume",
     metavar="RUN_ID",
     default=None,
-    help="--local: go on from this failed run, re-running only its tasks without a result.",
+    help="Go on from this failed run (kept on AWS by --keep-failed, or --local's work "
+    "folder), running only its tasks that did not finish, with the job's current code.",
+)
+@click.option(
+    "--keep-failed",
+    metavar="DURATION",
+    default="24h",
+    show_default=True,
+    help="AWS: keep a failed run's stack and finished work this long for --resume "
+    "(`mrspec plan` says what that costs per day; at most 7d); 0 tears it down at once.",
 )
 @click.option(
     "--work-dir",
@@ -122,6 +132,7 @@ def command(
     detach: bool = False,
     resume: str | None = None,
     work_dir: str | None = None,
+    keep_failed: str = "24h",
 ) -> int:
     """Run a job: deploy, run and tear down on AWS, or run it here with --local.
 
@@ -134,9 +145,11 @@ def command(
       mrspec apply specs/topwords/job.yaml --local --param n=20
       mrspec apply job.yaml                      # on AWS
       mrspec apply job.yaml --detach             # start on AWS; `mrspec attach` later
+      mrspec apply job.yaml --resume lq2x8a1b2c  # after a failed AWS run (see mrspec runs)
 
     On AWS a lost terminal (SIGHUP) once the job has started detaches too: the job goes
-    on and `mrspec runs` says how to attach.
+    on and `mrspec runs` says how to attach. A failed job is kept for --keep-failed and
+    its error prints the `--resume` command.
     """
     from mrspec.spec.loader import load_spec
     from mrspec.spec.params import with_overrides
@@ -155,11 +168,10 @@ def command(
         resume=resume,
         work_dir=work_dir,
         params=params,
+        keep_failed=keep_failed,
     )
-    if not local and (resume or work_dir):
-        raise click.UsageError(
-            "--resume and --work-dir are for --local runs; resuming on AWS is not available yet"
-        )
+    if not local and work_dir:
+        raise click.UsageError("--work-dir is for --local runs (the work folder's parent)")
     if detach and local:
         raise click.UsageError("--detach runs on AWS only; a --local run holds the terminal")
     spec = with_overrides(load_spec(spec_file), options.params)
@@ -201,9 +213,33 @@ def _run_aws(spec: JobSpec, options: ApplyOptions) -> int:
         provisioner=options.provisioner,
         input_prefixes=options.inputs,
         detach=options.detach,
+        keep_failed_s=keep_failed_seconds(options.keep_failed),
+        resume=options.resume,
     )
     rv = run_on_aws(spec, aws_options)
     return int(rv) if isinstance(rv, int) else 0
+
+
+def keep_failed_seconds(text: str) -> int:
+    """``--keep-failed``'s duration, within the working bucket's lifecycle rule."""
+    from mrspec.aws.keep import MAX_KEEP_FAILED_S
+    from mrspec.units import parse_duration
+
+    try:
+        days = text.strip().lower()
+        if days.endswith("d") and days[:-1].replace(".", "", 1).isdigit():
+            seconds = int(float(days[:-1]) * 86400)  # days: this option's usual unit
+        else:
+            seconds = parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (or days: 1d)", param_hint="--keep-failed") from exc
+    if seconds > MAX_KEEP_FAILED_S:
+        raise click.BadParameter(
+            f"{text} is longer than {MAX_KEEP_FAILED_S // 86400}d, after which the working "
+            "bucket's lifecycle rule removes the kept work",
+            param_hint="--keep-failed",
+        )
+    return seconds
 
 
 def with_output(spec: JobSpec, output: str | None) -> JobSpec:

@@ -47,9 +47,17 @@ def job_name(job: str) -> str:
 @click.argument("job", required=False)
 @click.option("--all", "all_runs", is_flag=True, help="Destroy every stack mrspec holds.")
 @click.option("--run", "run_id", help="Destroy only this run of the job (see `mrspec runs`).")
+@click.option(
+    "--expired",
+    is_flag=True,
+    help="Destroy the failed runs kept for a resume whose --keep-failed time has passed "
+    "(of JOB, or of every job).",
+)
 @state_dir_option
-def command(job: str | None, all_runs: bool, run_id: str | None, state_dir: Path | None) -> int:
-    """Remove the AWS resources left by interrupted or --keep runs of JOB.
+def command(
+    job: str | None, all_runs: bool, run_id: str | None, state_dir: Path | None, expired: bool = False
+) -> int:
+    """Remove the AWS resources left by interrupted, --keep or kept failed runs of JOB.
 
     JOB is the job's spec file (or just its name). Every recorded stack of the job is
     destroyed: buckets emptied and deleted, functions, roles, log groups and the state
@@ -61,19 +69,24 @@ def command(job: str | None, all_runs: bool, run_id: str | None, state_dir: Path
       mrspec destroy specs/wordcount/job.yaml
       mrspec destroy wordcount --run k3x9a1b2c3
       mrspec destroy --all
+      mrspec destroy --expired        # failed runs kept past their --keep-failed time
     """
     from mrspec.aws.provisioner import provisioner_for
     from mrspec.aws.state import StateStore
     from mrspec.aws.state import state_dir as resolve_state_dir
     from mrspec.errors import MrspecError, TeardownError
 
-    if (job is None) != all_runs:
+    if (job is None) != all_runs and not (expired and not all_runs):
         raise click.UsageError("name a JOB (spec file or job name) or pass --all, not both")
     store = StateStore(resolve_state_dir(state_dir))
-    name = None if all_runs else job_name(str(job))
+    name = None if job is None else job_name(str(job))
     records = [r for r in store.runs(name) if run_id is None or r.run_id == run_id]
+    if expired:
+        records = [r for r in records if r.expired]
     if not records:
-        what = "any job" if name is None else f"job {name!r}"
+        what = ("an expired kept run of " if expired else "") + (
+            "any job" if name is None else f"job {name!r}"
+        )
         run = f" with run id {run_id!r}" if run_id else ""
         click.echo(f"nothing to destroy: no stack of {what}{run} in {store.root}", err=True)
         return int(ExitCode.OK)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mrspec.commands.destroy import state_dir_option
+
+if TYPE_CHECKING:
+    from mrspec.aws.state import RunRecord
 
 
 @click.command(
@@ -37,7 +41,10 @@ def command(state_dir: Path | None, as_json: bool) -> int:
             json.dumps(
                 {
                     "state_dir": str(store.root),
-                    "runs": [dict(r.to_json(), age_s=round(r.age_s, 1)) for r in records],
+                    "runs": [
+                        dict(r.to_json(), age_s=round(r.age_s, 1), expired=r.expired)
+                        for r in records
+                    ],
                 },
                 indent=2,
                 sort_keys=True,
@@ -59,8 +66,16 @@ def command(state_dir: Path | None, as_json: bool) -> int:
     for r in records:
         kinds = Counter(res.kind for res in r.resources)
         resources = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "-"
-        table.add_row(r.job, r.run_id, r.status, format_duration(r.age_s), r.region, resources)
+        table.add_row(r.job, r.run_id, _status(r), format_duration(r.age_s), r.region, resources)
     Console(highlight=False).print(table)
+    kept = [r for r in records if r.status == "resumable"]
+    if kept:
+        click.echo("failed runs kept for a resume (fix the cause first):")
+        for r in kept:
+            click.echo(f"  {r.stack}: {r.resume_command}")
+    if any(r.expired for r in records):
+        click.echo("some kept runs are past their --keep-failed time; remove them with: "
+                   "mrspec destroy --expired")
     running = [r for r in records if r.status in ("running", "detached") and r.execution_arn]
     if running:  # "running" and no apply following it: its process died
         click.echo("to follow a detached (or orphaned running) one to its end:")
@@ -70,3 +85,14 @@ def command(state_dir: Path | None, as_json: bool) -> int:
     for r in records:
         click.echo(f"  {r.stack}: mrspec destroy {r.spec_path or r.job} --run {r.run_id}")
     return 0
+
+
+def _status(record: RunRecord) -> str:
+    """The status, and for a kept failed run until when (or that it expired)."""
+    if record.status != "resumable":
+        return record.status
+    from mrspec.aws.keep import when
+
+    if record.expired:
+        return f"resumable, EXPIRED {when(record.expires_at)}"
+    return f"resumable until {when(record.expires_at)}"

@@ -24,7 +24,7 @@ from mrspec.cost.limits import (
     LimitCheck,
     check_hard_limits,
 )
-from mrspec.cost.model import Timing, estimate_timing, estimate_usage
+from mrspec.cost.model import KeptFailed, Timing, estimate_timing, estimate_usage, kept_failed
 from mrspec.cost.phases import PhasePrediction, predict_phases
 from mrspec.cost.pricing import PriceBook, RegionPrices
 from mrspec.cost.stack import ResourceLine, phase_of, resource_lines
@@ -89,6 +89,7 @@ class Estimate:
     budget_usd: float | None = None  # the spec's limits.budget_usd
     listing_seconds: float = 0.0  # how long listing the input took
     params: Mapping[str, Any] = field(default_factory=dict)  # the spec's, with --param
+    kept_failed: KeptFailed | None = None  # what keeping a failed run costs per day
 
     @property
     def total_usd(self) -> float:
@@ -135,6 +136,7 @@ class Estimate:
             "cost": self.cost.to_json(),
             "free_tier": self.cost.free_tier_json(),
             "time": self.timing.to_json(),
+            "keep_failed": self.kept_failed.to_json() if self.kept_failed else None,
             "assumptions": self.assumptions.to_json(),
             "calibration": {"sample_bytes": self.sample_bytes} if self.sample_bytes else None,
             "warnings": list(self.warnings),
@@ -205,6 +207,10 @@ def estimate(
         limits=limits,
         budget_usd=spec.limits.budget_usd,
         params=dict(spec.params),
+        # a failed job with steps is not kept on AWS (mrspec.aws.keep): nothing to price
+        kept_failed=None if plan.later_steps else kept_failed(
+            plan, assumptions, prices.s3_storage_gb_month
+        ),
     )
 
 

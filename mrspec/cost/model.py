@@ -322,6 +322,38 @@ def estimate_usage(
     )
 
 
+@dataclass(frozen=True)
+class KeptFailed:
+    """What keeping a failed run's resources costs while it waits for a resume
+    (``apply --keep-failed``): only the working bucket's storage. Idle Lambda functions,
+    roles and a state machine cost nothing; the bucket holds at most every exchange
+    level's shuffle objects (the finished tasks' share of them, plus small results)."""
+
+    bytes: float
+    price_gb_month: float  # S3 Standard, the region's (pricing.json)
+    hours_per_month: float
+
+    @property
+    def usd_per_day(self) -> float:
+        return self.bytes / GIB * self.price_gb_month * 24 / self.hours_per_month
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "bytes": round(self.bytes),
+            "usd_per_day": float(f"{self.usd_per_day:.6g}"),
+            "s3_storage_per_gb_month": self.price_gb_month,
+        }
+
+
+def kept_failed(plan: JobPlan, a: Assumptions, price_gb_month: float) -> KeptFailed:
+    """The most a failed run keeps in its working bucket: the shuffle written once by the
+    map tasks and once more per merge level (a map-only job writes no shuffle, and its
+    parts leave the output when it fails)."""
+    shuffle = 0.0 if plan.map_only else plan.input_bytes * a["shuffle_ratio"]
+    held = shuffle * (1 + len(plan.merge_levels))
+    return KeptFailed(held, price_gb_month, a["hours_per_month"])
+
+
 def _shuffle_storage(plan: JobPlan, step: Timing, commit_s: float, a: Assumptions,
                      map_only: bool) -> float:
     """GB-months of a step's shuffle: held from mid-map until the commit has finished and

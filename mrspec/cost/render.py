@@ -123,6 +123,23 @@ def pricing_line(e: Estimate) -> str:
     )
 
 
+def keep_failed_line(e: Estimate) -> str:
+    """What waiting costs: keeping a failed run for ``apply --resume`` (``--keep-failed``)."""
+    k = e.kept_failed
+    if k is None:
+        return ""
+    return (
+        f"keeping a failed run for --resume costs about {usd(k.usd_per_day)} per day: up to "
+        f"{format_size(k.bytes)} in the working bucket at ${k.price_gb_month}/GB-month "
+        "(S3 Standard); idle functions and the state machine cost nothing "
+        "(apply --keep-failed DURATION, default 24h; 0 tears it down)"
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
 def render_terminal(e: Estimate, console: Console) -> None:
     from rich import box
     from rich.table import Table
@@ -163,6 +180,8 @@ def render_terminal(e: Estimate, console: Console) -> None:
     cost.add_row("[bold]total[/bold]", "", "", "", f"[bold]{usd(e.cost.total_usd)}[/bold]")
     console.print(cost)
     console.print(budget_line(e), highlight=False, markup=False)
+    if e.kept_failed is not None:
+        console.print(keep_failed_line(e), highlight=False, markup=False)
 
     free = Table(title="Free tier (shown apart, not subtracted)", box=box.SIMPLE,
                  title_justify="left")
@@ -243,6 +262,7 @@ def render_markdown(e: Estimate) -> str:
         "",
         budget_line(e).capitalize() + ".",
         "",
+        *([_sentence(keep_failed_line(e)), ""] if e.kept_failed else []),
         "#### Time",
         "",
     ]

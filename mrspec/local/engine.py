@@ -10,8 +10,8 @@ merge levels, the same task code (``mrspec.runtime.dispatch``), the same exchang
 Tasks run in a ``TaskPool`` (one process per attempt, memory capped, retried); the
 shuffle lives in the run's work folder, removed at the end. A failure or Ctrl-C removes
 this run's parts and writes no manifest (an old output being replaced is left whole);
-a failed one-step job keeps the work folder, so ``--resume ID`` re-runs only the tasks
-without a result (``mrspec.local.resume``).
+a failed job keeps the work folder, so ``--resume ID`` re-runs only the tasks without a
+result, step by step (``mrspec.local.resume``): a step that finished runs no task again.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mrspec.errors import JobFailedError, MrspecError, RefusedError
+from mrspec.errors import JobFailedError, MrspecError
 from mrspec.local import resume
 from mrspec.local.pool import TaskPool, TaskRun
 from mrspec.plan import JobPlan, items, plan_job
@@ -36,7 +36,7 @@ from mrspec.plan.model import StepPlan
 from mrspec.runtime import Manifest, RunShape, TaskResult, cleanup, commit, prepare_output
 from mrspec.runtime.committer import check_bad_records
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.layout import step_phase
+from mrspec.runtime.layout import step_phase, step_work_prefix
 from mrspec.runtime.replace import Replacement, discard
 from mrspec.runtime.replace import finish as finish_replacement
 from mrspec.runtime.results import load_results
@@ -169,11 +169,6 @@ def _kept_run(spec: JobSpec, plan: JobPlan, options: LocalOptions) -> resume.Kep
     """The run's work folder and what a resume checks: a new one, or (``--resume``) the
     failed run's, refused when its input, partitioning or task manifests differ."""
     digests = resume_digests(plan)
-    if options.resume and len(plan.steps) > 1:
-        raise RefusedError(
-            "resuming a job with steps is not available yet",
-            hint="run it again without --resume",
-        )
     if options.resume:
         kept = resume.load(spec.name, options.resume, options.work_dir)
         resume.check(kept, digests)
@@ -196,15 +191,20 @@ def _after_failure(
     kept: resume.KeptRun,
     options: LocalOptions,
 ) -> None:
-    """A failed job keeps the work folder for ``--resume`` (this run's parts go, and the
-    reduce results they stood for); Ctrl-C, a job with steps (whose resume is not built
-    yet) and anything else remove it all."""
-    if not isinstance(exc, JobFailedError) or len(plan.steps) > 1:
-        cleanup(config, work_prefix=os.path.join(kept.work_dir, "work"), remove_output=True)
+    """A failed job keeps the work folder for ``--resume``: this run's parts leave the
+    output, and the results of the last step's tasks that wrote them (its reduce tasks,
+    or its map tasks when it has no reduce); every other step's work stays. Ctrl-C and
+    anything else remove it all."""
+    work = os.path.join(kept.work_dir, "work")
+    if not isinstance(exc, JobFailedError):
+        cleanup(config, work_prefix=work, remove_output=True)
         shutil.rmtree(kept.work_dir, ignore_errors=True)
         return
+    last = plan.steps[-1]
+    phase, count = ("map", len(last.map_tasks)) if last.map_only else ("reduce", len(last.reduce_tasks))
+    # the results before the parts: a result left without its part would be taken as done
+    resume.drop_results(step_work_prefix(work, last.step), phase, count)
     discard(config.output_prefix, config.part_token)
-    resume.drop_results(os.path.join(kept.work_dir, "work"), "reduce", len(plan.reduce_tasks))
     command = resume.resume_command(str(spec.source or spec.name), kept.run_id, options.work_dir)
     note = f"fix the cause, then resume (only the tasks without a result run): {command}"
     exc.hint = f"{exc.hint}; {note}" if exc.hint else note
@@ -239,12 +239,13 @@ class _Finished:
         self.work_prefix = work_prefix
 
     def split(
-        self, phase: str, tasks: list[TaskRun]
+        self, phase: str, tasks: list[TaskRun], step: int = 0
     ) -> tuple[list[TaskResult], list[TaskRun]]:
-        """(results already there, tasks still to run)."""
+        """(results already there, tasks still to run) of a phase of step ``step``."""
         if self.work_prefix is None or not tasks:
             return [], tasks
-        present, missing = load_results(self.work_prefix, phase, len(tasks))
+        work = step_work_prefix(self.work_prefix, step)
+        present, missing = load_results(work, phase, len(tasks))
         todo = set(missing)
         return present, [t for t in tasks if t.task_id in todo]
 
@@ -264,20 +265,20 @@ class _Phases:
         tasks = [TaskRun("map", t.task_id, items.map_item(t), config.map_memory_mb)
                  for t in step.map_tasks]
         # fail fast once the job-wide bad-record limit is passed
-        map_results = self.run(label("map"), "map", tasks,
+        map_results = self.run(label("map"), "map", tasks, step.step,
                                each=lambda done: check_bad_records(config, done))
         producers = map_results
         merge_results: list[TaskResult] = []
         memory = config.memory_mb("merge")
         for level in step.merge_levels:
             tasks = [TaskRun("merge", t.task_id, t.to_json(), memory) for t in level.tasks]
-            producers = self.run(label(level.phase), level.phase, tasks)
+            producers = self.run(label(level.phase), level.phase, tasks, step.step)
             merge_results += producers
         reduce_results: list[TaskResult] = []
         if not config.map_only:
             tasks = [TaskRun("reduce", t.partition, t.to_json(), config.reduce_memory_mb)
                      for t in step.reduce_tasks]
-            reduce_results = self.run(label("reduce"), "reduce", tasks)
+            reduce_results = self.run(label("reduce"), "reduce", tasks, step.step)
         return StepRun(step, map_results, merge_results, producers, reduce_results)
 
     def run(
@@ -285,14 +286,15 @@ class _Phases:
         phase: str,
         kind: str,
         tasks: list[TaskRun],
+        step: int,
         each: Callable[[list[TaskResult]], None] | None = None,
     ) -> list[TaskResult]:
         """Run one phase's tasks (``phase`` as shown and timed; ``kind``: its name in the
-        work layout) with its progress bar and its timing; ``each`` sees the results so
-        far after every task (the map phase's bad-record check)."""
+        work layout of step ``step``) with its progress bar and its timing; ``each`` sees
+        the results so far after every task (the map phase's bad-record check)."""
         clock = time.perf_counter()
         total = len(tasks)
-        done, tasks = self.finished.split(kind, tasks)
+        done, tasks = self.finished.split(kind, tasks, step)
         kept = list(done)
 
         def on_done(task: TaskRun, result: TaskResult) -> None:

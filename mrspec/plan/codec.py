@@ -98,17 +98,24 @@ def plan_digest(plan: JobPlan) -> str:
 def resume_digests(plan: JobPlan) -> dict[str, str]:
     """What a resumed run must share with the run it resumes, one digest per reason a
     resume is refused: the input (every object and size), the partitioning (the number
-    of reduce partitions) and the task manifests (map tasks, merge levels, reduce tasks)."""
+    of reduce partitions) and the task manifests (map tasks, merge levels, reduce tasks),
+    over every step of a job with steps (a one-step job's digests are as they were)."""
     document = plan_document(plan)
 
     def digest(value: Any) -> str:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
+    manifests: list[Any] = [
+        document[k] for k in ("map_tasks", "merge_levels", "reduce_tasks", "splits")
+    ]
+    partitions: Any = len(plan.reduce_tasks)
+    if plan.later_steps:  # a job with steps: every step's tasks and partitions
+        manifests.append(document["later_steps"])
+        partitions = [len(s.reduce_tasks) for s in plan.steps]
     return {
         "input": digest(document["objects"]),
-        "partitioning": digest(len(plan.reduce_tasks)),
-        "task manifests": digest(
-            [document[k] for k in ("map_tasks", "merge_levels", "reduce_tasks", "splits")]
-        ),
+        "partitioning": digest(partitions),
+        "task manifests": digest(manifests),
     }
+
