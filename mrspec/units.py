@@ -1,4 +1,4 @@
-"""Sizes and durations as written in specs: ``64MiB``, ``1GiB``, ``500MB``, ``90s``, ``5m``.
+"""Sizes and durations as specs and options write them: ``64MiB``, ``500MB``, ``90s``, ``1d``.
 
 Bare integers are bytes for sizes and seconds for durations. Binary units (KiB, MiB,
 GiB, TiB) are powers of 1024, decimal units (KB, MB, GB, TB) powers of 1000; ``K``,
@@ -41,6 +41,7 @@ _DURATION_UNITS: dict[str, int] = {
     "m": 60,
     "min": 60,
     "h": 3600,
+    "d": 86400,  # the commands' longer waits (--keep-failed 1d)
 }
 _NUMBER_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
@@ -90,7 +91,7 @@ def parse_duration(value: int | str) -> int:
     if match is None or unit not in _DURATION_UNITS:
         raise ValueError(
             f"{value!r} is not a duration; write seconds (90) or a number with a unit "
-            "(90s, 5m, 1h)"
+            "(90s, 5m, 1h, 1d)"
         )
     return int(float(match.group(1)) * _DURATION_UNITS[unit])
 

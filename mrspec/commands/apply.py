@@ -226,13 +226,9 @@ def keep_failed_seconds(text: str) -> int:
     from mrspec.units import parse_duration
 
     try:
-        days = text.strip().lower()
-        if days.endswith("d") and days[:-1].replace(".", "", 1).isdigit():
-            seconds = int(float(days[:-1]) * 86400)  # days: this option's usual unit
-        else:
-            seconds = parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
-        raise click.BadParameter(f"{exc} (or days: 1d)", param_hint="--keep-failed") from exc
+        raise click.BadParameter(str(exc), param_hint="--keep-failed") from exc
     if seconds > MAX_KEEP_FAILED_S:
         raise click.BadParameter(
             f"{text} is longer than {MAX_KEEP_FAILED_S // 86400}d, after which the working "

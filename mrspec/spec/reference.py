@@ -67,7 +67,7 @@ output:
   953.67 MiB) is refused with the integer to write instead. 128 to 10,240; 1,769 is one
   full vCPU and CPU grows with memory.
 - **Durations** (`map.timeout`, `reduce.timeout`): seconds as an integer, or a number
-  with a unit: `s`/`sec`, `m`/`min`, `h`. For example `90s`, `5m`. 1 s to 900 s (15 min).
+  with a unit: `s`/`sec`, `m`/`min`, `h`, `d`. For example `90s`, `5m`. 1 s to 900 s (15 min).
 
 """
 
