@@ -102,11 +102,22 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Any:
     S3Storage.reset_shared()
 
 
+def _recorded_s3_calls() -> list[tuple[str, dict[str, Any]]]:
+    """Every S3 request the runtime's shared client makes from now on: (operation, params)."""
+    from mrspec.storage.s3 import S3Storage
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, dict(params)))
+
+    S3Storage.shared().client.meta.events.register("before-parameter-build.s3", record)
+    return calls
+
+
 def test_lambda_role_allows_every_request_of_a_run(
     s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mrspec.storage.s3 import S3Storage
-
     for bucket in (IN_BUCKET, OUT_BUCKET):
         s3.create_bucket(Bucket=bucket)
     for i in range(3):
@@ -136,12 +147,7 @@ def test_lambda_role_allows_every_request_of_a_run(
     monkeypatch.setenv(handlers.TASK_CONFIG_ENV, str(tmp_path / "config.json"))
     monkeypatch.setenv(handlers.SCRATCH_ENV, str(tmp_path))
 
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    S3Storage.shared().client.meta.events.register("before-parameter-build.s3", record)
+    calls = _recorded_s3_calls()
 
     work = model.layout.work_uri
     for task in plan.map_tasks:
@@ -190,8 +196,6 @@ def test_lambda_role_allows_every_request_of_a_run_with_steps(
     step's results all pass the one role, and its writes stay off the user's output."""
     from mrspec.plan import items
     from mrspec.spec.loader import load_spec
-    from mrspec.storage.s3 import S3Storage
-
     for bucket in (IN_BUCKET, OUT_BUCKET):
         s3.create_bucket(Bucket=bucket)
     for i in range(2):
@@ -212,12 +216,7 @@ def test_lambda_role_allows_every_request_of_a_run_with_steps(
         (tmp_path / handlers.config_file(step)).write_text(config.to_json())
     monkeypatch.setenv(handlers.TASK_CONFIG_ENV, str(tmp_path / handlers.config_file(0)))
     monkeypatch.setenv(handlers.SCRATCH_ENV, str(tmp_path))
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    S3Storage.shared().client.meta.events.register("before-parameter-build.s3", record)
+    calls = _recorded_s3_calls()
     work = model.layout.work_uri
     for step in plan.steps:
         base = {"step": step.step, "work": work, "attempt": 0}
