@@ -73,12 +73,12 @@ def test_each_step_is_predicted_by_the_one_step_formulas() -> None:
         0.3 + read * 0.05 * 1769 / 1024 + read / 80 + written / 50
         + 0.02 * (math.ceil(4 / 8) + 2))
 
-    # One commit: each step's totals (step 0: 5 map + 2 reduce results, step 1: 2 + 3),
-    # and the last step's once more for the output's manifest: 17 GETs. Work objects:
-    # 2 x 5 + 2 + 2 x 2 + 3 + 4 manifests = 23: one DeleteObjects, one cleanup LIST.
+    # One commit: each step's totals, each result read once (step 0: 5 map + 2 reduce
+    # results, step 1: 2 + 3; the last step's also make the output's manifest): 12 GETs.
+    # Work objects: 2 x 5 + 2 + 2 x 2 + 3 + 4 manifests = 23: one DeleteObjects, one LIST.
     c = phases["commit"]
-    assert (c.per_task.get_requests, c.per_task.put_requests, c.per_task.list_requests) == (17, 2, 2)
-    assert c.per_task.seconds == pytest.approx(2 + 0.02 * (math.ceil(17 / 8) + 2 + 2))
+    assert (c.per_task.get_requests, c.per_task.put_requests, c.per_task.list_requests) == (12, 2, 2)
+    assert c.per_task.seconds == pytest.approx(2 + 0.02 * (math.ceil(12 / 8) + 2 + 2))
 
 
 def test_the_estimate_shows_every_steps_time_cost_and_limits() -> None:

@@ -248,12 +248,12 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
     shape = RunShape.from_json(event["run"]["exchange"])
     extra: dict[str, Any] = {"run_id": os.environ.get("MRSPEC_RUN_ID", "")}
     shapes = event["run"].get("steps") or []
-    if shapes:  # a job with steps: each step's tasks and counters, as the local engine's
-        extra["steps"] = [
-            step_totals(task_config(event, step), work_prefix=work,
-                        shape=RunShape.from_json(each))
-            for step, each in enumerate(shapes)
-        ]
+    # a job with steps: each step's tasks and counters in _SUCCESS, as the local engine's
+    # (the commit adds the last step's from the results it reads anyway)
+    earlier = [
+        step_totals(task_config(event, step), work_prefix=work, shape=RunShape.from_json(each))
+        for step, each in enumerate(shapes[:-1])
+    ] if shapes else None
     manifest = run_commit(
         config,
         work_prefix=work,
@@ -261,6 +261,7 @@ def _commit(event: dict[str, Any]) -> dict[str, Any]:
         started=_parse_time(event.get("started")),
         timings=None,
         extra=extra,
+        earlier_steps=earlier,
     )
     written = manifest.to_json()
     kept = ("job", "records", "bytes", "tasks", "timings")

@@ -422,10 +422,8 @@ def _commit_phase(
 ) -> PhasePrediction:
     """The commit reads the results that carry the run's totals: the last merge level's
     (they hold their groups') or, without merges, the map tasks', and the reducers'. In a
-    job with steps it reads them for each step (its totals in ``_SUCCESS``), the last
-    step's twice (once more for the output's manifest)."""
-    reads = [_results_read(phases, step) for step in sorted({p.step for p in phases})]
-    results = sum(reads) + (reads[-1] if len(reads) > 1 else 0)
+    job with steps it reads them for each step (its totals in ``_SUCCESS``), each once."""
+    results = sum(_results_read(phases, step) for step in sorted({p.step for p in phases}))
     # map and merge tasks write an exchange object and a result, reducers a result (their
     # parts go to the output), and each phase has its task manifest
     work_objects = sum((1 if p.kind == "reduce" else 2) * p.tasks for p in phases) + len(phases)

@@ -110,8 +110,8 @@ def run_local(
         clock = time.perf_counter()
         report("commit", "start", 0, 1)
         extra: dict[str, Any] = {"engine": "local", "workers": workers}
-        if len(runs) > 1:
-            extra["steps"] = [r.totals() for r in runs]
+        # a job with steps: the commit adds the last step's entry to the earlier ones
+        earlier = [r.totals() for r in runs[:-1]] if len(runs) > 1 else None
         manifest = commit(
             config,
             work_prefix=work_prefix,
@@ -121,6 +121,7 @@ def run_local(
             started=started,
             timings=timings,
             extra=extra,
+            earlier_steps=earlier,
         )
         committed = True
         _remove_replaced(replacing, manifest)

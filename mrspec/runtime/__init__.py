@@ -164,6 +164,7 @@ def commit(
     started: float,
     timings: dict[str, float] | None = None,
     extra: dict[str, Any] | None = None,
+    earlier_steps: Sequence[dict[str, Any]] | None = None,
 ) -> Manifest:
     """Check the run, write the ``_SUCCESS`` manifest last, remove the shuffle data.
 
@@ -174,7 +175,9 @@ def commit(
     ``config.max_bad_records`` or any task's result is missing. The manifest (returned, and written
     as pretty JSON) holds: job, spec digest, output format, parts (uri, size, records),
     summed built-in and user counters, bad records, timings (``started``, ``finished``,
-    ``seconds`` and the caller's per-phase ``timings``), task counts and ``extra``.
+    ``seconds`` and the caller's per-phase ``timings``), task counts and ``extra``; in a
+    job with steps (``earlier_steps``: the steps before the last) ``steps``, one entry per
+    step with its tasks and counters.
     """
     from mrspec.runtime.committer import commit as impl
 
@@ -187,6 +190,7 @@ def commit(
         started=started,
         timings=timings,
         extra=extra,
+        earlier_steps=earlier_steps,
     )
 
 

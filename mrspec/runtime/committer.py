@@ -147,6 +147,7 @@ def commit(
     started: float,
     timings: dict[str, float] | None,
     extra: dict[str, Any] | None,
+    earlier_steps: Sequence[dict[str, Any]] | None = None,
 ) -> Manifest:
     """Check every result is there, write ``_SUCCESS`` last, remove the work objects.
 
@@ -155,6 +156,9 @@ def commit(
     most F of them) and of the reducers, by key: requests and memory grow with
     (merge or map producers) + R, never with M x R. ``producers`` and
     ``reduce_results``, when given (the local engine holds them), replace the reads.
+    ``earlier_steps`` (a job with steps: the entries of the steps before the last, as
+    ``step_totals`` gives them) become ``_SUCCESS``'s ``steps`` with the last step's own
+    entry added from the results read here, so no result is read twice.
     """
     run_work, work_prefix = work_prefix, step_work_prefix(work_prefix, config.step)
     phase = phase_name(shape.level)
@@ -167,11 +171,10 @@ def commit(
         reduce_results = _require(work_prefix, "reduce", config.partitions, reduce_results)
         writers = reduce_results
     parts = sorted((o for r in writers for o in _outputs(r)), key=lambda o: o.uri)
-    counters: Counter[str] = Counter(totals.counters)
-    user: Counter[str] = Counter(totals.user_counters)
-    for result in reduce_results:
-        counters.update(result.counters)
-        user.update(result.user_counters)
+    entry = _step_entry(config.step, shape, totals, reduce_results)
+    counters, user = entry["counters"], entry["user_counters"]
+    if earlier_steps is not None:
+        extra = {**(extra or {}), "steps": [*earlier_steps, entry]}
     finished = time.time()
     manifest = Manifest(
         job=config.job_name,
@@ -209,13 +212,20 @@ def step_totals(config: TaskConfig, *, work_prefix: str, shape: RunShape) -> dic
     totals = _producer_totals(shape, producers)
     check_totals(config, totals)
     reduced = [] if config.map_only else _require(step_work, "reduce", config.partitions, None)
+    return _step_entry(config.step, shape, totals, reduced)
+
+
+def _step_entry(
+    step: int, shape: RunShape, totals: Totals, reduce_results: Sequence[TaskResult]
+) -> dict[str, Any]:
+    """A step's tasks and counters (its producers' totals plus its reducers')."""
     counters: Counter[str] = Counter(totals.counters)
     user: Counter[str] = Counter(totals.user_counters)
-    for result in reduced:
+    for result in reduce_results:
         counters.update(result.counters)
         user.update(result.user_counters)
-    tasks = {"map": shape.map_tasks, "merge": sum(shape.merge_tasks), "reduce": len(reduced)}
-    return {"step": config.step, "tasks": tasks, "counters": dict(sorted(counters.items())),
+    tasks = {"map": shape.map_tasks, "merge": sum(shape.merge_tasks), "reduce": len(reduce_results)}
+    return {"step": step, "tasks": tasks, "counters": dict(sorted(counters.items())),
             "user_counters": dict(sorted(user.items()))}
 
 
