@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 from test_cost_phases import MIB, estimate_of, three_objects
@@ -113,3 +114,23 @@ def test_the_estimate_shows_every_steps_time_cost_and_limits() -> None:
     markdown = render_markdown(e)
     for name in ("steps[0].map", "steps[1].reduce", "steps[1].map waves"):
         assert f"| {name}" in markdown
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_terminal_plan_shows_each_phase_label_whole(width: int) -> None:
+    # rich fits a table to the terminal by wrapping and cutting cells: the phase labels
+    # ("steps[1].reduce") are how a reader finds a row, so they must survive 80 columns
+    import io
+
+    from rich.console import Console
+
+    from mrspec.cost.render import render_terminal
+
+    spec, objects = two_steps()
+    e = estimate_of(spec, make_plan(spec, objects))
+    out = io.StringIO()
+    render_terminal(e, Console(file=out, width=width, color_system=None))
+    text = out.getvalue()
+    table = text[text.index("Phases (the largest task of each)"):text.index("Resources")]
+    for phase in ("steps[0].map", "steps[0].reduce", "steps[1].map", "steps[1].reduce"):
+        assert re.search(rf"^\s*{re.escape(phase)}\s", table, re.MULTILINE), (phase, table)

@@ -219,9 +219,15 @@ def _rich_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE, title_justify="left")
-    for index, col in enumerate(header):
-        table.add_column(col, justify="left" if index == 0 else "right")
+    # Rows are scanned by their label (a phase: "steps[1].reduce"), so the label column
+    # never wraps nor shrinks to "step…"; one space between columns and none at the edges
+    # leave the figures room in an 80-column terminal (rich's width when output is piped).
+    table = Table(title=title, box=box.SIMPLE, title_justify="left", show_edge=False,
+                  pad_edge=False, collapse_padding=True)
+    label_width = max((len(row[0]) for row in rows), default=len(header[0]))
+    table.add_column(header[0], justify="left", no_wrap=True, min_width=label_width)
+    for col in header[1:]:
+        table.add_column(col, justify="right")
     for row in rows:
         table.add_row(*row)
     return table
