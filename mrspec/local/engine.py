@@ -29,7 +29,7 @@ from typing import Any
 
 from mrspec.errors import JobFailedError, MrspecError, RefusedError
 from mrspec.local import resume
-from mrspec.local.pool import TaskPool, TaskRun
+from mrspec.local.pool import TaskPool, TaskRun, task_fixes
 from mrspec.plan import JobPlan, items, plan_job
 from mrspec.plan.codec import resume_digests
 from mrspec.plan.model import StepPlan
@@ -97,6 +97,7 @@ def run_local(
         scratch_root=scratch_root,
         max_attempts=spec.limits.max_attempts,
         timeouts=_timeouts(spec.steps[0]),
+        fixes=task_fixes(spec, 0),
     )
     committed = False
     phases = _Phases(pool, report, timings, _Finished(work_prefix if options.resume else None))
@@ -104,7 +105,8 @@ def run_local(
         items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
         runs = []
         for step, step_config in zip(plan.steps, configs, strict=True):
-            pool.use(step_config.to_json(), _timeouts(spec.steps[step.step]))
+            pool.use(step_config.to_json(), _timeouts(spec.steps[step.step]),
+                     task_fixes(spec, step.step))
             runs.append(phases.step(step, step_config, _labeller(step.step, len(plan.steps))))
         last = runs[-1]
         clock = time.perf_counter()

@@ -173,3 +173,24 @@ class JobSpec:
     def partitions(self) -> int:
         """The last step's reduce partitions (the output's parts); 0 when it is map-only."""
         return self.last_step.partitions
+
+    def setting(self, step: int, path: str) -> str:
+        """The YAML path of step ``step``'s setting ``path`` (``map.memory``), as the user
+        writes it: itself in a job without ``steps``, ``steps[1].map.memory`` in one with
+        them (every message that names a step's setting goes through here)."""
+        return step_setting(step, len(self.steps), path)
+
+    def smaller_map_input(self, step: int) -> str:
+        """What makes step ``step``'s map tasks read less: step 0's read whole splits
+        (``map.bin_size``); a later step's map task i reads part i of the step before, so
+        more parts of the nearest earlier reduce (map-only steps keep their parts)."""
+        for before in range(step - 1, -1, -1):
+            if self.steps[before].reduce is not None:
+                return f"raise {self.setting(before, 'reduce.partitions')}"
+        return f"lower {self.setting(0, 'map.bin_size')}"
+
+
+def step_setting(step: int, steps: int, path: str) -> str:
+    """``map.memory`` of a one-step job, ``steps[1].map.memory`` in a job of ``steps``
+    steps (the spec of a job with steps has no top-level ``map``)."""
+    return path if steps == 1 else f"steps[{step}].{path}"
