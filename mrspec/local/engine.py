@@ -311,12 +311,15 @@ class _Phases:
         return sorted(kept + results, key=lambda r: r.task_id)
 
 
-def _timeout_warnings(results: list[TaskResult], kind: str, timeout_s: int) -> list[str]:
-    """Tasks whose own clock passed their Lambda timeout. The pool stops an attempt at the
-    timeout, so this catches only one that finished in the last moments before it."""
+def _timeout_warnings(
+    results: list[TaskResult], kind: str, setting: str, timeout_s: int
+) -> list[str]:
+    """Tasks whose own clock passed their Lambda timeout (``setting``: its YAML path). The
+    pool stops an attempt at the timeout, so this catches only one that finished in the
+    last moments before it."""
     return [
         f"{kind} task {r.task_id} took {r.seconds:.1f}s here, more than its "
-        f"{kind}.timeout of {timeout_s}s: on AWS it could time out"
+        f"{setting} of {timeout_s}s: on AWS it could time out"
         for r in results
         if r.seconds > timeout_s
     ]
@@ -352,12 +355,15 @@ def summarize_steps(
         label = _labeller(run.step.step, len(runs))
         this = spec.steps[run.step.step]
         memory[label("map")] = _memory(run.map_results, config.map_memory_mb)
-        warnings += _timeout_warnings(run.map_results, label("map"), this.map.timeout_s)
+        at = run.step.step
+        warnings += _timeout_warnings(run.map_results, label("map"),
+                                      spec.setting(at, "map.timeout"), this.map.timeout_s)
         if run.merge_results:
             memory[label("merge")] = _memory(run.merge_results, config.reduce_memory_mb)
         if this.reduce is not None:
             memory[label("reduce")] = _memory(run.reduce_results, config.reduce_memory_mb)
             warnings += _timeout_warnings(run.reduce_results, label("reduce"),
+                                          spec.setting(at, "reduce.timeout"),
                                           this.reduce.timeout_s)
     summary.update(memory=memory, warnings=warnings)
     first, last = runs[0].totals(), runs[-1].totals()

@@ -114,7 +114,7 @@ def task_fixes(spec: JobSpec | None, step: int) -> dict[str, tuple[str, str]]:
     smaller = spec.smaller_map_input(step) if spec is not None else "lower map.bin_size"
     reduce_fix = (f"raise {s('reduce.memory')} in the spec",
                   f"raise {s('reduce.timeout')} in the spec, or add partitions"
-                  + (f" ({s('reduce.partitions')})" if spec is not None and len(spec.steps) > 1
+                  + (f" ({s('reduce.partitions')})" if spec is not None and spec.has_steps
                      else ""))
     return {
         "map": (f"raise {s('map.memory')} in the spec, {smaller} or add a combiner",

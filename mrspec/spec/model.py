@@ -144,6 +144,9 @@ class JobSpec:
     # without ``steps`` loads into exactly the one-step job it always was); every layer
     # that runs steps reads ``steps``
     later_steps: tuple[StepSpec, ...] = ()
+    # the spec has a ``steps:`` section, even of one step: its settings are at
+    # ``steps[0].map.memory`` (:meth:`setting`), not at the top level
+    in_steps: bool = False
     description: str = ""
     limits: Limits = field(default_factory=Limits)
     aws: AwsSpec = field(default_factory=AwsSpec)
@@ -174,11 +177,16 @@ class JobSpec:
         """The last step's reduce partitions (the output's parts); 0 when it is map-only."""
         return self.last_step.partitions
 
+    @property
+    def has_steps(self) -> bool:
+        """Whether the spec's step settings live under ``steps:``."""
+        return self.in_steps or bool(self.later_steps)
+
     def setting(self, step: int, path: str) -> str:
         """The YAML path of step ``step``'s setting ``path`` (``map.memory``), as the user
         writes it: itself in a job without ``steps``, ``steps[1].map.memory`` in one with
         them (every message that names a step's setting goes through here)."""
-        return step_setting(step, len(self.steps), path)
+        return f"steps[{step}].{path}" if self.has_steps else path
 
     def smaller_map_input(self, step: int) -> str:
         """What makes step ``step``'s map tasks read less: step 0's read whole splits
@@ -189,8 +197,3 @@ class JobSpec:
                 return f"raise {self.setting(before, 'reduce.partitions')}"
         return f"lower {self.setting(0, 'map.bin_size')}"
 
-
-def step_setting(step: int, steps: int, path: str) -> str:
-    """``map.memory`` of a one-step job, ``steps[1].map.memory`` in a job of ``steps``
-    steps (the spec of a job with steps has no top-level ``map``)."""
-    return path if steps == 1 else f"steps[{step}].{path}"
