@@ -134,3 +134,49 @@ def test_the_terminal_plan_shows_each_phase_label_whole(width: int) -> None:
     table = text[text.index("Phases (the largest task of each)"):text.index("Resources")]
     for phase in ("steps[0].map", "steps[0].reduce", "steps[1].map", "steps[1].reduce"):
         assert re.search(rf"^\s*{re.escape(phase)}\s", table, re.MULTILINE), (phase, table)
+
+
+def test_limit_checks_of_a_later_step_name_that_steps_settings() -> None:
+    # step 1 at 128 MB and 1 s, with 200 MB of runtime in every task: its map and reduce
+    # pass both their memory and their timeout, and every hint must name the YAML path
+    # the user edits (steps[1]...), not the top-level map/reduce a job with steps lacks
+    spec, objects = two_steps()
+    tight = StepSpec(MapSpec(entrypoint="job:again", memory_mb=128, timeout_s=1),
+                     ReduceSpec("job:reducer2", partitions=3, memory_mb=128, timeout_s=1))
+    spec = dataclasses.replace(spec, later_steps=(tight,))
+    e = estimate_of(spec, make_plan(spec, objects), runtime_memory_mb=200)
+    failed = {c.name: c.setting for c in e.limits if not c.ok}
+    assert failed["steps[1].reduce task memory"] == (
+        "raise steps[1].reduce.memory or steps[1].reduce.partitions")
+    assert failed["steps[1].reduce task time"] == (
+        "raise steps[1].reduce.partitions, steps[1].reduce.memory or steps[1].reduce.timeout")
+    # a later step's map task i reads part i of the step before: fewer bytes per task
+    # come from more partitions there, not from map.bin_size (step 0's splits)
+    assert failed["steps[1].map task memory"] == (
+        "raise steps[1].map.memory or raise steps[0].reduce.partitions")
+    assert failed["steps[1].map task time"] == (
+        "raise steps[0].reduce.partitions, or raise steps[1].map.timeout or steps[1].map.memory")
+    # step 0 (1,769 / 1,024 MB, 180 / 300 s) passes; its hints too are located in steps[0]
+    ok = {c.name: c.setting for c in e.limits if c.ok}
+    assert ok["steps[0].map task memory"] == (
+        "raise steps[0].map.memory or lower steps[0].map.bin_size")
+    assert not any(s.startswith(("raise map.", "raise reduce.", "lower map."))
+                   or " map.memory" in s or " reduce.memory" in s
+                   for s in [*failed.values(), *ok.values()])
+    # plan's warnings say the same
+    warnings = [w for w in e.to_json()["warnings"] if "past its timeout" in w]
+    assert [w.split(": ", 1)[1] for w in warnings] == [
+        "raise steps[0].reduce.partitions or raise steps[1].map.memory",
+        "raise steps[1].reduce.partitions or steps[1].reduce.memory"]
+
+
+def test_a_later_step_after_map_only_steps_names_the_nearest_reduce_or_bin_size() -> None:
+    spec, _ = two_steps()
+    map_only = StepSpec(MapSpec(entrypoint="job:again"))
+    three = dataclasses.replace(spec, later_steps=(map_only, map_only))
+    assert three.smaller_map_input(2) == "raise steps[0].reduce.partitions"
+    first_map_only = dataclasses.replace(three, reduce=None)
+    assert first_map_only.smaller_map_input(2) == "lower steps[0].map.bin_size"
+    one_step, _ = three_objects()
+    assert one_step.setting(0, "map.memory") == "map.memory"
+    assert three.setting(2, "map.memory") == "steps[2].map.memory"

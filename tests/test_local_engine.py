@@ -139,8 +139,11 @@ def test_task_over_its_memory_cap_fails_naming_task_and_cap(tmp_path: Path) -> N
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "a.txt").write_text("one line\n")
     spec = make_job(tmp_path, code, map_memory=160, max_attempts=2)
-    with pytest.raises(JobFailedError, match=r"map task 0 exceeded its memory cap of 160 MB \(attempt 2 of 2\)"):
+    with pytest.raises(JobFailedError, match=r"map task 0 exceeded its memory cap of 160 MB \(attempt 2 of 2\)") as caught:
         run_local(spec, LocalOptions(workers=1))
+    # a one-step job's settings are the top-level ones (a job with steps: tests/test_local_steps.py)
+    assert (caught.value.hint or "").startswith(
+        "raise map.memory in the spec, lower map.bin_size or add a combiner")
     assert not list((tmp_path / "out").glob("*"))
 
 

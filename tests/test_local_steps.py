@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mrspec.errors import JobFailedError
 from mrspec.local.engine import LocalOptions, run_local
 from mrspec.plan import plan_job
 from mrspec.spec.loader import load_spec
@@ -182,3 +183,50 @@ def test_a_bad_record_in_a_later_step_is_located_by_its_index(tmp_path: Path) ->
     assert "bad record in" in message and "/output/part-" in message
     # z7 is on line 8 of a.txt: its 4th word, the 32nd pair of map task 0's part
     assert " at record 31: ValueError: bad z7" in message, message
+
+
+HOARD = """\
+apiVersion: mrspec/v1
+name: hoard-steps
+input:
+  prefix: input/
+steps:
+  - map: {entrypoint: job:words, memory: 256}
+    reduce: {entrypoint: job:total, partitions: 2, memory: 256}
+  - map: {entrypoint: job:%s, memory: 160}
+    reduce: {entrypoint: job:%s, partitions: 2, memory: 160}
+output:
+  prefix: out/
+limits:
+  max_attempts: 1
+"""
+
+HOARDERS = """
+
+def hoard_map(record):
+    held = [bytearray(1024 * 1024) for _ in range(400)]  # 400 MB, over a 160 MB cap
+    yield record[0], len(held)
+
+def hoard_reduce(key, values):
+    held = [bytearray(1024 * 1024) for _ in range(400)]
+    yield key, len(held)
+"""
+
+
+@pytest.mark.parametrize(("mapper", "reducer", "phase"), [
+    ("hoard_map", "total", "map"), ("same", "hoard_reduce", "reduce")])
+def test_a_later_steps_task_over_its_memory_cap_names_that_steps_setting(
+    tmp_path: Path, mapper: str, reducer: str, phase: str
+) -> None:
+    path = make(tmp_path, HOARD % (mapper, reducer))
+    (tmp_path / "job.py").write_text(textwrap.dedent(CODE) + HOARDERS)
+    with pytest.raises(JobFailedError) as caught:
+        run_local(load_spec(path), LocalOptions(workers=1, work_dir=str(tmp_path)))
+    message = str(caught.value)  # the message and its hint
+    assert "exceeded its memory cap of 160 MB" in message
+    # the setting the user edits is step 1's, where the spec has it; a map task of step 1
+    # reads one of step 0's 2 parts, so more of them is the other way to shrink it
+    assert f"raise steps[1].{phase}.memory in the spec" in message
+    if phase == "map":
+        assert "raise steps[0].reduce.partitions or add a combiner" in message
+    assert f" {phase}.memory" not in message.replace(f"steps[1].{phase}.memory", "")

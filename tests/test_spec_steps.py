@@ -134,3 +134,21 @@ def test_an_empty_or_wrong_steps_list(tmp_path: Path) -> None:
     assert [p for p, _, _ in problems(tmp_path, "steps: []\n")] == ["steps"]
     assert [p for p, _, m in problems(tmp_path, "steps:\n  - reduce: {entrypoint: job:total}\n")
             ] == ["steps[0].map"]
+
+
+def test_a_steps_settings_are_named_where_the_spec_has_them(tmp_path: Path) -> None:
+    # the YAML path a hint names (JobSpec.setting) must be the one the file has
+    spec = load_spec(write(tmp_path, STEPS))
+    assert spec.setting(2, "reduce.memory") == "steps[2].reduce.memory"
+    assert spec.setting(0, "map.bin_size") == "steps[0].map.bin_size"
+    # step 2's map tasks read step 1's parts (map-only: one per step 1 map task, one per
+    # part of step 0), so fewer bytes each come from more partitions in step 0
+    assert spec.smaller_map_input(2) == "raise steps[0].reduce.partitions"
+    assert spec.smaller_map_input(1) == "raise steps[0].reduce.partitions"
+    assert spec.smaller_map_input(0) == "lower steps[0].map.bin_size"
+    # a steps: list of one step is a one-step job, but its settings are still in steps[0]
+    one = load_spec(write(tmp_path, STEPS.split("  - map: {entrypoint: job:by_count")[0]))
+    assert one.later_steps == () and one.setting(0, "map.memory") == "steps[0].map.memory"
+    plain = load_spec(ROOT / "specs" / "wordcount" / "job.yaml")
+    assert plain.setting(0, "map.memory") == "map.memory"
+    assert plain.smaller_map_input(0) == "lower map.bin_size"

@@ -268,11 +268,11 @@ def check_limits(
             "(upload them before `mrspec apply`)"
         )
     phase_timings = []
-    for step in timing.steps():  # each step's map and reduce ("steps[1].map" ...)
-        phase_timings.append(("map", step.map))
+    for i, step in enumerate(timing.steps()):  # each step's map and reduce ("steps[1].map")
+        phase_timings.append((i, "map", step.map))
         if step.reduce is not None:
-            phase_timings.append(("reduce", step.reduce))
-    for kind, pt in phase_timings:
+            phase_timings.append((i, "reduce", step.reduce))
+    for i, kind, pt in phase_timings:
         name = pt.name
         phase = phase_of(stack, name)
         assert phase is not None
@@ -281,8 +281,9 @@ def check_limits(
             out.append(
                 f"a {name} task would run about {pt.longest_task_s:.0f} s, past its timeout of "
                 f"{fn.timeout_s} s: "
-                + ("lower map.bin_size or raise map.memory" if kind == "map"
-                   else "raise reduce.partitions or reduce.memory")
+                + (f"{spec.smaller_map_input(i)} or raise {spec.setting(i, 'map.memory')}"
+                   if kind == "map" else f"raise {spec.setting(i, 'reduce.partitions')} or "
+                   f"{spec.setting(i, 'reduce.memory')}")
             )
         elif pt.longest_task_s > NEAR * fn.timeout_s:
             out.append(
@@ -320,7 +321,7 @@ def check_limits(
     if len(work) > 1 and sum(work) / len(work) < startup:
         out.append(
             f"map tasks are so small that start-up dominates (about {sum(work) / len(work):.2f} s "
-            f"of work against {startup:.2f} s of start-up each): raise map.bin_size"
+            f"of work against {startup:.2f} s of start-up each): raise {spec.setting(0, 'map.bin_size')}"
         )
     # an item too big to inline is a reference to its manifest shard (plan.items)
     largest_item = max((item_bytes(t) for t in plan.map_tasks), default=0)
@@ -328,6 +329,6 @@ def check_limits(
         out.append(
             f"the largest map task item is {largest_item} bytes, "
             f"{'over' if largest_item > MAX_STATE_PAYLOAD else 'near'} Step Functions' "
-            f"256 KiB payload limit: raise input.split_size or lower map.bin_size"
+            f"256 KiB payload limit: raise input.split_size or lower {spec.setting(0, 'map.bin_size')}"
         )
     return out

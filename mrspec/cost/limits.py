@@ -39,27 +39,36 @@ MANAGED_POLICIES_PER_ROLE = 10  # attached to one role (the default quota)
 MAX_PACKAGE_UNZIPPED = 250 * 1024 * 1024  # bytes (Lambda zip deployments)
 ACCOUNT_CONCURRENCY_CHECK = "account Lambda concurrency"
 
-# What to change when a phase's figure passes its limit, by phase kind.
-_TIME_FIX = {
-    "map": "lower map.bin_size, or raise map.timeout or map.memory",
-    "merge": "raise reduce.timeout (merge tasks run with the reduce section's settings) or "
-             "shrink the shuffle (a combiner)",
-    "reduce": "raise reduce.partitions, reduce.memory or reduce.timeout",
-    "commit": "the commit's limits are fixed: fewer tasks (a larger map.bin_size, fewer "
-              "reduce.partitions)",
-}
-_MEMORY_FIX = {
-    "map": "raise map.memory or lower map.bin_size",
-    "merge": "raise reduce.memory (merge tasks use it)",
-    "reduce": "raise reduce.memory or reduce.partitions",
-    "commit": "fewer tasks (a larger map.bin_size, fewer reduce.partitions)",
-}
-_PAYLOAD_FIX = {
-    "map": "lower map.bin_size or raise input.split_size (fewer splits per map task)",
-    "merge": "this item has a fixed shape: report it as a mrspec bug",
-    "reduce": "this item has a fixed shape: report it as a mrspec bug",
-    "commit": "this input grows with the phases only: report it as a mrspec bug",
-}
+_FIXED_ITEM = "this item has a fixed shape: report it as a mrspec bug"
+
+
+def phase_fixes(kind: str, step: int, spec: JobSpec | None) -> tuple[str, str, str]:
+    """What to change when a phase's (time, memory, payload) passes its limit, naming the
+    step's own settings (``steps[1].reduce.memory`` in a job with steps; ``spec`` None:
+    a one-step job's paths)."""
+    def at(i: int, path: str) -> str:
+        return spec.setting(i, path) if spec is not None else path
+
+    def s(path: str) -> str:
+        return at(step, path)
+
+    smaller = spec.smaller_map_input(step) if spec is not None else "lower map.bin_size"
+    last = len(spec.steps) - 1 if spec is not None else 0
+    fewer = f"fewer tasks (a larger {at(0, 'map.bin_size')}, fewer {at(last, 'reduce.partitions')})"
+    if kind == "map":
+        payload = (f"lower {s('map.bin_size')} or raise input.split_size (fewer splits per map "
+                   "task)" if step == 0 else _FIXED_ITEM)
+        return (f"{smaller}, or raise {s('map.timeout')} or {s('map.memory')}",
+                f"raise {s('map.memory')} or {smaller}", payload)
+    if kind == "merge":
+        return (f"raise {s('reduce.timeout')} (merge tasks run with the reduce section's "
+                "settings) or shrink the shuffle (a combiner)",
+                f"raise {s('reduce.memory')} (merge tasks use it)", _FIXED_ITEM)
+    if kind == "reduce":
+        return (f"raise {s('reduce.partitions')}, {s('reduce.memory')} or {s('reduce.timeout')}",
+                f"raise {s('reduce.memory')} or {s('reduce.partitions')}", _FIXED_ITEM)
+    return (f"the commit's limits are fixed: {fewer}", fewer,
+            "this input grows with the phases only: report it as a mrspec bug")
 
 
 @dataclass(frozen=True)
@@ -124,27 +133,30 @@ def package_unzipped_bytes(spec: JobSpec) -> int | None:
     return sum(os.path.getsize(path) for path in files.values())
 
 
-def phase_checks(phases: Sequence[PhasePrediction], a: Assumptions) -> list[LimitCheck]:
+def phase_checks(
+    phases: Sequence[PhasePrediction], a: Assumptions, spec: JobSpec | None = None
+) -> list[LimitCheck]:
     out: list[LimitCheck] = []
     for p in phases:
         t = p.per_task
-        out.append(LimitCheck(f"{p.name} task time", t.seconds, p.timeout_s, "s",
-                              _TIME_FIX[p.kind]))
+        time_fix, memory_fix, payload_fix = phase_fixes(p.kind, p.step, spec)
+        out.append(LimitCheck(f"{p.name} task time", t.seconds, p.timeout_s, "s", time_fix))
         if p.execution_type == "EXPRESS":
             out.append(LimitCheck(f"{p.name} EXPRESS child duration", t.seconds, MAX_EXPRESS_S,
-                                  "s", _TIME_FIX[p.kind] + "; or set a timeout above 300 s "
+                                  "s", time_fix + "; or set a timeout above 300 s "
                                   "(STANDARD children)"))
         out.append(LimitCheck(f"{p.name} task memory", t.peak_memory_mb, p.memory_mb, "MB",
-                              _MEMORY_FIX[p.kind]))
+                              memory_fix))
         out.append(LimitCheck(f"{p.name} task payload", t.payload_bytes, MAX_STATE_PAYLOAD,
-                              "bytes", _PAYLOAD_FIX[p.kind]))
+                              "bytes", payload_fix))
         if p.phase is not None:
             out.append(LimitCheck(f"{p.name} Distributed Map concurrency", p.max_concurrency,
                                   MAX_DISTRIBUTED_MAP_CONCURRENCY, "children",
                                   "lower limits.max_concurrency"))
     longest = max(phases, key=lambda p: p.per_task.seconds)
     out.append(LimitCheck(f"Lambda 15-minute limit ({longest.name})", longest.per_task.seconds,
-                          MAX_LAMBDA_TIMEOUT_S, "s", _TIME_FIX[longest.kind]))
+                          MAX_LAMBDA_TIMEOUT_S, "s",
+                          phase_fixes(longest.kind, longest.step, spec)[0]))
     demand = max((min(p.tasks, p.max_concurrency) for p in phases if p.phase), default=0)
     out.append(LimitCheck(ACCOUNT_CONCURRENCY_CHECK, demand,
                           a["account_lambda_concurrency"], "executions",
@@ -182,7 +194,7 @@ def stack_checks(spec: JobSpec, model: StackModel | None) -> list[LimitCheck]:
 def check_hard_limits(
     spec: JobSpec, phases: Sequence[PhasePrediction], model: StackModel | None, a: Assumptions
 ) -> tuple[LimitCheck, ...]:
-    return tuple(phase_checks(phases, a) + stack_checks(spec, model))
+    return tuple(phase_checks(phases, a, spec) + stack_checks(spec, model))
 
 
 def refuse_failed_limits(job: str, checks: Sequence[LimitCheck]) -> None:

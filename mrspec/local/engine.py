@@ -29,7 +29,7 @@ from typing import Any
 
 from mrspec.errors import JobFailedError, MrspecError
 from mrspec.local import resume
-from mrspec.local.pool import TaskPool, TaskRun
+from mrspec.local.pool import TaskPool, TaskRun, task_fixes
 from mrspec.plan import JobPlan, items, plan_job
 from mrspec.plan.codec import resume_digests
 from mrspec.plan.model import StepPlan
@@ -97,6 +97,7 @@ def run_local(
         scratch_root=scratch_root,
         max_attempts=spec.limits.max_attempts,
         timeouts=_timeouts(spec.steps[0]),
+        fixes=task_fixes(spec, 0),
     )
     committed = False
     phases = _Phases(pool, report, timings, _Finished(work_prefix if options.resume else None))
@@ -104,7 +105,8 @@ def run_local(
         items.write_shards(plan.map_tasks, work_prefix)  # as the AWS driver does
         runs = []
         for step, step_config in zip(plan.steps, configs, strict=True):
-            pool.use(step_config.to_json(), _timeouts(spec.steps[step.step]))
+            pool.use(step_config.to_json(), _timeouts(spec.steps[step.step]),
+                     task_fixes(spec, step.step))
             runs.append(phases.step(step, step_config, _labeller(step.step, len(plan.steps))))
         last = runs[-1]
         clock = time.perf_counter()
@@ -312,12 +314,15 @@ class _Phases:
         return sorted(kept + results, key=lambda r: r.task_id)
 
 
-def _timeout_warnings(results: list[TaskResult], kind: str, timeout_s: int) -> list[str]:
-    """Tasks whose own clock passed their Lambda timeout. The pool stops an attempt at the
-    timeout, so this catches only one that finished in the last moments before it."""
+def _timeout_warnings(
+    results: list[TaskResult], kind: str, setting: str, timeout_s: int
+) -> list[str]:
+    """Tasks whose own clock passed their Lambda timeout (``setting``: its YAML path). The
+    pool stops an attempt at the timeout, so this catches only one that finished in the
+    last moments before it."""
     return [
         f"{kind} task {r.task_id} took {r.seconds:.1f}s here, more than its "
-        f"{kind}.timeout of {timeout_s}s: on AWS it could time out"
+        f"{setting} of {timeout_s}s: on AWS it could time out"
         for r in results
         if r.seconds > timeout_s
     ]
@@ -353,12 +358,15 @@ def summarize_steps(
         label = _labeller(run.step.step, len(runs))
         this = spec.steps[run.step.step]
         memory[label("map")] = _memory(run.map_results, config.map_memory_mb)
-        warnings += _timeout_warnings(run.map_results, label("map"), this.map.timeout_s)
+        at = run.step.step
+        warnings += _timeout_warnings(run.map_results, label("map"),
+                                      spec.setting(at, "map.timeout"), this.map.timeout_s)
         if run.merge_results:
             memory[label("merge")] = _memory(run.merge_results, config.reduce_memory_mb)
         if this.reduce is not None:
             memory[label("reduce")] = _memory(run.reduce_results, config.reduce_memory_mb)
             warnings += _timeout_warnings(run.reduce_results, label("reduce"),
+                                          spec.setting(at, "reduce.timeout"),
                                           this.reduce.timeout_s)
     summary.update(memory=memory, warnings=warnings)
     first, last = runs[0].totals(), runs[-1].totals()

@@ -23,12 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mrspec.errors import JobFailedError
 from mrspec.local.outcome import Outcome
 from mrspec.runtime.results import TaskResult
 from mrspec.runtime.retry import RETRY_BASE_S, retry_delay
+
+if TYPE_CHECKING:
+    from mrspec.spec.model import JobSpec
 
 _context: Any = None
 
@@ -102,6 +105,25 @@ class _Running:
     timed_out: bool = False
 
 
+def task_fixes(spec: JobSpec | None, step: int) -> dict[str, tuple[str, str]]:
+    """(memory hint, timeout hint) of a step's task kinds, naming the step's own settings
+    (``steps[1].map.memory`` in a job with steps; ``spec`` None: a one-step job's)."""
+    def s(path: str) -> str:
+        return spec.setting(step, path) if spec is not None else path
+
+    smaller = spec.smaller_map_input(step) if spec is not None else "lower map.bin_size"
+    reduce_fix = (f"raise {s('reduce.memory')} in the spec",
+                  f"raise {s('reduce.timeout')} in the spec, or add partitions"
+                  + (f" ({s('reduce.partitions')})" if spec is not None and spec.has_steps
+                     else ""))
+    return {
+        "map": (f"raise {s('map.memory')} in the spec, {smaller} or add a combiner",
+                f"raise {s('map.timeout')} in the spec, or {smaller}"),
+        "merge": reduce_fix,  # merge tasks run with the reduce section's settings
+        "reduce": reduce_fix,
+    }
+
+
 class TaskPool:
     """Runs tasks ``workers`` at a time with up to ``max_attempts`` attempts each.
 
@@ -120,6 +142,7 @@ class TaskPool:
         max_attempts: int,
         timeouts: dict[str, float] | None = None,
         retry_base_s: float = RETRY_BASE_S,
+        fixes: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.config_json = config_json
@@ -127,15 +150,18 @@ class TaskPool:
         self.scratch_root = scratch_root
         self.max_attempts = max(1, max_attempts)
         self.timeouts = dict(timeouts or {})
+        self.fixes = dict(fixes or task_fixes(None, 0))
         self.retry_base_s = retry_base_s
         self.retries = 0
         self.failures: list[str] = []  # every failed attempt, for the summary
 
-    def use(self, config_json: str, timeouts: dict[str, float]) -> None:
-        """Run the next tasks with another step's config and timeouts (a job with steps
-        runs its steps in turn on one pool, so retries and failures add up)."""
+    def use(self, config_json: str, timeouts: dict[str, float],
+            fixes: dict[str, tuple[str, str]]) -> None:
+        """Run the next tasks with another step's config, timeouts and hints (a job with
+        steps runs its steps in turn on one pool, so retries and failures add up)."""
         self.config_json = config_json
         self.timeouts = dict(timeouts)
+        self.fixes = dict(fixes)
 
     def run(
         self,
@@ -269,15 +295,13 @@ class TaskPool:
         if kind == "memory":
             return (
                 f"{task.name} exceeded its memory cap of {task.memory_mb} MB ({of})",
-                f"raise {task.kind}.memory in the spec"
-                + (", lower map.bin_size or add a combiner" if task.kind == "map" else ""),
+                self.fixes[task.kind][0],
                 True,
             )
         if kind == "timeout":
             return (
                 f"{task.name} exceeded its timeout of {outcome.timeout_s:g} s ({of})",
-                f"raise {task.kind}.timeout in the spec"
-                + (", or lower map.bin_size" if task.kind == "map" else ", or add partitions"),
+                self.fixes[task.kind][1],
                 True,
             )
         if kind == "crashed":

@@ -167,6 +167,7 @@ def build_spec(
         map=first.map,
         reduce=first.reduce,
         later_steps=tuple(later),
+        in_steps="steps" in data,
         output=model.OutputSpec(
             prefix=rules.resolve_location(out["prefix"], base),
             format=out.get("format", model.DEFAULT_OUTPUT_FORMAT),

@@ -144,6 +144,9 @@ class JobSpec:
     # without ``steps`` loads into exactly the one-step job it always was); every layer
     # that runs steps reads ``steps``
     later_steps: tuple[StepSpec, ...] = ()
+    # the spec has a ``steps:`` section, even of one step: its settings are at
+    # ``steps[0].map.memory`` (:meth:`setting`), not at the top level
+    in_steps: bool = False
     description: str = ""
     limits: Limits = field(default_factory=Limits)
     aws: AwsSpec = field(default_factory=AwsSpec)
@@ -173,3 +176,24 @@ class JobSpec:
     def partitions(self) -> int:
         """The last step's reduce partitions (the output's parts); 0 when it is map-only."""
         return self.last_step.partitions
+
+    @property
+    def has_steps(self) -> bool:
+        """Whether the spec's step settings live under ``steps:``."""
+        return self.in_steps or bool(self.later_steps)
+
+    def setting(self, step: int, path: str) -> str:
+        """The YAML path of step ``step``'s setting ``path`` (``map.memory``), as the user
+        writes it: itself in a job without ``steps``, ``steps[1].map.memory`` in one with
+        them (every message that names a step's setting goes through here)."""
+        return f"steps[{step}].{path}" if self.has_steps else path
+
+    def smaller_map_input(self, step: int) -> str:
+        """What makes step ``step``'s map tasks read less: step 0's read whole splits
+        (``map.bin_size``); a later step's map task i reads part i of the step before, so
+        more parts of the nearest earlier reduce (map-only steps keep their parts)."""
+        for before in range(step - 1, -1, -1):
+            if self.steps[before].reduce is not None:
+                return f"raise {self.setting(before, 'reduce.partitions')}"
+        return f"lower {self.setting(0, 'map.bin_size')}"
+
