@@ -243,3 +243,28 @@ def test_a_failed_step_0_map_task_resumes_from_it_and_runs_everything_after(
 
     # step 0's unfinished map tasks, then every later phase of both steps whole
     assert set(ran) == set(_every_task(plan)) - finished
+
+
+@pytest.mark.slow  # one emulated run of two steps
+def test_a_resume_over_a_changed_later_step_is_refused_and_the_kept_run_destroyed(
+    emulated_aws: EmulatedAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_aws_resume import _mrspec
+
+    from mrspec.errors import ExitCode, RefusedError
+
+    spec, options, _ = _fail_then_fix(emulated_aws, tmp_path, capsys, "top")
+    job = spec.source
+    job.write_text(job.read_text().replace("tw:top, partitions: 2", "tw:top, partitions: 3"))
+
+    with pytest.raises(RefusedError) as refused:
+        run_on_aws(load_spec(job), options)
+
+    assert refused.value.exit_code == ExitCode.REFUSED
+    assert "cannot resume run st1" in str(refused.value) and "partitioning" in str(refused.value)
+    store = StateStore(tmp_path / "state")
+    assert store.find("st1").status == "resumable"  # still kept
+    state = str(tmp_path / "state")
+    assert _mrspec(["destroy", str(job), "--run", "st1", "--state-dir", state]) == 0
+    assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
+    assert list(store.runs()) == []
