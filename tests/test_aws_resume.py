@@ -294,20 +294,6 @@ def test_keep_failed_reaches_the_driver_and_is_bounded_by_the_lifecycle_rule(
     assert len(seen) == 3  # refused before running anything
 
 
-def test_resuming_a_job_with_steps_on_aws_is_refused_with_the_reason(tmp_path: Path) -> None:
-    from mrspec.aws.run import AwsRunOptions
-
-    spec = load_spec(Path(__file__).resolve().parents[1] / "specs" / "topwords" / "job.yaml")
-
-    with pytest.raises(RefusedError) as refused:
-        run_on_aws(spec, AwsRunOptions(resume="k3x9a1b2c3", state_dir=tmp_path / "state"))
-
-    assert refused.value.exit_code == ExitCode.REFUSED
-    assert "resuming a job with steps on AWS is not available yet" in str(refused.value)
-    assert "--local" in str(refused.value)  # the way that works
-    assert not (tmp_path / "state").exists()  # nothing looked up or recorded
-
-
 @pytest.mark.slow  # one emulated run
 def test_a_failed_run_that_cannot_be_prepared_for_a_resume_is_torn_down(
     emulated_aws: EmulatedAws, tmp_path: Path, small_fan_in: None,

@@ -180,3 +180,35 @@ def test_a_later_step_after_map_only_steps_names_the_nearest_reduce_or_bin_size(
     one_step, _ = three_objects()
     assert one_step.setting(0, "map.memory") == "map.memory"
     assert three.setting(2, "map.memory") == "steps[2].map.memory"
+
+
+def test_keeping_a_failed_run_with_steps_costs_every_steps_shuffle_and_intermediate_parts() -> None:
+    """The working bucket of a failed two-step run holds at most step 0's shuffle
+    (288 MiB x 0.3), step 0's output parts, which step 1 reads (2 parts of 28.8 / 2 MiB,
+    whole bytes), and step 1's shuffle (those parts x 0.3); step 1's own parts leave the
+    output. Priced at pricing.json's S3 Standard price, a day being 24 of 730 hours."""
+    import json
+    from pathlib import Path
+
+    from mrspec.cost import pricing
+
+    spec, objects = two_steps()
+    part = int(28.8 * MIB / 2)
+    by_hand = {
+        "reduces": 288 * MIB * 0.3 + 2 * part + 2 * part * 0.3,
+        # a map-only last step writes no shuffle, and its parts are the output's
+        "map-only": 288 * MIB * 0.3 + 2 * part,
+    }
+    last = {"reduces": STEP_1, "map-only": dataclasses.replace(STEP_1, reduce=None)}
+    prices = json.loads(Path(pricing.__file__).with_name("pricing.json").read_text())
+    for shape, held in by_hand.items():
+        this = dataclasses.replace(spec, later_steps=(last[shape],))
+        doc = estimate_of(this, make_plan(this, objects)).to_json()
+        per_gb_month = prices["regions"][doc["region"]]["s3"]["storage_per_gb_month"]
+
+        kept = doc["keep_failed"]
+
+        assert kept["bytes"] == round(held), shape
+        assert kept["usd_per_day"] == pytest.approx(held / 1024**3 * per_gb_month * 24 / 730,
+                                                    rel=1e-5)
+        assert kept["s3_storage_per_gb_month"] == per_gb_month

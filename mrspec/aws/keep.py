@@ -6,8 +6,12 @@ the working bucket with the finished tasks' exchange objects and results, the fu
 roles, log groups and state machine (none of which costs anything idle; the bucket's
 storage does, ``mrspec plan`` prices it per day). What the output must not hold goes
 as on any failure: this run's parts are removed, and with them the results of the phase
-that wrote them, so a resume runs that phase again and nothing uncommitted is ever read
-as done. The record's status becomes ``resumable`` with ``expires_at``:
+that wrote them (the last step's reduce, or its map when it has none), so a resume runs
+that phase again and nothing uncommitted is ever read as done. In a job with steps every
+earlier step's work stays: its shuffle, its results and its intermediate parts (its
+output, written in the shuffle format under its work prefix, ``runtime.layout``), which
+the next step reads; a resume that runs such a step again rewrites them at the same keys.
+The record's status becomes ``resumable`` with ``expires_at``:
 
 - ``mrspec runs`` shows the expiry and the resume command, and flags expired runs;
 - ``mrspec destroy --expired`` removes every kept run past its time;
@@ -15,7 +19,7 @@ as done. The record's status becomes ``resumable`` with ``expires_at``:
   its objects at most that many days after they were written, whatever happens, so a
   forgotten run stops costing storage; ``--keep-failed`` cannot exceed it.
 
-Ctrl-C, errors of mrspec itself and a job with steps tear down as before.
+Ctrl-C and errors of mrspec itself tear down as before.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from mrspec.aws.lower import WORK_BUCKET_EXPIRATION_DAYS
 from mrspec.aws.run import AwsRun
 from mrspec.errors import JobFailedError
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.layout import result_uri
+from mrspec.runtime.layout import result_uri, step_work_prefix
 from mrspec.runtime.replace import discard
 from mrspec.storage import storage_for
 
@@ -44,30 +48,33 @@ def keeps(run: AwsRun, failure: BaseException) -> bool:
         and run.options.keep_failed_s > 0
         and bool(run.execution_arn)
         and run.plan is not None
-        and len(run.plan.steps) == 1  # resuming a job with steps on AWS is not built
         and not (run.last is not None and run.last.succeeded)
     )
 
 
-def output_phase(run: AwsRun) -> str:
-    """The phase whose tasks write the output's parts (their results go with the parts)."""
+def output_phase(run: AwsRun) -> tuple[str, int]:
+    """The last step's phase whose tasks write the output's parts (their results go with
+    the parts), and how many tasks it has."""
     assert run.plan is not None
-    return "map" if run.plan.map_only else "reduce"
+    last = run.plan.steps[-1]
+    return ("map", len(last.map_tasks)) if last.map_only else ("reduce", len(last.reduce_tasks))
 
 
 def remove_uncommitted(run: AwsRun) -> None:
     """This run's parts leave the output, and the results of the tasks that wrote them
-    leave the working bucket; every other finished task's work stays for the resume."""
+    leave the working bucket; every other finished task's work stays for the resume
+    (an earlier step's intermediate parts too: the step after it reads them)."""
     assert run.plan is not None and run.model is not None
     # the results first: a part left without its result only runs again; a result left
     # without its part would be taken as done. A failure here tears the run down.
-    phase = output_phase(run)
-    count = len(run.plan.map_tasks) if phase == "map" else len(run.plan.reduce_tasks)
-    uris = [result_uri(run.model.layout.work_uri, phase, i) for i in range(count)]
+    phase, count = output_phase(run)
+    work = step_work_prefix(run.model.layout.work_uri, run.plan.steps[-1].step)
+    uris = [result_uri(work, phase, i) for i in range(count)]
     if uris:
         storage_for(uris[0]).delete(uris)
     token = run.replacing.token if run.replacing else ""
-    config = replace(TaskConfig.from_spec(run.spec), part_token=token)
+    # the last step's config: only it writes to the output (an earlier step's has none)
+    config = replace(TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1), part_token=token)
     discard(config.output_prefix, token)
 
 

@@ -4,8 +4,8 @@
 The resume is a new execution of the kept stack's state machine over only the tasks
 that did not finish (``driver.resume_on_aws`` runs the stages):
 
-1. the kept run is found and checked (``kept_record``): it must be ``resumable``, of
-   this job, and of a job without steps;
+1. the kept run is found and checked (``kept_record``): it must be ``resumable`` and of
+   this job;
 2. the job is planned again over the kept run's input and output, and refused (exit 3)
    when the input, the partitioning or the task manifests differ from the kept plan's
    (``check_plan``, the digests of ``mrspec.plan.codec.resume_digests``, as a local
@@ -16,9 +16,10 @@ that did not finish (``driver.resume_on_aws`` runs the stages):
    that wrote them (a task still running when the execution stopped may have written
    them since), then checks the output as a run's preflight does;
    ``tasks_to_run`` removes the failed run's failure records (the commit refuses a run
-   with one left) and reads each phase's results by key: a phase's tasks without a
-   result run, and once a phase runs anything every later phase runs whole (its inputs
-   are written again);
+   with one left) and reads each phase's results by key, over every step in order (a
+   later step's under its work prefix): a phase's tasks without a result run, and once
+   a phase runs anything every later phase, of its step and of every later one, runs
+   whole (its inputs are written again); a step that finished runs nothing;
 5. each phase's item manifest is written with only those tasks (a phase with none gets
    an empty one) and a new execution starts (execution names are unique per state
    machine: ``run-<id>-resume-<time>``). Its input carries the whole run's shape, so the
@@ -44,7 +45,7 @@ from mrspec.aws.state import RunRecord, StateStore
 from mrspec.errors import MrspecError, RefusedError
 from mrspec.plan.codec import plan_from_document, resume_digests
 from mrspec.plan.model import JobPlan
-from mrspec.runtime.layout import failures_folder
+from mrspec.runtime.layout import failures_folder, step_phase, step_work_prefix
 from mrspec.runtime.replace import Replacement
 from mrspec.runtime.results import load_results
 from mrspec.spec.model import JobSpec
@@ -53,12 +54,6 @@ from mrspec.storage import storage_for
 
 def kept_record(store: StateStore, spec: JobSpec, run_id: str) -> RunRecord:
     """The kept failed run ``run_id`` of ``spec``'s job, or a refusal saying why not."""
-    if spec.later_steps:
-        raise RefusedError(
-            f"--resume {run_id}: resuming a job with steps on AWS is not available yet "
-            "(what a failed run keeps and what a resume selects cover one step's phases)",
-            hint="run it again without --resume, or resume it on this machine (--local)",
-        )
     record = store.find(run_id)
     if record is None:
         raise RefusedError(
@@ -116,23 +111,33 @@ def check_plan(record: RunRecord, kept: JobPlan, plan: JobPlan) -> None:
 
 
 def tasks_to_run(run: AwsRun) -> dict[str, list[int]]:
-    """Clear the failure records and return, by phase, the tasks the resume runs."""
+    """Clear the failure records and return, by phase label (``runtime.layout.step_phase``:
+    ``steps[1].map`` in a job with steps), the tasks the resume runs.
+
+    The phases of every step, in the order the execution runs them: a phase's tasks
+    without a result (read under its step's work prefix) run, and once a phase runs
+    anything every later phase of every later step runs whole, since its inputs are
+    written again. A step that finished before the failure runs nothing; its
+    intermediate parts stay, and the step after it reads them."""
     assert run.plan is not None and run.model is not None
     work = run.model.layout.work_uri
     folder = failures_folder(work)
     storage = storage_for(folder)
     storage.delete([o.uri for o in storage.list(folder)])
-    (step,) = run.plan.steps  # kept_record refused a job with steps
-    counts = {"map": len(step.map_tasks), "reduce": len(step.reduce_tasks)}
-    counts.update({level.phase: len(level.tasks) for level in step.merge_levels})
+    steps = len(run.plan.steps)
     todo: dict[str, list[int]] = {}
     rerun_all = False
-    for phase in step.phases():
-        if rerun_all:
-            todo[phase] = list(range(counts[phase]))
-            continue
-        _, todo[phase] = load_results(work, phase, counts[phase])
-        rerun_all = bool(todo[phase])
+    for step in run.plan.steps:
+        counts = {"map": len(step.map_tasks), "reduce": len(step.reduce_tasks)}
+        counts.update({level.phase: len(level.tasks) for level in step.merge_levels})
+        step_work = step_work_prefix(work, step.step)
+        for phase in step.phases():
+            label = step_phase(step.step, steps, phase)
+            if rerun_all:
+                todo[label] = list(range(counts[phase]))
+                continue
+            _, todo[label] = load_results(step_work, phase, counts[phase])
+            rerun_all = bool(todo[label])
     return todo
 
 

@@ -207,10 +207,7 @@ def estimate(
         limits=limits,
         budget_usd=spec.limits.budget_usd,
         params=dict(spec.params),
-        # a failed job with steps is not kept on AWS (mrspec.aws.keep): nothing to price
-        kept_failed=None if plan.later_steps else kept_failed(
-            plan, assumptions, prices.s3_storage_gb_month
-        ),
+        kept_failed=kept_failed(plan, assumptions, prices.s3_storage_gb_month),
     )
 
 

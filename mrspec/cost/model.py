@@ -327,7 +327,8 @@ class KeptFailed:
     """What keeping a failed run's resources costs while it waits for a resume
     (``apply --keep-failed``): only the working bucket's storage. Idle Lambda functions,
     roles and a state machine cost nothing; the bucket holds at most every exchange
-    level's shuffle objects (the finished tasks' share of them, plus small results)."""
+    level's shuffle objects of every step and, in a job with steps, the intermediate
+    parts of the steps before the last (the finished tasks' share, plus small results)."""
 
     bytes: float
     price_gb_month: float  # S3 Standard, the region's (pricing.json)
@@ -346,11 +347,20 @@ class KeptFailed:
 
 
 def kept_failed(plan: JobPlan, a: Assumptions, price_gb_month: float) -> KeptFailed:
-    """The most a failed run keeps in its working bucket: the shuffle written once by the
-    map tasks and once more per merge level (a map-only job writes no shuffle, and its
-    parts leave the output when it fails)."""
-    shuffle = 0.0 if plan.map_only else plan.input_bytes * a["shuffle_ratio"]
-    held = shuffle * (1 + len(plan.merge_levels))
+    """The most a failed run keeps in its working bucket: each step's shuffle, written
+    once by its map tasks and once more per merge level (a map-only step writes none),
+    and the intermediate parts of every step before the last (the next step's input, as
+    ``cost.steps.step_plans`` predicts it). The last step's parts leave the output when
+    the run fails. A job without steps is the one-step case: its shuffle alone."""
+    from mrspec.cost.steps import step_plans
+
+    plans = step_plans(plan, a)
+    held = 0.0
+    for step, this in enumerate(plans):
+        shuffle = 0.0 if this.map_only else this.input_bytes * a["shuffle_ratio"]
+        held += shuffle * (1 + len(this.merge_levels))
+        if step + 1 < len(plans):
+            held += plans[step + 1].input_bytes
     return KeptFailed(held, price_gb_month, a["hours_per_month"])
 
 
