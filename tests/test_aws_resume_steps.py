@@ -268,3 +268,15 @@ def test_a_resume_over_a_changed_later_step_is_refused_and_the_kept_run_destroye
     assert _mrspec(["destroy", str(job), "--run", "st1", "--state-dir", state]) == 0
     assert_nothing_left(emulated_aws, {IN_BUCKET, OUT_BUCKET})
     assert list(store.runs()) == []
+
+
+def test_the_resume_line_names_only_the_phases_that_run_again() -> None:
+    # in a job with steps most phases of a resume have finished: listing them as "0 ..."
+    # buried the one that runs
+    from mrspec.aws.report import resumed_text
+
+    resumed = {"steps[0].map": [], "steps[0].reduce": [], "steps[1].map": [],
+               "steps[1].reduce": [0, 1]}
+    assert resumed_text(resumed) == "2 steps[1].reduce task(s) run again"
+    assert resumed_text({"map": [3], "reduce": [0, 1, 2]}) == "1 map, 3 reduce task(s) run again"
+    assert resumed_text({"map": [], "reduce": []}) == "no task to run again"

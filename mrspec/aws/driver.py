@@ -59,6 +59,7 @@ from mrspec.aws.launch import (
     start_execution,
     upload_manifests,
 )
+from mrspec.aws.report import resumed_text
 from mrspec.aws.run import (
     AwsRun,
     AwsRunOptions,
@@ -169,7 +170,7 @@ def resume_on_aws(spec: JobSpec, options: AwsRunOptions) -> int:
             if isinstance(exc, Exception):
                 raise error from exc
             raise
-        say(run, "resuming: " + ", ".join(f"{len(v)} {k}" for k, v in run.resumed.items()))
+        say(run, "resuming: " + resumed_text(run.resumed))
         if options.detach:
             return detach(run, "--detach")
         return follow_and_conclude(run)

@@ -155,10 +155,7 @@ def render_report(report: RunReport, console: Any = None, json_output: bool = Fa
     elif report.outcome != "succeeded" and report.log_groups:
         table.add_row("logs", ", ".join(report.log_groups))
     if report.resumed:
-        table.add_row(
-            "resumed",
-            ", ".join(f"{len(ids)} {phase} task(s) run again" for phase, ids in report.resumed.items()),
-        )
+        table.add_row("resumed", resumed_text(report.resumed))
     table.add_row("teardown", report.teardown)
     if report.resume_command:
         table.add_row("resume with", report.resume_command)
@@ -272,3 +269,10 @@ def failure_hint(last: Snapshot, log_groups: Sequence[str], logs_command: str) -
     names = names or list(log_groups)
     where = f" (CloudWatch: {', '.join(names)})" if names else ""
     return f"`{logs_command}` prints the failed tasks' errors and logs{where}"
+
+
+def resumed_text(resumed: dict[str, list[int]]) -> str:
+    """What a resume runs again, by phase, leaving out the phases that had finished (in a
+    job with steps most of them): ``2 steps[1].reduce task(s) run again``."""
+    again = [f"{len(ids)} {phase}" for phase, ids in resumed.items() if ids]
+    return (", ".join(again) + " task(s) run again") if again else "no task to run again"
