@@ -36,7 +36,6 @@ from mrspec.aws.state import RunStatus
 from mrspec.aws.watch import Snapshot, failed_task_errors, follow
 from mrspec.errors import JobFailedError, TeardownError
 from mrspec.runtime.committer import cleanup
-from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.replace import finish as _finish
 
 
@@ -124,10 +123,8 @@ def remove_partial_output(run: AwsRun) -> None:
             )
             run.kept_for_resume = False
     try:
-        token = run.replacing.token if run.replacing else ""
-        last = TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1)  # writes the output
-        config = replace(last, part_token=token)
-        cleanup(config, work_prefix=run.model.layout.work_uri, remove_output=True)
+        cleanup(keep.output_config(run), work_prefix=run.model.layout.work_uri,
+                remove_output=True)
     except Exception as exc:  # reported, never hiding the run's own failure
         sys.stderr.write(f"warning: could not remove the partial output of the failed run: {exc}\n")
 

@@ -37,7 +37,6 @@ from mrspec.runtime.layout import result_uri, step_work_prefix
 from mrspec.runtime.replace import discard
 from mrspec.storage import storage_for
 
-DEFAULT_KEEP_FAILED = "24h"
 MAX_KEEP_FAILED_S = WORK_BUCKET_EXPIRATION_DAYS * 86400
 
 
@@ -57,7 +56,14 @@ def output_phase(run: AwsRun) -> tuple[str, int]:
     the parts), and how many tasks it has."""
     assert run.plan is not None
     last = run.plan.steps[-1]
-    return ("map", len(last.map_tasks)) if last.map_only else ("reduce", len(last.reduce_tasks))
+    return ("map" if last.map_only else "reduce"), last.output_parts
+
+
+def output_config(run: AwsRun) -> TaskConfig:
+    """The config of the step that writes the output (the last; an earlier step's has no
+    output prefix), with this run's part token: what removing this run's parts needs."""
+    token = run.replacing.token if run.replacing else ""
+    return replace(TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1), part_token=token)
 
 
 def remove_uncommitted(run: AwsRun) -> None:
@@ -72,10 +78,8 @@ def remove_uncommitted(run: AwsRun) -> None:
     uris = [result_uri(work, phase, i) for i in range(count)]
     if uris:
         storage_for(uris[0]).delete(uris)
-    token = run.replacing.token if run.replacing else ""
-    # the last step's config: only it writes to the output (an earlier step's has none)
-    config = replace(TaskConfig.from_spec(run.spec, len(run.spec.steps) - 1), part_token=token)
-    discard(config.output_prefix, token)
+    config = output_config(run)
+    discard(config.output_prefix, config.part_token)
 
 
 def resume_command(run: AwsRun) -> str:

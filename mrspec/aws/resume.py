@@ -128,15 +128,13 @@ def tasks_to_run(run: AwsRun) -> dict[str, list[int]]:
     todo: dict[str, list[int]] = {}
     rerun_all = False
     for step in run.plan.steps:
-        counts = {"map": len(step.map_tasks), "reduce": len(step.reduce_tasks)}
-        counts.update({level.phase: len(level.tasks) for level in step.merge_levels})
         step_work = step_work_prefix(work, step.step)
-        for phase in step.phases():
+        for phase, count in step.task_counts().items():
             label = step_phase(step.step, steps, phase)
             if rerun_all:
-                todo[label] = list(range(counts[phase]))
+                todo[label] = list(range(count))
                 continue
-            _, todo[label] = load_results(step_work, phase, counts[phase])
+            _, todo[label] = load_results(step_work, phase, count)
             rerun_all = bool(todo[label])
     return todo
 

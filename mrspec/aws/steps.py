@@ -144,7 +144,5 @@ def phase_items(plan: JobPlan | None) -> dict[str, int]:
     steps = len(plan.steps)
     items: dict[str, int] = {}
     for step in plan.steps:
-        counts = {"map": len(step.map_tasks), "reduce": len(step.reduce_tasks)}
-        counts.update({m.phase: len(m.tasks) for m in step.merge_levels})
-        items.update({step_phase(step.step, steps, k): v for k, v in counts.items()})
+        items.update({step_phase(step.step, steps, k): v for k, v in step.task_counts().items()})
     return items

@@ -20,6 +20,9 @@ import click
 if TYPE_CHECKING:
     from mrspec.spec.model import JobSpec
 
+# How long a failed AWS run stays resumable unless --keep-failed says otherwise (0: torn
+# down at once; the most is mrspec.aws.keep.MAX_KEEP_FAILED_S).
+DEFAULT_KEEP_FAILED = "24h"
 
 @dataclass(frozen=True)
 class ApplyOptions:
@@ -34,7 +37,7 @@ class ApplyOptions:
     inputs: tuple[str, ...] = ()  # AWS: s3:// input prefixes replacing the spec's
     detach: bool = False  # AWS: return once the execution has started
     resume: str | None = None  # the failed run to go on from (--local, or kept on AWS)
-    keep_failed: str = "24h"  # AWS: how long a failed run stays resumable (0: tear down)
+    keep_failed: str = DEFAULT_KEEP_FAILED  # AWS: how long a failed run stays resumable
     work_dir: str | None = None  # --local: parent of the run's work folder
     params: tuple[str, ...] = ()  # --param NAME=VALUE overrides of the spec's params
 
@@ -64,7 +67,7 @@ class ApplyOptions:
 @click.option(
     "--keep-failed",
     metavar="DURATION",
-    default="24h",
+    default=DEFAULT_KEEP_FAILED,
     show_default=True,
     help="AWS: keep a failed run's stack and finished work this long for --resume "
     "(`mrspec plan` says what that costs per day; at most 7d); 0 tears it down at once.",
@@ -132,7 +135,7 @@ def command(
     detach: bool = False,
     resume: str | None = None,
     work_dir: str | None = None,
-    keep_failed: str = "24h",
+    keep_failed: str = DEFAULT_KEEP_FAILED,
 ) -> int:
     """Run a job: deploy, run and tear down on AWS, or run it here with --local.
 

@@ -205,6 +205,11 @@ class StepPlan:
         names = ["map", *(m.phase for m in self.merge_levels)]
         return names if self.map_only else [*names, "reduce"]
 
+    def task_counts(self) -> dict[str, int]:
+        """How many tasks each of ``phases()`` has, in the same order."""
+        counts = {"map": len(self.map_tasks), **{m.phase: len(m.tasks) for m in self.merge_levels}}
+        return counts if self.map_only else {**counts, "reduce": len(self.reduce_tasks)}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "step": self.step,
