@@ -33,9 +33,9 @@ from mrspec.aws.lower import WORK_BUCKET_EXPIRATION_DAYS
 from mrspec.aws.run import AwsRun
 from mrspec.errors import JobFailedError
 from mrspec.runtime.config import TaskConfig
-from mrspec.runtime.layout import result_uri, step_work_prefix
+from mrspec.runtime.layout import step_work_prefix
 from mrspec.runtime.replace import discard
-from mrspec.storage import storage_for
+from mrspec.runtime.results import drop_results
 
 MAX_KEEP_FAILED_S = WORK_BUCKET_EXPIRATION_DAYS * 86400
 
@@ -49,14 +49,6 @@ def keeps(run: AwsRun, failure: BaseException) -> bool:
         and run.plan is not None
         and not (run.last is not None and run.last.succeeded)
     )
-
-
-def output_phase(run: AwsRun) -> tuple[str, int]:
-    """The last step's phase whose tasks write the output's parts (their results go with
-    the parts), and how many tasks it has."""
-    assert run.plan is not None
-    last = run.plan.steps[-1]
-    return ("map" if last.map_only else "reduce"), last.output_parts
 
 
 def output_config(run: AwsRun) -> TaskConfig:
@@ -73,11 +65,9 @@ def remove_uncommitted(run: AwsRun) -> None:
     assert run.plan is not None and run.model is not None
     # the results first: a part left without its result only runs again; a result left
     # without its part would be taken as done. A failure here tears the run down.
-    phase, count = output_phase(run)
-    work = step_work_prefix(run.model.layout.work_uri, run.plan.steps[-1].step)
-    uris = [result_uri(work, phase, i) for i in range(count)]
-    if uris:
-        storage_for(uris[0]).delete(uris)
+    last = run.plan.steps[-1]  # its output phase's tasks wrote the parts
+    work = step_work_prefix(run.model.layout.work_uri, last.step)
+    drop_results(work, last.output_phase, last.output_parts)
     config = output_config(run)
     discard(config.output_prefix, config.part_token)
 

@@ -39,7 +39,7 @@ from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.layout import step_phase, step_work_prefix
 from mrspec.runtime.replace import Replacement, discard
 from mrspec.runtime.replace import finish as finish_replacement
-from mrspec.runtime.results import load_results
+from mrspec.runtime.results import drop_results, load_results
 from mrspec.spec.model import JobSpec, StepSpec
 
 # (phase, event, done, total): event is "start", "task" (one task done) or "end"
@@ -204,9 +204,8 @@ def _after_failure(
         shutil.rmtree(kept.work_dir, ignore_errors=True)
         return
     last = plan.steps[-1]
-    phase, count = ("map", len(last.map_tasks)) if last.map_only else ("reduce", len(last.reduce_tasks))
     # the results before the parts: a result left without its part would be taken as done
-    resume.drop_results(step_work_prefix(work, last.step), phase, count)
+    drop_results(step_work_prefix(work, last.step), last.output_phase, last.output_parts)
     discard(config.output_prefix, config.part_token)
     command = resume.resume_command(str(spec.source or spec.name), kept.run_id, options.work_dir)
     note = f"fix the cause, then resume (only the tasks without a result run): {command}"

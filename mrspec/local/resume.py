@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mrspec.errors import MrspecError, RefusedError
-from mrspec.runtime.layout import result_uri
-from mrspec.storage import storage_for
 
 RESUME_FILE = "resume.json"
 
@@ -96,13 +94,6 @@ def check(kept: KeptRun, digests: Mapping[str, str]) -> None:
             hint="run the job afresh (without --resume); delete the kept folder "
             f"{kept.work_dir} when it is no longer needed",
         )
-
-
-def drop_results(work_prefix: str, phase: str, count: int) -> None:
-    """Forget a phase's results (the reduce phase's, whose parts were removed)."""
-    uris = [result_uri(work_prefix, phase, i) for i in range(count)]
-    if uris:
-        storage_for(uris[0]).delete(uris)
 
 
 def resume_command(spec_path: str, run_id: str, work_base: str | None) -> str:

@@ -200,6 +200,11 @@ class StepPlan:
         """Parts this step writes: one per partition, or per map task when map-only."""
         return len(self.map_tasks) if self.map_only else len(self.reduce_tasks)
 
+    @property
+    def output_phase(self) -> str:
+        """The phase whose tasks write the parts (``output_parts`` of them)."""
+        return "map" if self.map_only else "reduce"
+
     def phases(self) -> list[str]:
         """The step's phase names in order: ``map``, ``merge-1``, ..., ``reduce``."""
         names = ["map", *(m.phase for m in self.merge_levels)]

@@ -277,3 +277,11 @@ def load_results(work_prefix: str, phase: str, count: int) -> tuple[list[TaskRes
     present = [r for r in found if r is not None]
     missing = [i for i, r in enumerate(found) if r is None]
     return present, missing
+
+
+def drop_results(work_prefix: str, phase: str, count: int) -> None:
+    """Forget the results of tasks ``0..count-1`` of ``phase`` (a failed run keeping its
+    work for a resume drops those of the tasks whose parts it removed, so they run again)."""
+    uris = [result_uri(work_prefix, phase, i) for i in range(count)]
+    if uris:
+        storage_for(uris[0]).delete(uris)
