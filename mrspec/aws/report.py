@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -21,6 +20,7 @@ from mrspec.aws.steps import phase_function
 from mrspec.aws.watch import Snapshot, TaskFailure
 from mrspec.local.report import step_line
 from mrspec.plan.model import JobPlan
+from mrspec.runtime.committer import steps_total
 from mrspec.spec.model import JobSpec
 from mrspec.units import format_duration, format_size
 
@@ -54,12 +54,7 @@ class RunReport:
         steps = self.collected.get("steps") or []
         if not steps:
             return self.collected.get("counters", {}), self.collected.get("user_counters", {})
-        total: Counter[str] = Counter()
-        user: Counter[str] = Counter()
-        for step in steps:
-            total.update(step["counters"])
-            user.update(step["user_counters"])
-        return dict(sorted(total.items())), dict(sorted(user.items()))
+        return steps_total(steps)
 
     def to_json(self) -> dict[str, Any]:
         manifest = self.collected

@@ -34,7 +34,7 @@ from mrspec.plan import JobPlan, items, plan_job
 from mrspec.plan.codec import resume_digests
 from mrspec.plan.model import StepPlan
 from mrspec.runtime import Manifest, RunShape, TaskResult, cleanup, commit, prepare_output
-from mrspec.runtime.committer import check_bad_records
+from mrspec.runtime.committer import check_bad_records, steps_total
 from mrspec.runtime.config import TaskConfig
 from mrspec.runtime.layout import step_phase, step_work_prefix
 from mrspec.runtime.replace import Replacement, discard
@@ -375,15 +375,10 @@ def summarize_steps(
             summary["tasks"]["merge"] = first["tasks"]["merge"]
         return summary
     steps = [r.totals() for r in runs]
-    total: Counter[str] = Counter()
-    user: Counter[str] = Counter()
-    for step in steps:
-        total.update(step["counters"])
-        user.update(step["user_counters"])
+    counters, user_counters = steps_total(steps)
     summary["tasks"].update({kind: sum(s["tasks"][kind] for s in steps)
                              for kind in ("map", "merge", "reduce")})
-    summary.update(steps=steps, counters=dict(sorted(total.items())),
-                   user_counters=dict(sorted(user.items())))
+    summary.update(steps=steps, counters=counters, user_counters=user_counters)
     summary["records"]["input"] = first["counters"].get("map_input_records", 0)
     return summary
 

@@ -215,6 +215,17 @@ def step_totals(config: TaskConfig, *, work_prefix: str, shape: RunShape) -> dic
     return _step_entry(config.step, shape, totals, reduced)
 
 
+def steps_total(steps: Sequence[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
+    """(counters, user counters) summed over a job's step entries (``_SUCCESS``'s
+    ``steps``), sorted by name: what both engines' summaries show for a job with steps."""
+    total: Counter[str] = Counter()
+    user: Counter[str] = Counter()
+    for step in steps:
+        total.update(step["counters"])
+        user.update(step["user_counters"])
+    return dict(sorted(total.items())), dict(sorted(user.items()))
+
+
 def _step_entry(
     step: int, shape: RunShape, totals: Totals, reduce_results: Sequence[TaskResult]
 ) -> dict[str, Any]:
