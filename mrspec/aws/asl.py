@@ -38,6 +38,7 @@ from typing import Any
 
 from mrspec.aws.model import ExecutionType
 from mrspec.runtime import retry
+from mrspec.runtime.layout import split_label
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 S3_GET_OBJECT = "arn:aws:states:::s3:getObject"
@@ -140,14 +141,8 @@ def _invoke(function_arn: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 _MERGE = re.compile(r"^merge-([1-9][0-9]*)$")
-# a phase of a job with steps (mrspec.runtime.layout.step_phase): "steps[1].merge-2"
-_STEP_PHASE = re.compile(r"^steps\[([0-9]+)\]\.(.+)$")
-
-
-def _split(name: str) -> tuple[int | None, str]:
-    """(step, phase within it) of a phase name; step None in a one-step job."""
-    found = _STEP_PHASE.match(name)
-    return (int(found.group(1)), found.group(2)) if found else (None, name)
+# (step, phase within it) of a phase name ("steps[1].merge-2"; step None in a one-step job)
+_split = split_label
 
 
 def phase_step(name: str) -> int | None:

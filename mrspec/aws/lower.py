@@ -84,8 +84,7 @@ def commit_size(plan: JobPlan | None) -> tuple[int, int]:
         return COMMIT_MEMORY_MB, COMMIT_TIMEOUT_S
     results = objects = 0
     for step in plan.steps:
-        read = (len(step.merge_levels[-1].tasks) if step.merge_levels else len(step.map_tasks))
-        read += len(step.reduce_tasks)
+        read = step.reduce_inputs + len(step.reduce_tasks)
         results += read
         objects += 2 * (len(step.map_tasks) + sum(len(m.tasks) for m in step.merge_levels)) + read
     need = COMMIT_BASE_MB + results * COMMIT_MB_PER_1000_RESULTS / 1000

@@ -201,6 +201,11 @@ class StepPlan:
         return len(self.map_tasks) if self.map_only else len(self.reduce_tasks)
 
     @property
+    def reduce_inputs(self) -> int:
+        """Exchange objects each reducer reads (the results that carry the step's totals)."""
+        return len(self.merge_levels[-1].tasks) if self.merge_levels else len(self.map_tasks)
+
+    @property
     def output_phase(self) -> str:
         """The phase whose tasks write the parts (``output_parts`` of them)."""
         return "map" if self.map_only else "reduce"
@@ -253,8 +258,8 @@ class JobPlan:
 
     @property
     def reduce_inputs(self) -> int:
-        """Exchange objects each reducer reads."""
-        return len(self.merge_levels[-1].tasks) if self.merge_levels else len(self.map_tasks)
+        """Exchange objects each reducer reads (step 0's)."""
+        return self.steps[0].reduce_inputs
 
     @property
     def input_bytes(self) -> int:

@@ -73,13 +73,21 @@ def step_label(step: int, phase: str) -> str:
     return f"steps[{step}].{phase}"
 
 
-_STEP_LABEL = re.compile(r"^steps\[([0-9]+)\]\.")
+_STEP_LABEL = re.compile(r"^steps\[([0-9]+)\]\.(.+)$")
+
+
+def split_label(label: str) -> tuple[int | None, str]:
+    """``step_label`` read back: ``steps[1].merge-2`` -> (1, ``merge-2``); a one-step
+    job's ``map`` -> (None, ``map``)."""
+    found = _STEP_LABEL.match(label)
+    return (int(found.group(1)), found.group(2)) if found else (None, label)
 
 
 def phase_key_name(phase: str) -> str:
     """A phase label as a key name: S3 advises against brackets, so ``steps[1].map``
     becomes ``step-1.map`` (a one-step job's names are kept as they are)."""
-    return _STEP_LABEL.sub(lambda m: f"{STEP_DIR}{m.group(1)}.", phase)
+    step, inner = split_label(phase)
+    return inner if step is None else f"{STEP_DIR}{step}.{inner}"
 
 
 def is_work_key(relative: str) -> bool:
