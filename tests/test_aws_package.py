@@ -178,6 +178,16 @@ def test_job_code_may_not_shadow_mrspec(tmp_path: Path) -> None:
         build_package(spec_for(code), tmp_path / "d", output_prefix=OUT)
 
 
+@pytest.mark.parametrize("name", ["mrspec_task_config.json", "mrspec_task_config.step-1.json",
+                                  "mrspec_task_config.step-12.json"])
+def test_job_code_may_not_shadow_a_steps_config(tmp_path: Path, name: str) -> None:
+    # any step's config file, whatever the number of steps a spec may have
+    code = job_folder(tmp_path)
+    write(code / name, "{}")
+    with pytest.raises(PackageError, match="reserves"):
+        build_package(spec_for(code), tmp_path / "d", output_prefix=OUT)
+
+
 def test_local_output_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PackageError, match="s3://"):
         build_package(spec_for(job_folder(tmp_path)), tmp_path / "d", output_prefix="/tmp/out")

@@ -79,6 +79,9 @@ def config_file(step: int) -> str:
     return TASK_CONFIG_FILE if step == 0 else f"mrspec_task_config.step-{step}.json"
 
 
+STEP_CONFIG_FILE = re.compile(r"mrspec_task_config\.step-[0-9]+\.json")  # config_file(s > 0)
+
+
 def _config_path(step: int) -> str:
     override = os.environ.get(TASK_CONFIG_ENV)
     if override:  # a later step's config lies beside it

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mrspec.aws.handlers import TASK_CONFIG_FILE, config_file
+from mrspec.aws.handlers import STEP_CONFIG_FILE, TASK_CONFIG_FILE, config_file
 from mrspec.errors import MrspecError
 from mrspec.spec.model import JobSpec, is_s3_uri
 
@@ -86,9 +86,15 @@ JUNK_FILES = (
     ".DS_Store",
     "*.swp",
 )
-# Top-level names of the package that job code may not shadow.
-# (a job has at most 10 steps, each with its config file)
-RESERVED_NAMES = frozenset({"mrspec", TASK_CONFIG_FILE, *(config_file(s) for s in range(1, 10))})
+# Top-level names of the package that job code may not shadow: mrspec, and every step's
+# config file (``mrspec_task_config.json``, ``mrspec_task_config.step-1.json``, ...),
+# matched by pattern so the rule does not depend on how many steps a spec may have.
+RESERVED_NAMES = frozenset({"mrspec", TASK_CONFIG_FILE})
+
+
+def is_reserved(top: str) -> bool:
+    """Whether a top-level name of the package belongs to mrspec."""
+    return top in RESERVED_NAMES or STEP_CONFIG_FILE.fullmatch(top) is not None
 # Imports the Lambda code may make besides the standard library and mrspec.
 LAMBDA_THIRD_PARTY = frozenset({"boto3", "botocore"})
 
@@ -219,7 +225,7 @@ def code_files(spec: JobSpec) -> dict[str, Path]:
             if full.resolve() in skip or not full.is_file():
                 continue
             files[rel.as_posix()] = full
-    clash = sorted({n.split("/")[0] for n in files} & RESERVED_NAMES)
+    clash = sorted({top for top in (n.split("/")[0] for n in files) if is_reserved(top)})
     if clash:
         raise PackageError(
             f"code.path {root} holds {', '.join(clash)}, which the Lambda package reserves",
@@ -327,7 +333,7 @@ def collect(
         # The job's own modules win over a vendored module of the same name.
         for mapping in (vendored, code):
             for name, path in mapping.items():
-                if name.split("/")[0] in RESERVED_NAMES:
+                if is_reserved(name.split("/")[0]):
                     raise PackageError(f"{name} would replace mrspec's own files in the package")
                 sources[name] = path
         blobs = {name: path.read_bytes() for name, path in sources.items()}
