@@ -32,6 +32,10 @@ from mrspec.errors import MrspecError
 STATE_DIR_ENV = "MRSPEC_STATE_DIR"
 DEFAULT_STATE_DIR = Path("~/.mrspec/state")
 
+# How long a failed run stays resumable unless `apply --keep-failed` says otherwise (0:
+# torn down at once; the most is mrspec.aws.keep.MAX_KEEP_FAILED_S); plan quotes it.
+DEFAULT_KEEP_FAILED = "24h"
+
 RunStatus = Literal[
     "deploying",
     "running",

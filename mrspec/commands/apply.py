@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mrspec.aws.state import DEFAULT_KEEP_FAILED  # stdlib only: --local imports it too
+
 if TYPE_CHECKING:
     from mrspec.spec.model import JobSpec
 
-# How long a failed AWS run stays resumable unless --keep-failed says otherwise (0: torn
-# down at once; the most is mrspec.aws.keep.MAX_KEEP_FAILED_S).
-DEFAULT_KEEP_FAILED = "24h"
 
 @dataclass(frozen=True)
 class ApplyOptions:

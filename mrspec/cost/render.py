@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mrspec.aws.state import DEFAULT_KEEP_FAILED
 from mrspec.cost.estimate import Estimate
 from mrspec.cost.model import PhaseTiming
 from mrspec.units import format_duration, format_size
@@ -132,7 +133,7 @@ def keep_failed_line(e: Estimate) -> str:
         f"keeping a failed run for --resume costs about {usd(k.usd_per_day)} per day: up to "
         f"{format_size(k.bytes)} in the working bucket at ${k.price_gb_month}/GB-month "
         "(S3 Standard); idle functions and the state machine cost nothing "
-        "(apply --keep-failed DURATION, default 24h; 0 tears it down)"
+        f"(apply --keep-failed DURATION, default {DEFAULT_KEEP_FAILED}; 0 tears it down)"
     )
 
 

@@ -118,4 +118,3 @@ def resume_digests(plan: JobPlan) -> dict[str, str]:
         "partitioning": digest(partitions),
         "task manifests": digest(manifests),
     }
-
